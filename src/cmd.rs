@@ -1,0 +1,5 @@
+//! The subcommands that print and exit (everything but the TUI).
+
+pub mod check;
+pub mod list;
+pub mod schema;

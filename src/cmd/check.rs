@@ -1,0 +1,200 @@
+//! `runbook check`: compiler-style validation of runbooks and environments.yaml.
+
+use std::borrow::Cow;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::cli::Format;
+use crate::runbook::load::{self, ENVIRONMENTS_FILE, Library, Loaded, Root, SourceFile};
+use crate::runbook::{Environments, Severity};
+
+#[derive(Debug, Serialize)]
+struct JsonDiagnostic<'a> {
+    path: &'a str,
+    line: u32,
+    column: u32,
+    severity: Severity,
+    message: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct JsonReport<'a> {
+    files: usize,
+    errors: usize,
+    warnings: usize,
+    diagnostics: Vec<JsonDiagnostic<'a>>,
+}
+
+/// Loads what `paths` name (or the whole search path) and reports every diagnostic.
+/// Returns whether the check passed.
+pub fn run(dirs: &[PathBuf], paths: &[PathBuf], strict: bool, format: Format) -> anyhow::Result<bool> {
+    let reports = if paths.is_empty() { search_path_reports(dirs) } else { path_reports(dirs, paths)? };
+    let errors = reports.iter().flat_map(|r| &r.diagnostics).filter(|d| d.is_error()).count();
+    let warnings = reports.iter().flat_map(|r| &r.diagnostics).filter(|d| !d.is_error()).count();
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Text => {
+            for r in &reports {
+                for d in &r.diagnostics {
+                    writeln!(out, "{}", d.display(&r.display))?;
+                }
+            }
+            let files = reports.len();
+            eprintln!(
+                "checked {files} file{}: {errors} error{}, {warnings} warning{}",
+                plural(files),
+                plural(errors),
+                plural(warnings)
+            );
+        }
+        Format::Json => {
+            let report = JsonReport {
+                files: reports.len(),
+                errors,
+                warnings,
+                diagnostics: reports
+                    .iter()
+                    .flat_map(|r| {
+                        r.diagnostics.iter().map(|d| JsonDiagnostic {
+                            path: &r.display,
+                            line: d.pos.line,
+                            column: d.pos.column,
+                            severity: d.severity,
+                            message: &d.message,
+                        })
+                    })
+                    .collect(),
+            };
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            writeln!(out)?;
+        }
+    }
+    Ok(errors == 0 && (!strict || warnings == 0))
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn search_path_reports(dirs: &[PathBuf]) -> Vec<Loaded> {
+    let library = Library::load(crate::dirs::search_path(dirs));
+    let mut reports: Vec<Loaded> = library.environments_file.into_iter().collect();
+    reports.extend(library.runbooks);
+    reports.extend(unreadable(&library.unreadable));
+    reports
+}
+
+fn unreadable(list: &[(String, String)]) -> Vec<Loaded> {
+    list.iter()
+        .map(|(path, why)| Loaded {
+            id: path.clone(),
+            display: path.clone(),
+            runbook: None,
+            diagnostics: vec![crate::runbook::Diagnostic::error(
+                crate::runbook::Pos::new(1, 1),
+                format!("cannot read the file: {why}"),
+            )],
+        })
+        .collect()
+}
+
+/// The environments a file or directory is checked against: the `environments.yaml` of the
+/// nearest directory above it that has one, else the search path's.
+struct EnvironmentsFor<'a> {
+    dirs: &'a [PathBuf],
+    fallback: Option<Option<Environments>>,
+}
+
+impl EnvironmentsFor<'_> {
+    fn fallback(&mut self) -> Option<Environments> {
+        self.fallback
+            .get_or_insert_with(|| {
+                let roots = crate::dirs::search_path(self.dirs);
+                roots
+                    .iter()
+                    .map(load::read_root)
+                    .find_map(|f| f.environments)
+                    .and_then(|f| load::load_environments(&f).0)
+            })
+            .clone()
+    }
+}
+
+fn path_reports(dirs: &[PathBuf], paths: &[PathBuf]) -> anyhow::Result<Vec<Loaded>> {
+    let mut envs_for = EnvironmentsFor { dirs, fallback: None };
+    let mut reports = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path).with_context(|| format!("cannot check {}", path.display()))?;
+        if meta.is_dir() {
+            let files = load::read_root(&Root::Dir(path.clone()));
+            let envs = match &files.environments {
+                Some(f) => {
+                    let (envs, diagnostics) = load::load_environments(f);
+                    reports.push(Loaded {
+                        id: ENVIRONMENTS_FILE.into(),
+                        display: f.display.clone(),
+                        runbook: None,
+                        diagnostics,
+                    });
+                    envs
+                }
+                None => envs_for.fallback(),
+            };
+            let loaded: Vec<Loaded> =
+                files.runbooks.par_iter().map(|f| load::load_runbook(f, envs.as_ref())).collect();
+            reports.extend(loaded);
+            reports.extend(unreadable(&files.unreadable));
+        } else {
+            let (root, envs_file) = root_of(path);
+            let rel = path.strip_prefix(&root).unwrap_or(path).to_string_lossy().replace('\\', "/");
+            let bytes = match load::read_limited(path) {
+                Ok(b) => b,
+                Err(e) => {
+                    reports.extend(unreadable(&[(path.display().to_string(), e.to_string())]));
+                    continue;
+                }
+            };
+            let file = SourceFile { rel, display: path.display().to_string(), bytes: Cow::Owned(bytes) };
+            if path.file_name().is_some_and(|n| n == ENVIRONMENTS_FILE) {
+                let (_, diagnostics) = load::load_environments(&file);
+                reports.push(Loaded {
+                    id: ENVIRONMENTS_FILE.into(),
+                    display: file.display.clone(),
+                    runbook: None,
+                    diagnostics,
+                });
+                continue;
+            }
+            let envs = match envs_file {
+                Some(p) => load::read_limited(&p).ok().and_then(|bytes| {
+                    let f = SourceFile {
+                        rel: ENVIRONMENTS_FILE.into(),
+                        display: p.display().to_string(),
+                        bytes: Cow::Owned(bytes),
+                    };
+                    load::load_environments(&f).0
+                }),
+                None => envs_for.fallback(),
+            };
+            reports.push(load::load_runbook(&file, envs.as_ref()));
+        }
+    }
+    Ok(reports)
+}
+
+/// The runbooks directory a file belongs to: the nearest ancestor with `environments.yaml`,
+/// else the file's own directory.
+fn root_of(file: &Path) -> (PathBuf, Option<PathBuf>) {
+    let parent = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    for dir in parent.ancestors() {
+        let candidate = dir.join(ENVIRONMENTS_FILE);
+        if candidate.is_file() {
+            return (dir.to_path_buf(), Some(candidate));
+        }
+    }
+    (parent, None)
+}

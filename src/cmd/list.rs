@@ -1,0 +1,68 @@
+//! `runbook list`: every runbook on the search path, broken ones with their first error.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::cli::Format;
+use crate::fuzzy::Fuzzy;
+use crate::runbook::index::{self, Summary};
+
+#[derive(Debug, serde::Serialize)]
+struct JsonEntry<'a> {
+    id: &'a str,
+    kind: Option<String>,
+    title: &'a str,
+    tags: &'a [String],
+    path: &'a str,
+    error: Option<&'a str>,
+}
+
+pub fn run(dirs: &[PathBuf], filter: Option<&str>, format: Format) -> anyhow::Result<()> {
+    let roots = crate::dirs::search_path(dirs);
+    let (summaries, _) = index::summaries(&roots, crate::dirs::cache_dir().as_deref());
+    let shown: Vec<&Summary> = match filter {
+        Some(q) => {
+            let mut fuzzy = Fuzzy::new(q);
+            let haystacks: Vec<String> = summaries.iter().map(Summary::haystack).collect();
+            fuzzy.rank(haystacks.iter().map(String::as_str)).into_iter().map(|i| &summaries[i]).collect()
+        }
+        None => summaries.iter().collect(),
+    };
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Json => {
+            let entries: Vec<JsonEntry> = shown
+                .iter()
+                .map(|s| JsonEntry {
+                    id: &s.id,
+                    kind: s.kind.map(|k| k.to_string()),
+                    title: &s.title,
+                    tags: &s.tags,
+                    path: &s.path,
+                    error: s.error.as_deref(),
+                })
+                .collect();
+            serde_json::to_writer_pretty(&mut out, &entries)?;
+            writeln!(out)?;
+        }
+        Format::Text => {
+            let id_w = shown.iter().map(|s| s.id.chars().count()).max().unwrap_or(2).max(2);
+            writeln!(out, "{:id_w$}  {:11}  TITLE", "ID", "KIND")?;
+            for s in &shown {
+                match &s.error {
+                    Some(err) => writeln!(out, "{:id_w$}  {:11}  error: {err}", s.id, "broken")?,
+                    None => {
+                        let kind = s.kind.map(|k| k.to_string()).unwrap_or_default();
+                        let tags = if s.tags.is_empty() {
+                            String::new()
+                        } else {
+                            format!("  [{}]", s.tags.join(", "))
+                        };
+                        writeln!(out, "{:id_w$}  {kind:11}  {}{tags}  ({})", s.id, s.title, s.path)?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! `runbook`: interactive terminal runbooks.
+//!
+//! The library holds everything the binary does, so tests and benchmarks drive the same code.
+
+pub mod cli;
+pub mod cmd;
+pub mod dirs;
+pub mod fuzzy;
+pub mod runbook;

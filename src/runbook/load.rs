@@ -1,0 +1,341 @@
+//! Finding runbook files, reading them, and building the library.
+//!
+//! One broken file never hides the others: each file is loaded on its own and carries its own
+//! diagnostics. Files are parsed in parallel because YAML parsing is the cost of start-up.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::diagnostic::{Diagnostic, Diagnostics};
+use super::raw::{RawEnvironments, RawRunbook};
+use super::yaml::{self, Document};
+use super::{Environments, Runbook, bundled, validate};
+
+/// The name of the file that defines environments, at the root of a runbooks directory.
+pub const ENVIRONMENTS_FILE: &str = "environments.yaml";
+
+/// One directory of the search path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Root {
+    Dir(PathBuf),
+    /// The runbooks compiled into the binary.
+    Bundled,
+}
+
+impl Root {
+    pub fn display(&self) -> String {
+        match self {
+            Root::Dir(p) => p.display().to_string(),
+            Root::Bundled => bundled::PREFIX.to_owned(),
+        }
+    }
+}
+
+/// The runbooks directories, in order: `--dir` flags, `RUNBOOK_PATH`, `./runbooks`, the
+/// user's config dir, then the bundled runbooks.
+pub fn search_path(dirs: &[PathBuf], runbook_path: Option<&str>, config_dir: Option<&Path>) -> Vec<Root> {
+    let mut roots: Vec<Root> = dirs.iter().cloned().map(Root::Dir).collect();
+    for part in runbook_path.unwrap_or_default().split(':').filter(|p| !p.is_empty()) {
+        roots.push(Root::Dir(PathBuf::from(part)));
+    }
+    let local = PathBuf::from("runbooks");
+    if local.is_dir() {
+        roots.push(Root::Dir(local));
+    }
+    if let Some(dir) = config_dir.map(|c| c.join("runbooks"))
+        && dir.is_dir()
+    {
+        roots.push(Root::Dir(dir));
+    }
+    roots.push(Root::Bundled);
+    let mut seen = Vec::new();
+    roots.retain(|r| {
+        let key = match r {
+            Root::Dir(p) => p.canonicalize().unwrap_or_else(|_| p.clone()).into(),
+            Root::Bundled => None,
+        };
+        if seen.contains(&key) {
+            return false;
+        }
+        seen.push(key);
+        true
+    });
+    roots
+}
+
+/// A file read from a root.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// Path relative to its root, with `/`.
+    pub rel: String,
+    /// How the path is shown in messages.
+    pub display: String,
+    pub bytes: Cow<'static, [u8]>,
+}
+
+impl SourceFile {
+    /// The id derived from the path: relative, without the extension.
+    pub fn path_id(&self) -> &str {
+        self.rel.strip_suffix(".yaml").or_else(|| self.rel.strip_suffix(".yml")).unwrap_or(&self.rel)
+    }
+}
+
+/// The files of one root: its runbooks and its environments file, if any.
+#[derive(Debug, Default)]
+pub struct RootFiles {
+    pub runbooks: Vec<SourceFile>,
+    pub environments: Option<SourceFile>,
+    /// Files that could not be read, with why.
+    pub unreadable: Vec<(String, String)>,
+}
+
+/// Reads every runbook file under `root`.
+pub fn read_root(root: &Root) -> RootFiles {
+    let mut files = RootFiles::default();
+    match root {
+        Root::Bundled => {
+            for (rel, text) in bundled::FILES {
+                let file = SourceFile {
+                    rel: (*rel).to_owned(),
+                    display: format!("{}/{rel}", bundled::PREFIX),
+                    bytes: Cow::Borrowed(text.as_bytes()),
+                };
+                if *rel == ENVIRONMENTS_FILE {
+                    files.environments = Some(file);
+                } else {
+                    files.runbooks.push(file);
+                }
+            }
+        }
+        Root::Dir(dir) => {
+            let mut paths = Vec::new();
+            walk(dir, dir, &mut paths);
+            paths.sort();
+            let read: Vec<_> = paths
+                .into_par_iter()
+                .map(|(rel, path)| {
+                    let bytes = read_limited(&path);
+                    (rel, path, bytes)
+                })
+                .collect();
+            for (rel, path, bytes) in read {
+                match bytes {
+                    Ok(bytes) => {
+                        let file =
+                            SourceFile { display: path.display().to_string(), rel, bytes: Cow::Owned(bytes) };
+                        if file.rel == ENVIRONMENTS_FILE {
+                            files.environments = Some(file);
+                        } else {
+                            files.runbooks.push(file);
+                        }
+                    }
+                    Err(e) => files.unreadable.push((path.display().to_string(), e.to_string())),
+                }
+            }
+        }
+    }
+    files
+}
+
+/// Reads at most one byte more than the size limit, so a huge file costs nothing.
+pub fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.take(yaml::MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes)?;
+    if bytes.len() > yaml::MAX_FILE_BYTES {
+        // Keep the real size for the message without reading the rest.
+        let size = std::fs::metadata(path).map_or(bytes.len(), |m| m.len() as usize);
+        bytes.resize(size.min(yaml::MAX_FILE_BYTES + 1), 0);
+    }
+    Ok(bytes)
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        // Directories are followed only when they are real directories, so a symlink loop
+        // cannot trap the walk; symlinked files are read.
+        let Ok(kind) = entry.file_type() else { continue };
+        if kind.is_dir() {
+            walk(root, &path, out);
+        } else if (name.ends_with(".yaml") || name.ends_with(".yml"))
+            && (kind.is_file() || path.is_file())
+            && let Ok(rel) = path.strip_prefix(root)
+        {
+            out.push((rel.to_string_lossy().replace('\\', "/"), path));
+        }
+    }
+}
+
+/// The outcome of loading one file.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub id: String,
+    pub display: String,
+    pub runbook: Option<Runbook>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Loaded {
+    pub fn first_error(&self) -> Option<&Diagnostic> {
+        self.diagnostics.iter().find(|d| d.is_error())
+    }
+}
+
+/// Loads `environments.yaml`.
+pub fn load_environments(file: &SourceFile) -> (Option<Environments>, Vec<Diagnostic>) {
+    let mut diags = Diagnostics::default();
+    let envs = match yaml::parse::<RawEnvironments>(&file.bytes, Document::Environments) {
+        Ok(raw) => {
+            let text = std::str::from_utf8(&file.bytes).unwrap_or_default();
+            validate::environments(raw, text, &mut diags)
+        }
+        Err(d) => {
+            diags.push(d);
+            None
+        }
+    };
+    (envs, diags.into_sorted())
+}
+
+/// Loads and validates one runbook file against `envs`.
+pub fn load_runbook(file: &SourceFile, envs: Option<&Environments>) -> Loaded {
+    let mut diags = Diagnostics::default();
+    let mut id = file.path_id().to_owned();
+    let runbook = match yaml::parse::<RawRunbook>(&file.bytes, Document::Runbook) {
+        Ok(raw) => {
+            let text = std::str::from_utf8(&file.bytes).unwrap_or_default();
+            if let Some(own) = &raw.id {
+                id = own.value.clone();
+            }
+            validate::runbook(raw, file.path_id(), text, envs, &mut diags)
+        }
+        Err(d) => {
+            diags.push(d);
+            None
+        }
+    };
+    Loaded { id, display: file.display.clone(), runbook, diagnostics: diags.into_sorted() }
+}
+
+/// Every runbook the search path offers, and the environments they run in.
+#[derive(Debug, Default)]
+pub struct Library {
+    pub roots: Vec<Root>,
+    pub environments: Option<Environments>,
+    /// Where the environments came from and what is wrong with them.
+    pub environments_file: Option<Loaded>,
+    /// Sorted by id; an id in an earlier root shadows the same id in later ones.
+    pub runbooks: Vec<Loaded>,
+    pub unreadable: Vec<(String, String)>,
+}
+
+impl Library {
+    /// Reads and validates everything under `roots`.
+    pub fn load(roots: Vec<Root>) -> Self {
+        let per_root: Vec<RootFiles> = roots.iter().map(read_root).collect();
+        let (environments, environments_file) = first_environments(&per_root);
+        let envs = environments.as_ref();
+        let loaded: Vec<Vec<Loaded>> = per_root
+            .iter()
+            .map(|files| files.runbooks.par_iter().map(|f| load_runbook(f, envs)).collect())
+            .collect();
+        let mut runbooks = merge_roots(
+            loaded,
+            |l| &l.id,
+            |l, first| {
+                l.diagnostics.insert(
+                0,
+                Diagnostic::error(
+                    super::Pos::new(1, 1),
+                    format!("runbook id '{}' is already used by {first}: set a different `id:` or rename the file", l.id),
+                ),
+            );
+                l.runbook = None;
+            },
+        );
+        runbooks.sort_by(|a, b| a.id.cmp(&b.id));
+        let unreadable = per_root.iter().flat_map(|r| r.unreadable.iter().cloned()).collect();
+        Library { roots, environments, environments_file, runbooks, unreadable }
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Loaded> {
+        self.runbooks.iter().find(|l| l.id == id)
+    }
+}
+
+/// Merges the runbooks of several roots: an id in an earlier root shadows the same id in later
+/// ones, and two files of one root with the same id are an error on the second (`mark`
+/// records it; the second keeps a distinct id so both stay visible).
+pub fn merge_roots<T>(per_root: Vec<Vec<T>>, id: fn(&T) -> &String, mark: fn(&mut T, &str)) -> Vec<T>
+where
+    T: HasDisplay,
+{
+    let mut out: Vec<T> = Vec::new();
+    let mut taken: HashMap<String, ()> = HashMap::new();
+    for items in per_root {
+        let mut in_root: HashMap<String, String> = HashMap::new();
+        for mut item in items {
+            let key = id(&item).clone();
+            if let Some(first) = in_root.get(&key) {
+                mark(&mut item, first);
+                item.set_id(format!("{key}#{}", item.display()));
+            } else {
+                in_root.insert(key.clone(), item.display().to_owned());
+                if taken.contains_key(&key) {
+                    continue;
+                }
+            }
+            taken.insert(id(&item).clone(), ());
+            out.push(item);
+        }
+    }
+    out
+}
+
+/// What [`merge_roots`] needs of an item.
+pub trait HasDisplay {
+    fn display(&self) -> &str;
+    fn set_id(&mut self, id: String);
+}
+
+impl HasDisplay for Loaded {
+    fn display(&self) -> &str {
+        &self.display
+    }
+    fn set_id(&mut self, id: String) {
+        self.id = id;
+    }
+}
+
+impl HasDisplay for super::index::Summary {
+    fn display(&self) -> &str {
+        &self.path
+    }
+    fn set_id(&mut self, id: String) {
+        self.id = id;
+    }
+}
+
+/// The environments of the first root that has an environments file.
+fn first_environments(per_root: &[RootFiles]) -> (Option<Environments>, Option<Loaded>) {
+    let Some(file) = per_root.iter().find_map(|r| r.environments.as_ref()) else {
+        return (None, None);
+    };
+    let (envs, diagnostics) = load_environments(file);
+    let report = Loaded {
+        id: ENVIRONMENTS_FILE.to_owned(),
+        display: file.display.clone(),
+        runbook: None,
+        diagnostics,
+    };
+    (envs, Some(report))
+}
