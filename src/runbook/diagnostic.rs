@@ -132,7 +132,9 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), strsim::damerau_levenshtein(word, c), c))
-        .filter(|&(similarity, distance, c)| similarity >= 0.85 || distance <= (c.len().max(word.len()) / 3).max(1))
+        .filter(|&(similarity, distance, c)| {
+            similarity >= 0.85 || distance <= (c.len().max(word.len()) / 3).max(1)
+        })
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, _, c)| c)
 }

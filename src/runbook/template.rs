@@ -54,7 +54,10 @@ pub struct Placeholder {
 pub struct TemplateError {
     /// Byte offset in the template source.
     pub offset: usize,
-    pub message: String,
+    /// What is wrong, quoting the text.
+    pub problem: String,
+    /// How to fix it.
+    pub fix: String,
 }
 
 /// How substituted values are written into the result.
@@ -129,17 +132,17 @@ impl Template {
                 let Some(close) = after.find("}}") else {
                     return Err(TemplateError {
                         offset: start,
-                        message: "unclosed '{{': a placeholder ends with '}}'".into(),
+                        problem: "unclosed '{{'".into(),
+                        fix: "a placeholder ends with '}}', like {{ version }}".into(),
                     });
                 };
                 let inner = after[..close].trim_matches(' ');
                 let written = format!("{{{{{}}}}}", &after[..close]);
                 let name = parse_name(inner).ok_or_else(|| TemplateError {
                     offset: start,
-                    message: format!(
-                        "invalid placeholder '{written}': a name is letters, digits and '_' \
-                         (or env.NAME); write '\\{{{{' for a literal '{{{{'"
-                    ),
+                    problem: format!("invalid placeholder '{written}'"),
+                    fix: "a name is letters, digits and '_' (or env.NAME); write '\\{{' for a literal '{{'"
+                        .into(),
                 })?;
                 if !text.is_empty() {
                     parts.push(Part::Text(std::mem::take(&mut text)));
@@ -348,7 +351,7 @@ mod tests {
     #[test]
     fn reports_bad_placeholders() {
         assert_eq!(Template::parse("a {{ version").unwrap_err().offset, 2);
-        assert!(Template::parse("{{ foo-bar }}").unwrap_err().message.contains("'{{ foo-bar }}'"));
+        assert!(Template::parse("{{ foo-bar }}").unwrap_err().problem.contains("'{{ foo-bar }}'"));
         assert!(Template::parse("{{ env.A.B }}").is_err());
     }
 

@@ -106,13 +106,16 @@ fn translate(error: &serde_saphyr::Error, text: &str, doc: Document) -> Diagnost
             "file holds several YAML documents (separated by `---`): put each runbook in its own file",
         );
     }
-    if matches!(error, serde_saphyr::Error::Budget { .. }) {
-        return Diagnostic::error(
-            pos,
-            format!(
-                "file is too deeply nested or uses too many aliases to load safely ({msg}): write it out plainly"
-            ),
-        );
+    if matches!(error, serde_saphyr::Error::Budget { .. }) || msg.contains("budget breached") {
+        let why = if msg.contains("Depth") {
+            "file nests values more than 48 levels deep, more than any runbook needs: write it out flatter"
+                .to_owned()
+        } else if msg.contains("Alias") || msg.contains("Anchor") || msg.contains("Nodes") {
+            "file expands to too many values (YAML aliases like `*name` multiply them, as in a 'billion laughs' bomb): write the values out without anchors".to_owned()
+        } else {
+            format!("file is too large or complex to load safely ({msg}): split it into smaller runbooks")
+        };
+        return Diagnostic::error(pos, why);
     }
     let tree = parse_tree(text);
     let place = |path: &[Seg]| describe(tree.as_ref(), path);
@@ -178,7 +181,8 @@ fn translate(error: &serde_saphyr::Error, text: &str, doc: Document) -> Diagnost
         );
     }
     // A value of the wrong type: name the key and quote what was written.
-    let path = tree.as_ref().and_then(|t| path_to(t, pos, Want::Value));
+    let path =
+        tree.as_ref().and_then(|t| path_to(t, pos, Want::Value).or_else(|| path_to(t, pos, Want::Container)));
     match path {
         Some(path) if !path.is_empty() => {
             let written = scalar_at(text, pos);
@@ -188,7 +192,7 @@ fn translate(error: &serde_saphyr::Error, text: &str, doc: Document) -> Diagnost
                 format!("{}: expected {expected}", key_phrase(&path, tree.as_ref(), written.trim())),
             )
         }
-        _ => Diagnostic::error(pos, format!("invalid YAML: {msg}")),
+        _ => Diagnostic::error(pos, format!("invalid YAML: {msg}; check the indentation and quoting here")),
     }
 }
 
@@ -207,12 +211,18 @@ fn key_phrase(path: &[Seg], tree: Option<&Sp<Node>>, value: &str) -> String {
 
 fn expected_type(msg: &str) -> String {
     let lower = msg.to_ascii_lowercase();
-    if let Some(i) = lower.find("expected ") {
+    if let Some(i) = lower.find("expected ").filter(|_| !lower.contains(" start")) {
         let what = &msg[i + "expected ".len()..];
         return match what.trim() {
             "a boolean" | "bool" => "true or false".into(),
             other => other.to_string(),
         };
+    }
+    if lower.contains("sequence start") {
+        return "a list (`- item` lines, or [a, b])".into();
+    }
+    if lower.contains("mapping start") {
+        return "a mapping (`key: value` lines, or { key: value })".into();
     }
     if lower.contains("u32") || lower.contains("u16") || lower.contains("i32") || lower.contains("integer") {
         return "a whole number".into();
@@ -230,7 +240,7 @@ fn expected_type(msg: &str) -> String {
 }
 
 fn strip_location(msg: &str) -> &str {
-    match msg.rfind(" at line ") {
+    match msg.find(" at line ") {
         Some(i) => &msg[..i],
         None => msg,
     }
@@ -254,6 +264,23 @@ fn scalar_at(text: &str, pos: Pos) -> &str {
     };
     let start = line.char_indices().nth(pos.col.saturating_sub(1) as usize).map_or(line.len(), |(i, _)| i);
     let rest = &line[start..];
+    if rest.starts_with(['{', '[']) {
+        // A flow collection: quote it whole, up to its closing bracket on this line.
+        let mut depth = 0usize;
+        for (i, c) in rest.char_indices() {
+            match c {
+                '{' | '[' => depth += 1,
+                '}' | ']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return &rest[..=i];
+                    }
+                }
+                _ => {}
+            }
+        }
+        return rest;
+    }
     // Cut at a comment or the end of a flow item.
     let end = rest.find(" #").into_iter().chain(rest.find([',', '}', ']'])).min().unwrap_or(rest.len());
     &rest[..end]

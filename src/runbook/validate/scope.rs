@@ -134,7 +134,7 @@ pub fn template(
         Err(e) => {
             let near = &value.value[e.offset..];
             let needle: String = near.chars().take(8).collect();
-            diags.error(lines.find_after(value.pos, &needle), format!("{}{place}", e.message));
+            diags.error(lines.find_after(value.pos, &needle), format!("{}{place}: {}", e.problem, e.fix));
             return None;
         }
     };

@@ -1,0 +1,163 @@
+//! The `runbook` binary as users run it: check, list, schema, completions, help, exit codes.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn runbook(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("RUNBOOK_PATH")
+        .env("RUNBOOK_CONFIG_DIR", cwd.join(".config"))
+        .env("RUNBOOK_CACHE_DIR", cwd.join(".cache"))
+        .env("RUNBOOK_DATA_DIR", cwd.join(".data"))
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn check_prints_compiler_style_lines_and_fails_on_errors() {
+    let o = runbook(&["check", "tests/runbooks_invalid/unknown-key-step.yaml"], repo());
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stdout(&o),
+        "tests/runbooks_invalid/unknown-key-step.yaml:5:5: error: unknown key 'tiemout' in step 'restart' (did you mean 'timeout'?)\n"
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("checked 1 file: 1 error, 0 warnings"));
+}
+
+#[test]
+fn warnings_fail_only_with_strict() {
+    let file = "tests/runbooks_invalid/unreachable-step.yaml";
+    assert_eq!(runbook(&["check", file], repo()).status.code(), Some(0));
+    let strict = runbook(&["check", "--strict", file], repo());
+    assert_eq!(strict.status.code(), Some(1));
+    assert!(stdout(&strict).contains(":6:5: warning: step 'orphan' is never reached"));
+}
+
+#[test]
+fn check_of_a_directory_reports_every_broken_file() {
+    let o = runbook(&["check", "--format", "json", "tests/runbooks_invalid"], repo());
+    assert_eq!(o.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let files: std::collections::HashSet<&str> =
+        report["diagnostics"].as_array().unwrap().iter().map(|d| d["path"].as_str().unwrap()).collect();
+    assert!(files.len() >= 40, "{} files with diagnostics", files.len());
+    let first = &report["diagnostics"][0];
+    for key in ["path", "line", "column", "severity", "message"] {
+        assert!(!first[key].is_null(), "missing {key} in {first}");
+    }
+}
+
+#[test]
+fn the_bundled_runbooks_pass_check_strict() {
+    let o = runbook(&["check", "--strict", "runbooks"], repo());
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}
+
+#[test]
+fn list_shows_broken_runbooks_with_their_error_and_filters_fuzzily() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("books");
+    std::fs::create_dir_all(dir.join("incidents")).unwrap();
+    std::fs::write(
+        dir.join("incidents/api-5xx.yaml"),
+        "title: API 5xx spike\nkind: incident\ntags: [api]\nsteps:\n  - title: Look\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("deploy.yaml"), "title: Deploy\nsteps:\n  - title: Go\n    tiemout: 5s\n")
+        .unwrap();
+    let list = |extra: &[&str]| {
+        let mut args = vec!["list", "--dir", "books", "--format", "json"];
+        args.extend_from_slice(extra);
+        let o = runbook(&args, tmp.path());
+        assert!(o.status.success());
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    for _ in 0..2 {
+        // The second run is served from the index cache and must say the same.
+        let all = list(&[]);
+        let api = all.as_array().unwrap().iter().find(|e| e["id"] == "incidents/api-5xx").unwrap();
+        assert_eq!(api["kind"], "incident");
+        let broken = all.as_array().unwrap().iter().find(|e| e["id"] == "deploy").unwrap();
+        assert!(
+            broken["error"]
+                .as_str()
+                .unwrap()
+                .ends_with("deploy.yaml:4:5: unknown key 'tiemout' in step 'go' (did you mean 'timeout'?)")
+        );
+        // Bundled runbooks are listed too, after the --dir ones.
+        assert!(
+            all.as_array().unwrap().iter().any(|e| e["path"].as_str().unwrap().starts_with("<bundled>/"))
+        );
+    }
+    let filtered = list(&["--filter", "api spike"]);
+    assert_eq!(filtered[0]["id"], "incidents/api-5xx");
+    // A changed file is never served stale from the cache.
+    std::fs::write(dir.join("deploy.yaml"), "title: Deploy now\nsteps:\n  - title: Go\n").unwrap();
+    let all = list(&[]);
+    let fixed = all.as_array().unwrap().iter().find(|e| e["id"] == "deploy").unwrap();
+    assert_eq!(fixed["title"], "Deploy now");
+    assert!(fixed["error"].is_null());
+}
+
+#[test]
+fn runbook_path_and_dir_flags_are_searched_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (d, title) in [("a", "From A"), ("b", "From B")] {
+        std::fs::create_dir_all(tmp.path().join(d)).unwrap();
+        std::fs::write(
+            tmp.path().join(d).join("same.yaml"),
+            format!("title: {title}\nsteps:\n  - title: x\n"),
+        )
+        .unwrap();
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .args(["list", "--format", "json", "--dir", "b"])
+        .current_dir(tmp.path())
+        .env("RUNBOOK_PATH", "a")
+        .env("RUNBOOK_CACHE_DIR", tmp.path().join(".cache"))
+        .env("RUNBOOK_CONFIG_DIR", tmp.path().join(".config"))
+        .output()
+        .unwrap();
+    let all: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let same = all.as_array().unwrap().iter().find(|e| e["id"] == "same").unwrap();
+    assert_eq!(same["title"], "From B", "--dir comes before RUNBOOK_PATH");
+}
+
+#[test]
+fn schema_is_json_schema_for_both_files() {
+    for kind in ["runbook", "environments"] {
+        let o = runbook(&["schema", kind], repo());
+        assert!(o.status.success());
+        let schema: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert!(schema["$schema"].as_str().unwrap().contains("json-schema.org"));
+        assert!(schema["properties"].is_object());
+    }
+}
+
+#[test]
+fn completions_and_help_exist_for_every_command() {
+    for shell in ["bash", "zsh", "fish"] {
+        let o = runbook(&["completions", shell], repo());
+        assert!(o.status.success() && stdout(&o).contains("runbook"), "{shell}");
+    }
+    for cmd in ["check", "list", "schema", "completions"] {
+        let o = runbook(&[cmd, "--help"], repo());
+        assert!(o.status.success() && stdout(&o).contains("Usage: runbook"), "{cmd}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(runbook(&["check", "--format", "xml"], repo()).status.code(), Some(2));
+    assert_eq!(runbook(&["check", "does/not/exist.yaml"], repo()).status.code(), Some(2));
+}
