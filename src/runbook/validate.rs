@@ -72,7 +72,7 @@ pub(crate) fn duration(raw: &Sp<String>, diags: &mut Diagnostics, place: &str) -
 
 /// Compiles an input `pattern`: the whole value must match.
 pub(crate) fn regex_anchored(raw: &Sp<String>, diags: &mut Diagnostics, place: &str) -> Option<regex::Regex> {
-    match regex::Regex::new(&format!("^(?:{})$", raw.value)) {
+    match compile_regex(&format!("^(?:{})$", raw.value)) {
         Ok(re) => Some(re),
         Err(_) => {
             // Report the error against the pattern as written, not the anchored one.
@@ -80,6 +80,23 @@ pub(crate) fn regex_anchored(raw: &Sp<String>, diags: &mut Diagnostics, place: &
             None
         }
     }
+}
+
+/// Compiles a regex once per process: a library repeats the same few patterns across many
+/// files, and compiling one (Unicode classes included) costs far more than parsing its file.
+pub(crate) fn compile_regex(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+    static CACHE: LazyLock<Mutex<HashMap<String, regex::Regex>>> = LazyLock::new(Default::default);
+    if let Some(re) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).get(pattern) {
+        return Ok(re.clone());
+    }
+    let re = regex::Regex::new(pattern)?;
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() < 10_000 {
+        cache.insert(pattern.to_owned(), re.clone());
+    }
+    Ok(re)
 }
 
 /// Validates a parsed runbook file. `id` is derived from the path unless the file sets one.
@@ -353,10 +370,17 @@ fn steps(
         }
         let when: Option<Vec<String>> =
             s.when_env.as_ref().map(|l| l.iter().map(|e| e.value.clone()).collect());
-        let step_scope = scope.only_envs(when.as_deref());
-        let title = scope::template(&s.title, &step_scope, lines, diags, &place);
-        let body = s.body.as_ref().and_then(|b| scope::template(b, &step_scope, lines, diags, &place));
-        let action = action(raw_step, &step_scope, lines, diags, &place);
+        let narrowed;
+        let step_scope: &Scope = match &when {
+            Some(when) => {
+                narrowed = scope.only_envs(Some(when));
+                &narrowed
+            }
+            None => scope,
+        };
+        let title = scope::template(&s.title, step_scope, lines, diags, &place);
+        let body = s.body.as_ref().and_then(|b| scope::template(b, step_scope, lines, diags, &place));
+        let action = action(raw_step, step_scope, lines, diags, &place);
         for t in title.iter().chain(body.iter()) {
             used.extend(t.placeholders().map(|p| p.name.to_string()));
         }

@@ -243,7 +243,7 @@ fn check_address(
 
 /// Compiles `stdout_matches`-style regexes (searched, not anchored).
 pub fn regex_search(raw: &Sp<String>, diags: &mut Diagnostics, place: &str) -> Option<regex::Regex> {
-    match regex::Regex::new(&raw.value) {
+    match super::compile_regex(&raw.value) {
         Ok(re) => Some(re),
         Err(e) => {
             diags.error(

@@ -1,0 +1,45 @@
+//! `runbook list` and `runbook check` over generated corpora (figures in docs/performance.md).
+//!
+//!     cargo bench --bench list
+//!     cargo bench --bench list -- --generate DIR [COUNT]    # only write a corpus
+//!
+//! Each figure is the median of several runs of the real release binary, with peak RSS
+//! read from the kernel (wait4).
+
+mod corpus;
+mod support;
+
+use support::{measure, report, runbook};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    if let Some(i) = args.iter().position(|a| a == "--generate") {
+        let dir = std::path::PathBuf::from(&args[i + 1]);
+        let count = args.get(i + 2).and_then(|c| c.parse().ok()).unwrap_or(1000);
+        let bytes = corpus::generate(&dir, count);
+        println!("wrote {count} runbooks ({bytes} bytes) to {}", dir.display());
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path();
+    let small = work.join("corpus-1000");
+    let bytes = corpus::generate(&small, 1000);
+    println!("corpus: 1,000 runbooks of 20 steps, {:.2} MB of YAML", bytes as f64 / 1e6);
+
+    let cold: Vec<_> = (0..7)
+        .map(|_| {
+            let _ = std::fs::remove_dir_all(work.join(".cache"));
+            measure(&mut runbook(&["list", "--dir", "corpus-1000"], work))
+        })
+        .collect();
+    report("list, 1,000 runbooks, first time (no index)", &cold);
+    let warm: Vec<_> = (0..11).map(|_| measure(&mut runbook(&["list", "--dir", "corpus-1000"], work))).collect();
+    report("list, 1,000 runbooks, unchanged (index)", &warm);
+
+    let check: Vec<_> = (0..5).map(|_| measure(&mut runbook(&["check", "corpus-1000"], work))).collect();
+    report("check, 1,000 runbooks", &check);
+    let large = work.join("corpus-10000");
+    corpus::generate(&large, 10_000);
+    let check: Vec<_> = (0..3).map(|_| measure(&mut runbook(&["check", "corpus-10000"], work))).collect();
+    report("check, 10,000 runbooks", &check);
+}
