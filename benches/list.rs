@@ -33,7 +33,8 @@ fn main() {
         })
         .collect();
     report("list, 1,000 runbooks, first time (no index)", &cold);
-    let warm: Vec<_> = (0..11).map(|_| measure(&mut runbook(&["list", "--dir", "corpus-1000"], work))).collect();
+    let warm: Vec<_> =
+        (0..11).map(|_| measure(&mut runbook(&["list", "--dir", "corpus-1000"], work))).collect();
     report("list, 1,000 runbooks, unchanged (index)", &warm);
 
     let check: Vec<_> = (0..5).map(|_| measure(&mut runbook(&["check", "corpus-1000"], work))).collect();
