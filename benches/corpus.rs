@@ -35,9 +35,9 @@ pub fn runbook(n: usize) -> String {
     writeln!(s, "steps:").unwrap();
     for i in 0..20 {
         match i % 5 {
-            0 => writeln!(s, "  - title: Read the dashboard {n}.{i}\n    body: Check error rate and latency in {{{{ environment }}}}.").unwrap(),
-            1 => writeln!(s, "  - id: cmd-{i}\n    title: Run diagnostic {i}\n    run: curl -fsS {{{{ base_url }}}}/status?step={i} --max-time 5\n    timeout: 30s\n    retries: 1").unwrap(),
-            2 => writeln!(s, "  - id: check-{i}\n    title: Wait for health {i}\n    check:\n      http: \"{{{{ base_url }}}}/health\"\n      expect: {{ status: 200, max_latency: 500ms }}\n    wait: {{ timeout: 2m, interval: 5s, passes: 2 }}").unwrap(),
+            0 => writeln!(s, "  - title: Read the dashboard {n}.{i}\n    body: Check errors in {{{{ environment }}}}.").unwrap(),
+            1 => writeln!(s, "  - id: cmd-{i}\n    title: Run diagnostic {i}\n    run: curl -fsS {{{{ base_url }}}}/status?step={i}\n    timeout: 30s").unwrap(),
+            2 => writeln!(s, "  - id: check-{i}\n    title: Wait for health {i}\n    check:\n      http: \"{{{{ base_url }}}}/health\"\n      expect: {{ status: 200, max_latency: 500ms }}\n    wait: {{ timeout: 2m, passes: 2 }}").unwrap(),
             3 => writeln!(s, "  - id: db-{i}\n    title: Database reachable {i}\n    check: {{ tcp: \"{{{{ db }}}}\", timeout: 3s }}\n    on_failure: continue").unwrap(),
             _ => writeln!(s, "  - id: deploy-{i}\n    title: Roll out {{{{ version }}}} step {i}\n    run: ./deploy.sh --version {{{{ version }}}} --env {{{{ environment }}}}\n    capture: out_{i}").unwrap(),
         }

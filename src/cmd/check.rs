@@ -150,8 +150,11 @@ fn path_reports(dirs: &[PathBuf], paths: &[PathBuf]) -> anyhow::Result<Vec<Loade
                 }
                 None => envs_for.fallback(),
             };
-            let loaded: Vec<Loaded> =
-                files.runbooks.par_iter().map(|f| load::load_runbook(f, envs.as_ref())).collect();
+            let loaded: Vec<Loaded> = files
+                .runbooks
+                .par_iter()
+                .map(|f| diagnostics_only(load::load_runbook(f, envs.as_ref())))
+                .collect();
             reports.extend(loaded);
             reports.extend(unreadable(&files.unreadable));
         } else {

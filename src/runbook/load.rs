@@ -216,7 +216,7 @@ pub fn load_runbook(file: &SourceFile, envs: Option<&Environments>) -> Loaded {
             if let Some(own) = &raw.id {
                 id = own.value.clone();
             }
-            validate::runbook(raw, file.path_id(), text, envs, &mut diags)
+            validate::runbook(&raw, file.path_id(), text, envs, &mut diags)
         }
         Err(d) => {
             diags.push(d);

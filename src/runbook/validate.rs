@@ -101,7 +101,7 @@ pub(crate) fn compile_regex(pattern: &str) -> Result<regex::Regex, regex::Error>
 
 /// Validates a parsed runbook file. `id` is derived from the path unless the file sets one.
 pub fn runbook(
-    raw: RawRunbook,
+    raw: &RawRunbook,
     path_id: &str,
     source: &str,
     envs: Option<&Environments>,
