@@ -169,7 +169,7 @@ pub fn runbook(
         raw.environments.as_ref().map(|l| l.iter().map(|s| s.value.clone()).collect());
     let mut scope = Scope::new(envs, allowed.as_deref());
 
-    let inputs = inputs(&raw, &mut scope, diags);
+    let inputs = inputs(raw, &mut scope, diags);
     let mut vars = Vec::new();
     for (name, value) in &raw.vars {
         let place = format!(" in var '{}'", name.value);
@@ -188,7 +188,7 @@ pub fn runbook(
     }
 
     let mut used_names: HashSet<String> = HashSet::new();
-    let steps = steps(&raw, &mut scope, &lines, diags, &mut used_names, &check_env_names);
+    let steps = steps(raw, &mut scope, &lines, diags, &mut used_names, &check_env_names);
     for t in vars.iter().map(|(_, t)| t) {
         used_names.extend(t.placeholders().map(|p| p.name.to_string()));
     }
