@@ -12,7 +12,19 @@ mod support;
 use support::{measure, report, runbook};
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    if !all.iter().any(|a| a == "--bench" || a == "--generate") {
+        // `cargo test --benches` runs this binary without `--bench`: a quick smoke run keeps
+        // the bench from rotting without making the test suite slow.
+        let tmp = tempfile::tempdir().unwrap();
+        corpus::generate(&tmp.path().join("c"), 20);
+        for args in [&["list", "--dir", "c"][..], &["check", "c"]] {
+            let status = runbook(args, tmp.path()).status().unwrap();
+            assert!(status.success(), "{args:?}");
+        }
+        return;
+    }
+    let args: Vec<String> = all.into_iter().filter(|a| a != "--bench").collect();
     if let Some(i) = args.iter().position(|a| a == "--generate") {
         let dir = std::path::PathBuf::from(&args[i + 1]);
         let count = args.get(i + 2).and_then(|c| c.parse().ok()).unwrap_or(1000);

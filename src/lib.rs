@@ -6,4 +6,5 @@ pub mod cli;
 pub mod cmd;
 pub mod dirs;
 pub mod fuzzy;
+pub mod run;
 pub mod runbook;

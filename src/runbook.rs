@@ -247,7 +247,7 @@ impl ProbeTarget {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProbeExpect {
     /// HTTP: accepted codes; empty means any 2xx.
     pub status: Vec<u16>,

@@ -161,3 +161,30 @@ fn usage_errors_exit_2() {
     assert_eq!(runbook(&["check", "--format", "xml"], repo()).status.code(), Some(2));
     assert_eq!(runbook(&["check", "does/not/exist.yaml"], repo()).status.code(), Some(2));
 }
+
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    use std::io::Read;
+    // Enough output to overflow the pipe, so the writer sees the reader go away.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("many")).unwrap();
+    for i in 0..1500 {
+        let text = format!(
+            "title: Runbook number {i} with a long enough title to fill the pipe\nsteps:\n  - title: x\n"
+        );
+        std::fs::write(tmp.path().join(format!("many/r{i}.yaml")), text).unwrap();
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .args(["list", "--dir", "many"])
+        .current_dir(tmp.path())
+        .env("RUNBOOK_CACHE_DIR", tmp.path().join(".cache"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 1];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap(); // then drop: the pipe closes
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -1,0 +1,138 @@
+//! What a run records: every state change as a journal entry.
+//!
+//! The run is event-sourced: [`super::Run`] changes state only by applying a [`Record`], and
+//! the same records are appended to the journal. Replaying a journal therefore rebuilds the
+//! exact run, including where its cursor was.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Reached an end with no failure left standing.
+    Succeeded,
+    /// A step failed (and its `on_failure` path ran, or the user stopped there).
+    Failed,
+    /// The user stopped the run before its end.
+    Aborted,
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed => "failed",
+            Outcome::Aborted => "aborted",
+        })
+    }
+}
+
+/// One state change of a run. Values are masked: no secret is ever in a record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Record {
+    RunStarted {
+        runbook: String,
+        title: String,
+        /// blake3 of the runbook file, to notice a changed runbook on resume.
+        content_hash: String,
+        environment: String,
+        /// Input values; secret inputs are left out (their names are in `secret_inputs`).
+        inputs: BTreeMap<String, String>,
+        secret_inputs: Vec<String>,
+        user: String,
+        host: String,
+    },
+    /// The run was picked up again from its journal.
+    Resumed {
+        user: String,
+        host: String,
+        /// Set when the runbook file changed since the run began.
+        runbook_changed: bool,
+    },
+    /// The cursor moved to a step (`None`: past the end).
+    Moved {
+        to: Option<String>,
+    },
+    StepStarted {
+        step: String,
+        attempt: u32,
+        /// The resolved command, masked.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        command: Option<String>,
+        /// The resolved probe target, masked.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        check: Option<String>,
+    },
+    /// One try of a command that will be tried again, or one probe of a check.
+    AttemptFailed {
+        step: String,
+        attempt: u32,
+        reason: String,
+    },
+    CheckAttempt {
+        step: String,
+        attempt: u32,
+        passed: bool,
+        latency_ms: u64,
+        reason: String,
+    },
+    StepPassed {
+        step: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit: Option<i32>,
+        duration_ms: u64,
+    },
+    StepFailed {
+        step: String,
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit: Option<i32>,
+        duration_ms: u64,
+        /// Whether `on_failure: continue` tolerated the failure.
+        #[serde(default)]
+        tolerated: bool,
+    },
+    StepSkipped {
+        step: String,
+        reason: String,
+    },
+    StepCancelled {
+        step: String,
+        reason: String,
+    },
+    /// A step was running when the run's process died; it will run again.
+    StepInterrupted {
+        step: String,
+    },
+    Captured {
+        step: String,
+        name: String,
+        value: String,
+        secret: bool,
+    },
+    Chose {
+        step: String,
+        label: String,
+        goto: String,
+    },
+    Note {
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+    },
+    RunFinished {
+        outcome: Outcome,
+    },
+}
+
+/// A record with the time it happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub at: jiff::Timestamp,
+    #[serde(flatten)]
+    pub record: Record,
+}
