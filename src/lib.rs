@@ -5,6 +5,8 @@
 pub mod cli;
 pub mod cmd;
 pub mod dirs;
+pub mod exec;
 pub mod fuzzy;
+pub mod journal;
 pub mod run;
 pub mod runbook;

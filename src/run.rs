@@ -111,6 +111,9 @@ pub struct CommandResult {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeResult {
     pub passed: bool,
+    /// Passed every other expectation but was slower than `max_latency` (a monitor shows
+    /// this as degraded; a check fails).
+    pub slow: bool,
     pub latency_ms: u64,
     /// A short reason: "HTTP 200", "connection refused", "timed out after 5s".
     pub reason: String,

@@ -96,14 +96,15 @@ fn diagnostics_only(mut loaded: Loaded) -> Loaded {
 
 fn unreadable(list: &[(String, String)]) -> Vec<Loaded> {
     list.iter()
-        .map(|(path, why)| Loaded {
-            id: path.clone(),
-            display: path.clone(),
-            runbook: None,
-            diagnostics: vec![crate::runbook::Diagnostic::error(
-                crate::runbook::Pos::new(1, 1),
-                format!("cannot read the file: {why}"),
-            )],
+        .map(|(path, why)| {
+            Loaded::report(
+                path,
+                path,
+                vec![crate::runbook::Diagnostic::error(
+                    crate::runbook::Pos::new(1, 1),
+                    format!("cannot read the file: {why}"),
+                )],
+            )
         })
         .collect()
 }
@@ -140,12 +141,7 @@ fn path_reports(dirs: &[PathBuf], paths: &[PathBuf]) -> anyhow::Result<Vec<Loade
             let envs = match &files.environments {
                 Some(f) => {
                     let (envs, diagnostics) = load::load_environments(f);
-                    reports.push(Loaded {
-                        id: ENVIRONMENTS_FILE.into(),
-                        display: f.display.clone(),
-                        runbook: None,
-                        diagnostics,
-                    });
+                    reports.push(Loaded::report(ENVIRONMENTS_FILE, &f.display, diagnostics));
                     envs
                 }
                 None => envs_for.fallback(),
@@ -170,12 +166,7 @@ fn path_reports(dirs: &[PathBuf], paths: &[PathBuf]) -> anyhow::Result<Vec<Loade
             let file = SourceFile { rel, display: path.display().to_string(), bytes: Cow::Owned(bytes) };
             if path.file_name().is_some_and(|n| n == ENVIRONMENTS_FILE) {
                 let (_, diagnostics) = load::load_environments(&file);
-                reports.push(Loaded {
-                    id: ENVIRONMENTS_FILE.into(),
-                    display: file.display.clone(),
-                    runbook: None,
-                    diagnostics,
-                });
+                reports.push(Loaded::report(ENVIRONMENTS_FILE, &file.display, diagnostics));
                 continue;
             }
             let envs = match envs_file {

@@ -180,11 +180,24 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
 pub struct Loaded {
     pub id: String,
     pub display: String,
+    /// blake3 of the file's bytes, so a run notices when its runbook changed.
+    pub content_hash: String,
     pub runbook: Option<Runbook>,
     pub diagnostics: Vec<Diagnostic>,
 }
 
 impl Loaded {
+    /// A report about a file that is not a runbook (environments.yaml, an unreadable file).
+    pub fn report(id: &str, display: &str, diagnostics: Vec<Diagnostic>) -> Self {
+        Self {
+            id: id.to_owned(),
+            display: display.to_owned(),
+            content_hash: String::new(),
+            runbook: None,
+            diagnostics,
+        }
+    }
+
     pub fn first_error(&self) -> Option<&Diagnostic> {
         self.diagnostics.iter().find(|d| d.is_error())
     }
@@ -223,7 +236,13 @@ pub fn load_runbook(file: &SourceFile, envs: Option<&Environments>) -> Loaded {
             None
         }
     };
-    Loaded { id, display: file.display.clone(), runbook, diagnostics: diags.into_sorted() }
+    Loaded {
+        id,
+        display: file.display.clone(),
+        content_hash: blake3::hash(&file.bytes).to_hex().to_string(),
+        runbook,
+        diagnostics: diags.into_sorted(),
+    }
 }
 
 /// Every runbook the search path offers, and the environments they run in.
@@ -331,11 +350,5 @@ fn first_environments(per_root: &[RootFiles]) -> (Option<Environments>, Option<L
         return (None, None);
     };
     let (envs, diagnostics) = load_environments(file);
-    let report = Loaded {
-        id: ENVIRONMENTS_FILE.to_owned(),
-        display: file.display.clone(),
-        runbook: None,
-        diagnostics,
-    };
-    (envs, Some(report))
+    (envs, Some(Loaded::report(ENVIRONMENTS_FILE, &file.display, diagnostics)))
 }

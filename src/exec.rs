@@ -1,0 +1,5 @@
+//! Carrying out what a run asks for: commands and probes.
+
+pub mod command;
+pub mod mask;
+pub mod probe;

@@ -1,0 +1,276 @@
+//! Running one command: its own process group, streamed output, timeout and cancel that
+//! kill the whole tree, a full log file, and a bounded stdout for `expect` and `capture`.
+//!
+//! This is blocking code on plain threads: two readers (stdout, stderr), one waiter, and the
+//! calling thread collecting. Threads keep throughput high for huge outputs and make the
+//! kill path simple; async drivers call it through `spawn_blocking`.
+
+use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::time::{Duration, Instant};
+
+use super::mask::Masker;
+use crate::run::{CommandResult, PreparedCommand};
+
+/// Which pipe a chunk came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// How long a process group gets between SIGTERM and SIGKILL.
+pub const KILL_GRACE: Duration = Duration::from_secs(2);
+/// How much stdout is kept for `expect` and `capture`.
+pub const STDOUT_KEEP: usize = 1024 * 1024;
+const READ_SIZE: usize = 64 * 1024;
+
+/// Stops a running command from another thread.
+#[derive(Debug, Clone)]
+pub struct Canceller(SyncSender<Msg>);
+
+impl Canceller {
+    pub fn cancel(&self) {
+        let _ = self.0.send(Msg::Cancel);
+    }
+}
+
+enum Msg {
+    Chunk(Stream, Vec<u8>),
+    Eof(Stream),
+    Exited(std::io::Result<std::process::ExitStatus>),
+    Cancel,
+}
+
+/// A command about to run; `canceller()` may be taken before `run`.
+pub struct Execution {
+    tx: SyncSender<Msg>,
+    rx: Receiver<Msg>,
+}
+
+impl Default for Execution {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Execution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Execution").finish_non_exhaustive()
+    }
+}
+
+impl Execution {
+    pub fn new() -> Self {
+        // Bounded: when the collector falls behind, the readers wait, so memory stays flat
+        // however fast the command writes.
+        let (tx, rx) = mpsc::sync_channel(64);
+        Self { tx, rx }
+    }
+
+    pub fn canceller(&self) -> Canceller {
+        Canceller(self.tx.clone())
+    }
+
+    /// Runs `cmd` to the end. Output goes, masked, to `log` (if any) and to `sink` in
+    /// batches of at most ~50 ms; the result carries the exit code and the kept stdout.
+    pub fn run(
+        self,
+        cmd: &PreparedCommand,
+        log: Option<&Path>,
+        mut sink: impl FnMut(Stream, &[u8]),
+    ) -> CommandResult {
+        let started = Instant::now();
+        let mut log = log.and_then(|p| {
+            p.parent().map(std::fs::create_dir_all);
+            std::fs::File::create(p).ok().map(|f| std::io::BufWriter::with_capacity(256 * 1024, f))
+        });
+        let mut command = Command::new(&cmd.shell);
+        command
+            .arg("-c")
+            .arg(&cmd.script)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        if let Some(cwd) = &cmd.cwd {
+            command.current_dir(cwd);
+        }
+        command.envs(cmd.env.iter().map(|(k, v)| (k, v)));
+        let mut child = match command.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                return CommandResult {
+                    spawn_error: Some(format!("{}: {e}", cmd.shell)),
+                    duration_ms: started.elapsed().as_millis() as u64,
+                    ..Default::default()
+                };
+            }
+        };
+        let pgid = child.id() as libc::pid_t;
+        spawn_reader(child.stdout.take(), Stream::Stdout, self.tx.clone());
+        spawn_reader(child.stderr.take(), Stream::Stderr, self.tx.clone());
+        let exit_tx = self.tx.clone();
+        std::thread::spawn(move || {
+            let _ = exit_tx.send(Msg::Exited(child.wait()));
+        });
+        drop(self.tx);
+
+        let mut masks = [Masker::new(&cmd.secrets), Masker::new(&cmd.secrets)];
+        let mut stdout_kept: Vec<u8> = Vec::new();
+        let mut stdout_truncated = false;
+        let mut batch: Vec<(Stream, Vec<u8>)> = Vec::new();
+        let mut batch_bytes = 0usize;
+        let mut last_flush = Instant::now();
+        let mut open = 2;
+        let mut exit: Option<std::process::ExitStatus> = None;
+        let mut exited_at: Option<Instant> = None;
+        let mut timed_out = false;
+        let mut cancelled = false;
+        let mut term_sent_at: Option<Instant> = None;
+        let mut killed = false;
+        let deadline = started + cmd.timeout;
+
+        let mut handle =
+            |stream: Stream, bytes: Vec<u8>, batch: &mut Vec<(Stream, Vec<u8>)>, batch_bytes: &mut usize| {
+                if bytes.is_empty() {
+                    return;
+                }
+                if let Some(l) = log.as_mut() {
+                    let _ = l.write_all(&bytes);
+                }
+                if stream == Stream::Stdout {
+                    let room = STDOUT_KEEP.saturating_sub(stdout_kept.len());
+                    stdout_kept.extend_from_slice(&bytes[..room.min(bytes.len())]);
+                    stdout_truncated |= bytes.len() > room;
+                }
+                *batch_bytes += bytes.len();
+                match batch.last_mut() {
+                    Some((s, b)) if *s == stream => b.extend_from_slice(&bytes),
+                    _ => batch.push((stream, bytes)),
+                }
+            };
+
+        loop {
+            if open == 0 && exit.is_some() {
+                break;
+            }
+            let now = Instant::now();
+            // After the leader exits, leftovers in its group get a moment, then are killed:
+            // a step's processes end with the step.
+            if let Some(at) = exited_at
+                && open > 0
+            {
+                if !killed && now >= at + Duration::from_millis(500) {
+                    kill_group(pgid, libc::SIGKILL);
+                    killed = true;
+                }
+                if now >= at + Duration::from_millis(1500) {
+                    break;
+                }
+            }
+            if exit.is_none() && !timed_out && !cancelled && now >= deadline {
+                timed_out = true;
+                kill_group(pgid, libc::SIGTERM);
+                term_sent_at = Some(now);
+            }
+            if let Some(at) = term_sent_at
+                && !killed
+                && now >= at + KILL_GRACE
+            {
+                kill_group(pgid, libc::SIGKILL);
+                killed = true;
+            }
+            let flush_due = !batch.is_empty()
+                && (batch_bytes >= READ_SIZE || now >= last_flush + Duration::from_millis(50));
+            if flush_due {
+                for (s, b) in batch.drain(..) {
+                    sink(s, &b);
+                }
+                batch_bytes = 0;
+                last_flush = now;
+            }
+            let wait = Duration::from_millis(50);
+            match self.rx.recv_timeout(wait) {
+                Ok(Msg::Chunk(stream, bytes)) => {
+                    let masked = masks[stream as usize].push(&bytes);
+                    handle(stream, masked, &mut batch, &mut batch_bytes);
+                }
+                Ok(Msg::Eof(stream)) => {
+                    let rest = masks[stream as usize].finish();
+                    handle(stream, rest, &mut batch, &mut batch_bytes);
+                    open -= 1;
+                }
+                Ok(Msg::Exited(status)) => {
+                    exit = status.ok();
+                    exited_at = Some(Instant::now());
+                    if exit.is_none() {
+                        break;
+                    }
+                }
+                Ok(Msg::Cancel) => {
+                    if exit.is_none() && !cancelled {
+                        cancelled = true;
+                        kill_group(pgid, libc::SIGTERM);
+                        term_sent_at = Some(Instant::now());
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            let rest = masks[stream as usize].finish();
+            handle(stream, rest, &mut batch, &mut batch_bytes);
+        }
+        for (s, b) in batch.drain(..) {
+            sink(s, &b);
+        }
+        if let Some(mut l) = log {
+            let _ = l.flush();
+        }
+        // Nothing of the step outlives it.
+        kill_group(pgid, libc::SIGKILL);
+        CommandResult {
+            exit: exit.and_then(|s| s.code()),
+            timed_out,
+            cancelled,
+            stdout: String::from_utf8_lossy(&stdout_kept).into_owned(),
+            stdout_truncated,
+            duration_ms: started.elapsed().as_millis() as u64,
+            spawn_error: None,
+        }
+    }
+}
+
+fn spawn_reader(pipe: Option<impl Read + Send + 'static>, stream: Stream, tx: SyncSender<Msg>) {
+    let Some(mut pipe) = pipe else {
+        let _ = tx.send(Msg::Eof(stream));
+        return;
+    };
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; READ_SIZE];
+        loop {
+            match pipe.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.send(Msg::Chunk(stream, buf[..n].to_vec())).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        let _ = tx.send(Msg::Eof(stream));
+    });
+}
+
+/// Signals every process of the group; a group that is gone already is fine.
+fn kill_group(pgid: libc::pid_t, signal: libc::c_int) {
+    // SAFETY: killpg only sends a signal; pgid is the group this module created.
+    unsafe {
+        libc::killpg(pgid, signal);
+    }
+}
