@@ -58,6 +58,25 @@ pub enum Command {
         #[arg(value_enum, default_value_t = SchemaKind::Runbook)]
         kind: SchemaKind,
     },
+    /// Run a runbook without the terminal UI (CI, scripts): progress line by line.
+    ///
+    /// Exit status: 0 succeeded, 1 a step failed, 2 bad usage, an invalid runbook or input,
+    /// 3 a human is needed (a manual step without --yes, a choice without --choice, a
+    /// confirmation without --yes), 130 cancelled with Ctrl-C. The run is journaled and can
+    /// be resumed with --resume.
+    Run(RunArgs),
+    /// List runs, newest first.
+    Runs {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Write a run's incident timeline (for the postmortem).
+    Export {
+        /// A run id (or a unique prefix), or `latest`.
+        run: String,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Md)]
+        format: ExportFormat,
+    },
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -71,4 +90,43 @@ pub enum SchemaKind {
     Runbook,
     /// environments.yaml.
     Environments,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// Markdown, ready to paste into a postmortem.
+    Md,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The runbook id (see `runbook list`). Not needed with --resume.
+    pub runbook: Option<String>,
+    /// The environment to run in. Default: environments.yaml's `default`.
+    #[arg(long, short = 'e')]
+    pub env: Option<String>,
+    /// An input value, NAME=VALUE (repeatable). Secrets are better passed as
+    /// RUNBOOK_INPUT_<NAME> environment variables, which stay off the command line.
+    #[arg(long = "input", short = 'i', value_name = "NAME=VALUE")]
+    pub inputs: Vec<String>,
+    /// Override an environment var, NAME=VALUE (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Tick manual steps and confirm `confirm: true` steps (also in protected environments).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// The option to pick at a choice step, STEP=LABEL (repeatable).
+    #[arg(long = "choice", value_name = "STEP=LABEL")]
+    pub choices: Vec<String>,
+    /// Continue a run from its journal: a run id, or `latest`.
+    #[arg(long, value_name = "RUN")]
+    pub resume: Option<String>,
+    /// Print every resolved command and check; run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run without the terminal UI even on a terminal (the default when stdout is not a
+    /// terminal or CI is set).
+    #[arg(long)]
+    pub headless: bool,
 }

@@ -37,6 +37,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             writeln!(out)?;
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::Run(args)) => {
+            let opts = runbook::headless::Options {
+                runbook: args.runbook,
+                env: args.env,
+                inputs: args.inputs,
+                vars: args.vars,
+                yes: args.yes,
+                choices: args.choices,
+                resume: args.resume,
+                dry_run: args.dry_run,
+            };
+            Ok(ExitCode::from(runbook::headless::run(dirs, &opts)?))
+        }
+        Some(Command::Runs { format }) => {
+            cmd::runs::list(format)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Export { run, format }) => Ok(cmd::runs::export(&run, format)?),
         Some(Command::Completions { shell }) => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "runbook", &mut script);

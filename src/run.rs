@@ -248,6 +248,26 @@ impl Run {
         given: &BTreeMap<String, String>,
         env_lookup: EnvLookup,
     ) -> Result<Self, StartError> {
+        Self::build(runbook, environment, given, env_lookup, false)
+    }
+
+    /// A run for showing only (`--dry-run`, previews): inputs without a value stay unknown
+    /// and show as `‹name›` instead of being an error.
+    pub fn preview_only(
+        runbook: Arc<Runbook>,
+        environment: Environment,
+        given: &BTreeMap<String, String>,
+    ) -> Result<Self, StartError> {
+        Self::build(runbook, environment, given, process_env, true)
+    }
+
+    fn build(
+        runbook: Arc<Runbook>,
+        environment: Environment,
+        given: &BTreeMap<String, String>,
+        env_lookup: EnvLookup,
+        lenient: bool,
+    ) -> Result<Self, StartError> {
         if !runbook.allows_environment(&environment.name) {
             return Err(StartError::EnvironmentNotAllowed {
                 runbook: runbook.id.clone(),
@@ -262,6 +282,7 @@ impl Run {
         for input in &runbook.inputs {
             let value = match given.get(&input.name).or(input.default.as_ref()) {
                 Some(v) => v.clone(),
+                None if lenient => continue,
                 None => return Err(StartError::MissingInput(input.name.clone())),
             };
             input
@@ -284,9 +305,11 @@ impl Run {
             notes: Vec::new(),
         };
         for (name, t) in run.runbook.vars.clone() {
-            let rendered = t
-                .render(Quoting::Plain, &|n| run.value(n))
-                .map_err(|m| StartError::BadVar { name: name.clone(), why: m.to_string() })?;
+            let rendered = match t.render(Quoting::Plain, &|n| run.value(n)) {
+                Ok(r) => r,
+                Err(_) if lenient => continue,
+                Err(m) => return Err(StartError::BadVar { name: name.clone(), why: m.to_string() }),
+            };
             let secret = !rendered.secrets.is_empty();
             run.vars.insert(name, Value { text: rendered.real, secret });
         }

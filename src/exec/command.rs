@@ -274,3 +274,27 @@ fn kill_group(pgid: libc::pid_t, signal: libc::c_int) {
         libc::killpg(pgid, signal);
     }
 }
+
+/// Runs an `interactive: true` command with the terminal handed to it (stdin, stdout and
+/// stderr inherited). Its output is not captured or masked: it belongs to the user.
+pub fn run_interactive(cmd: &PreparedCommand) -> CommandResult {
+    let started = Instant::now();
+    let mut command = Command::new(&cmd.shell);
+    command.arg("-c").arg(&cmd.script);
+    if let Some(cwd) = &cmd.cwd {
+        command.current_dir(cwd);
+    }
+    command.envs(cmd.env.iter().map(|(k, v)| (k, v)));
+    match command.status() {
+        Ok(status) => CommandResult {
+            exit: status.code(),
+            duration_ms: started.elapsed().as_millis() as u64,
+            ..Default::default()
+        },
+        Err(e) => CommandResult {
+            spawn_error: Some(format!("{}: {e}", cmd.shell)),
+            duration_ms: started.elapsed().as_millis() as u64,
+            ..Default::default()
+        },
+    }
+}

@@ -1,0 +1,155 @@
+//! `runbook export`: a run's journal as an incident timeline for the postmortem.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::journal::RunInfo;
+use crate::run::{Entry, Record};
+
+#[derive(Debug, Serialize)]
+struct JsonExport<'a> {
+    run: &'a str,
+    runbook: &'a str,
+    title: &'a str,
+    environment: &'a str,
+    who: String,
+    started: jiff::Timestamp,
+    ended: Option<jiff::Timestamp>,
+    outcome: &'a str,
+    events: &'a [Entry],
+}
+
+fn who(entries: &[Entry]) -> String {
+    let mut people: Vec<String> = entries
+        .iter()
+        .filter_map(|e| match &e.record {
+            Record::RunStarted { user, host, .. } | Record::Resumed { user, host, .. } => {
+                Some(format!("{user}@{host}"))
+            }
+            _ => None,
+        })
+        .collect();
+    people.dedup();
+    people.join(", ")
+}
+
+pub fn json(info: &RunInfo, entries: &[Entry]) -> serde_json::Result<String> {
+    serde_json::to_string_pretty(&JsonExport {
+        run: &info.id,
+        runbook: &info.runbook,
+        title: &info.title,
+        environment: &info.environment,
+        who: who(entries),
+        started: info.started,
+        ended: info.ended,
+        outcome: &info.state,
+        events: entries,
+    })
+}
+
+fn time(t: jiff::Timestamp) -> String {
+    t.strftime("%H:%M:%S").to_string()
+}
+
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', "<br>")
+}
+
+/// The timeline as Markdown: a header table, then one row per event.
+pub fn markdown(info: &RunInfo, entries: &[Entry]) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "# Timeline: {}\n", info.title);
+    let _ = writeln!(md, "| | |\n|---|---|");
+    let _ = writeln!(md, "| Runbook | `{}` |", info.runbook);
+    let _ = writeln!(md, "| Environment | {} |", info.environment);
+    let _ = writeln!(md, "| Run | `{}` |", info.id);
+    let _ = writeln!(md, "| Who | {} |", who(entries));
+    let _ = writeln!(md, "| Started | {} |", info.started.strftime("%Y-%m-%d %H:%M:%S UTC"));
+    match info.ended {
+        Some(end) => {
+            let secs = end.as_second() - info.started.as_second();
+            let _ = writeln!(
+                md,
+                "| Ended | {} ({}m {}s) |",
+                end.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                secs / 60,
+                secs % 60
+            );
+        }
+        None => {
+            let _ = writeln!(md, "| Ended | not finished |");
+        }
+    }
+    let _ = writeln!(md, "| Outcome | **{}** |\n", info.state);
+    let _ = writeln!(md, "## Events (UTC)\n");
+    let _ = writeln!(md, "| Time | Step | Event | Details |\n|---|---|---|---|");
+    for e in entries {
+        let Some((step, event, details)) = describe(&e.record) else { continue };
+        let _ = writeln!(md, "| {} | {} | {} | {} |", time(e.at), cell(&step), event, cell(&details));
+    }
+    md
+}
+
+fn describe(record: &Record) -> Option<(String, &'static str, String)> {
+    let d = |step: &str, event, details: String| Some((step.to_owned(), event, details));
+    match record {
+        Record::RunStarted { inputs, secret_inputs, user, host, .. } => {
+            let mut parts: Vec<String> = inputs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            parts.extend(secret_inputs.iter().map(|k| format!("{k}=••••")));
+            d(
+                "",
+                "run started",
+                format!(
+                    "by {user}@{host}; inputs: {}",
+                    if parts.is_empty() { "none".into() } else { parts.join(", ") }
+                ),
+            )
+        }
+        Record::Resumed { user, host, runbook_changed } => d(
+            "",
+            "run resumed",
+            format!("by {user}@{host}{}", if *runbook_changed { "; the runbook had changed" } else { "" }),
+        ),
+        Record::Moved { .. } => None,
+        Record::StepStarted { step, attempt, command, check } => {
+            let what = command
+                .as_ref()
+                .map(|c| format!("`{c}`"))
+                .or_else(|| check.as_ref().map(|c| format!("check {c}")));
+            d(step, if *attempt > 1 { "retried" } else { "started" }, what.unwrap_or_default())
+        }
+        Record::AttemptFailed { step, attempt, reason } => {
+            d(step, "try failed", format!("try {attempt}: {reason}"))
+        }
+        Record::CheckAttempt { step, attempt, passed, latency_ms, reason } => d(
+            step,
+            if *passed { "probe passed" } else { "probe failed" },
+            format!("#{attempt}: {reason} in {latency_ms} ms"),
+        ),
+        Record::StepPassed { step, exit, duration_ms } => d(
+            step,
+            "✓ passed",
+            match exit {
+                Some(code) => format!("exit {code} after {duration_ms} ms"),
+                None => format!("after {duration_ms} ms"),
+            },
+        ),
+        Record::StepFailed { step, reason, exit, duration_ms, tolerated } => d(
+            step,
+            "✗ failed",
+            format!(
+                "{reason}{}{} after {duration_ms} ms",
+                exit.map(|c| format!(" (exit {c})")).unwrap_or_default(),
+                if *tolerated { ", tolerated" } else { "" }
+            ),
+        ),
+        Record::StepSkipped { step, reason } => d(step, "skipped", reason.clone()),
+        Record::StepCancelled { step, reason } => d(step, "cancelled", reason.clone()),
+        Record::StepInterrupted { step } => d(step, "interrupted", "the runner stopped while it ran".into()),
+        Record::Captured { step, name, value, .. } => d(step, "captured", format!("{name} = {value}")),
+        Record::Chose { step, label, goto } => d(step, "chose", format!("{label} → {goto}")),
+        Record::Note { text, step } => d(step.as_deref().unwrap_or(""), "note", text.clone()),
+        Record::RunFinished { outcome } => d("", "run finished", outcome.to_string()),
+    }
+}

@@ -1,0 +1,497 @@
+//! Running a runbook without a terminal UI: in CI, in scripts, or with `--headless`.
+//!
+//! It drives the same [`Run`] as the TUI, prints progress line by line, and decides what a
+//! person would: manual steps need `--yes`, choices need `--choice STEP=LABEL`, confirmations
+//! need `--yes`. When it cannot decide it stops with exit code 3, and the run stays
+//! resumable. Exit codes: 0 succeeded, 1 a step failed, 2 bad usage or runbook, 3 a human
+//! is needed, 130 cancelled with Ctrl-C.
+
+mod print;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::Context;
+use tokio::sync::mpsc;
+
+use self::print::Printer;
+use crate::exec::command::{self, Canceller, Execution};
+use crate::exec::probe::Prober;
+use crate::journal::{self, Journal};
+use crate::run::{Effect, Event, Outcome, Record, Run, Status, Waiting};
+use crate::runbook::Action;
+use crate::runbook::load::Library;
+use crate::start::{self, UsageError};
+
+/// What `runbook run` was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub runbook: Option<String>,
+    pub env: Option<String>,
+    pub inputs: Vec<String>,
+    pub vars: Vec<String>,
+    pub yes: bool,
+    pub choices: Vec<String>,
+    pub resume: Option<String>,
+    pub dry_run: bool,
+}
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_HUMAN: u8 = 3;
+pub const EXIT_CANCELLED: u8 = 130;
+
+/// Runs headless; returns the exit code.
+pub fn run(dirs: &[PathBuf], opts: &Options) -> anyhow::Result<u8> {
+    let printer = Arc::new(Mutex::new(Printer::new()));
+    match prepare(dirs, opts, &printer) {
+        Ok(Prepared::Done(code)) => Ok(code),
+        Ok(Prepared::Ready(ready)) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(drive(*ready, opts, printer))
+        }
+        Err(e) => match e.downcast_ref::<UsageError>() {
+            Some(u) => {
+                eprintln!("runbook: {u}");
+                Ok(EXIT_USAGE)
+            }
+            None => Err(e),
+        },
+    }
+}
+
+enum Prepared {
+    Done(u8),
+    Ready(Box<Ready>),
+}
+
+struct Ready {
+    run: Run,
+    journal: Journal,
+    run_id: String,
+    /// Effects to carry out first (the run's beginning, or a resumed step).
+    effects: Vec<Effect>,
+}
+
+fn prepare(dirs: &[PathBuf], opts: &Options, printer: &Arc<Mutex<Printer>>) -> anyhow::Result<Prepared> {
+    let library = Library::load(crate::dirs::search_path(dirs));
+    let data_dir = crate::dirs::data_dir().context("no data directory: set RUNBOOK_DATA_DIR")?;
+    let given_inputs = start::pairs(&opts.inputs, "--input")?;
+    let vars = start::pairs(&opts.vars, "--var")?;
+    let say = |text: &str| printer.lock().unwrap_or_else(|e| e.into_inner()).line(text);
+
+    if let Some(which) = &opts.resume {
+        let info = journal::resolve(&data_dir, which).map_err(|e| UsageError(e.to_string()))?;
+        if let Some(id) = &opts.runbook
+            && id != &info.runbook
+        {
+            return Err(
+                UsageError(format!("run {} is of runbook '{}', not '{id}'", info.id, info.runbook)).into()
+            );
+        }
+        let entries = journal::read(&info.dir)?;
+        let Some(crate::run::Entry {
+            record: Record::RunStarted { inputs, content_hash, environment, .. },
+            ..
+        }) = entries.first()
+        else {
+            return Err(UsageError(format!("run {} has no start record", info.id)).into());
+        };
+        let (loaded, runbook) = start::find_runbook(&library, &info.runbook)?;
+        let env = start::pick_environment(&library, &runbook, Some(environment), &vars)?;
+        let mut all_inputs = inputs.clone();
+        all_inputs.extend(start::inputs(&runbook, &given_inputs));
+        let mut run =
+            Run::new(runbook, env, &all_inputs).map_err(|e| UsageError(e.to_string()))?.replay(&entries);
+        let changed = &loaded.content_hash != content_hash;
+        let mut journal = Journal::open(&info.dir)?;
+        let (user, host) = journal::user_and_host();
+        let mut first = vec![Record::Resumed { user, host, runbook_changed: changed }];
+        say(&format!(
+            "runbook: resuming run {} of {} in {}",
+            info.id,
+            run.runbook().id,
+            run.environment().name
+        ));
+        if changed {
+            say("runbook: warning: the runbook changed since this run began; steps are matched by id");
+        }
+        if let Some(outcome) = run.outcome() {
+            say(&format!("runbook: run {} already {outcome}", info.id));
+            return Ok(Prepared::Done(exit_code(outcome)));
+        }
+        if let Some(i) = run.cursor()
+            && run.steps()[i].status == Status::Running
+        {
+            first.push(Record::StepInterrupted { step: run.runbook().steps[i].id.clone() });
+        }
+        for r in first {
+            journal.append(r.clone())?;
+            run.record(&r);
+        }
+        let effects = match run.cursor() {
+            Some(i) => {
+                let step = run.runbook().steps[i].id.clone();
+                let why = match (&run.steps()[i].status, &run.runbook().steps[i].action) {
+                    (Status::Failed { .. } | Status::Cancelled(_), _) => Waiting::Failed,
+                    (_, Action::Choice(_)) => Waiting::Choice,
+                    _ => Waiting::Ready,
+                };
+                vec![Effect::NeedsHuman { step, why }]
+            }
+            None => run.apply(Event::Begin),
+        };
+        return Ok(Prepared::Ready(Box::new(Ready { run, journal, run_id: info.id, effects })));
+    }
+
+    let Some(id) = &opts.runbook else {
+        return Err(UsageError("name a runbook to run (or --resume RUN)".into()).into());
+    };
+    let (loaded, runbook) = start::find_runbook(&library, id)?;
+    let env = start::pick_environment(&library, &runbook, opts.env.as_deref(), &vars)?;
+    let inputs = start::inputs(&runbook, &given_inputs);
+    let made =
+        if opts.dry_run { Run::preview_only(runbook, env, &inputs) } else { Run::new(runbook, env, &inputs) };
+    let mut run = made.map_err(|e| UsageError(e.to_string()))?;
+    for choice in &opts.choices {
+        let Some((step, label)) = choice.split_once('=') else {
+            return Err(UsageError(format!("--choice takes STEP=LABEL, got '{choice}'")).into());
+        };
+        let valid = run.runbook().step(step).is_some_and(|s| match &s.action {
+            Action::Choice(options) => options.iter().any(|o| o.label == label),
+            _ => false,
+        });
+        if !valid {
+            return Err(UsageError(format!("--choice {choice}: {}", choice_help(&run, step))).into());
+        }
+    }
+    if opts.dry_run {
+        dry_run(&run, &mut printer.lock().unwrap_or_else(|e| e.into_inner()));
+        return Ok(Prepared::Done(EXIT_OK));
+    }
+    let (mut journal, run_id) = Journal::create(&data_dir, &run.runbook().id)?;
+    let (user, host) = journal::user_and_host();
+    let started = run.started_record(&loaded.content_hash, &user, &host);
+    journal.append(started.clone())?;
+    run.record(&started);
+    say(&format!(
+        "runbook: {} in {}{} · run {run_id}",
+        run.runbook().id,
+        run.environment().name,
+        if run.environment().protected { " (protected)" } else { "" }
+    ));
+    say(&format!("         journal: {}", journal.dir().display()));
+    let effects = run.apply(Event::Begin);
+    Ok(Prepared::Ready(Box::new(Ready { run, journal, run_id, effects })))
+}
+
+fn choice_help(run: &Run, step: &str) -> String {
+    match run.runbook().step(step).map(|s| &s.action) {
+        Some(Action::Choice(options)) => {
+            let labels: Vec<&str> = options.iter().map(|o| o.label.as_str()).collect();
+            format!("step '{step}' has the options: {}", labels.join(" | "))
+        }
+        Some(_) => format!("step '{step}' is not a choice step"),
+        None => format!("there is no step '{step}'"),
+    }
+}
+
+/// Prints every step with its resolved command or check, in file order; runs nothing.
+fn dry_run(run: &Run, p: &mut Printer) {
+    let rb = run.runbook();
+    p.line(&format!("runbook: {} in {} · dry run, nothing is executed", rb.id, run.environment().name));
+    let total = rb.steps.len();
+    for (i, step) in rb.steps.iter().enumerate() {
+        let skip =
+            if step.applies_to(&run.environment().name) { "" } else { " (skipped in this environment)" };
+        p.line(&format!(
+            "[{}/{total}] {} ({}){skip}",
+            i + 1,
+            run.preview(&step.title),
+            step.action.kind_name()
+        ));
+        match &step.action {
+            Action::Command(c) => {
+                let shown = match run.prepare_command(step) {
+                    Ok(cmd) => cmd.shown,
+                    Err(_) => run.preview(&c.run),
+                };
+                for line in shown.lines() {
+                    p.line(&format!("       $ {line}"));
+                }
+                if c.confirm {
+                    p.line("       (asks for confirmation)");
+                }
+            }
+            Action::Check(c) => {
+                let shown = match run.prepare_probe(step) {
+                    Ok(probe) => probe.shown,
+                    Err(_) => run.preview(c.probe.target.template()),
+                };
+                let wait = c.wait.map(|w| {
+                    format!(
+                        " · wait up to {} for {} pass(es), every {}",
+                        crate::runbook::duration::format(w.timeout),
+                        w.passes,
+                        crate::runbook::duration::format(w.interval)
+                    )
+                });
+                p.line(&format!("       check {shown}{}", wait.unwrap_or_default()));
+            }
+            Action::Choice(options) => {
+                for o in options {
+                    p.line(&format!("       ? {} → {}", o.label, o.goto));
+                }
+            }
+            Action::Manual => {}
+        }
+    }
+}
+
+fn exit_code(outcome: Outcome) -> u8 {
+    match outcome {
+        Outcome::Succeeded => EXIT_OK,
+        Outcome::Failed | Outcome::Aborted => EXIT_FAILED,
+    }
+}
+
+async fn drive(ready: Ready, opts: &Options, printer: Arc<Mutex<Printer>>) -> anyhow::Result<u8> {
+    let Ready { mut run, mut journal, run_id, effects } = ready;
+    let choices: HashMap<String, String> = opts
+        .choices
+        .iter()
+        .filter_map(|c| c.split_once('='))
+        .map(|(s, l)| (s.to_owned(), l.to_owned()))
+        .collect();
+    let (tx, mut rx) = mpsc::channel::<Event>(64);
+    let prober = Prober::new();
+    let mut cancellers: HashMap<String, Canceller> = HashMap::new();
+    let mut check_started: HashMap<String, Instant> = HashMap::new();
+    let mut queue: std::collections::VecDeque<Effect> = effects.into();
+    let mut interrupted = false;
+    let started = Instant::now();
+    let say = |text: &str| printer.lock().unwrap_or_else(|e| e.into_inner()).line(text);
+
+    loop {
+        while let Some(effect) = queue.pop_front() {
+            match effect {
+                Effect::Journal(record) => {
+                    journal.append(record.clone())?;
+                    report(&run, &record, &say);
+                }
+                Effect::Spawn { step, attempt, command, delay } => {
+                    let log = journal.step_log(&step, attempt);
+                    let execution = Execution::new();
+                    cancellers.insert(step.clone(), execution.canceller());
+                    let tx = tx.clone();
+                    let printer = Arc::clone(&printer);
+                    tokio::spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        let result = tokio::task::spawn_blocking(move || {
+                            if command.interactive {
+                                return command::run_interactive(&command);
+                            }
+                            printer.lock().unwrap_or_else(|e| e.into_inner()).begin_output(Some(log.clone()));
+                            let result = execution.run(&command, Some(&log), |stream, bytes| {
+                                printer.lock().unwrap_or_else(|e| e.into_inner()).output(stream, bytes);
+                            });
+                            printer.lock().unwrap_or_else(|e| e.into_inner()).end_output();
+                            result
+                        })
+                        .await
+                        .unwrap_or_default();
+                        let _ = tx.send(Event::CommandDone { step, attempt, result }).await;
+                    });
+                }
+                Effect::Probe { step, attempt, probe, delay } => {
+                    // A check's wait runs from its first probe.
+                    if attempt == 1 {
+                        check_started.insert(step.clone(), Instant::now() + delay);
+                    }
+                    let first = *check_started.entry(step.clone()).or_insert_with(Instant::now);
+                    let tx = tx.clone();
+                    let prober = prober.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        let result = prober.probe(&probe).await;
+                        let elapsed_ms = first.elapsed().as_millis() as u64;
+                        let _ = tx.send(Event::ProbeDone { step, attempt, result, elapsed_ms }).await;
+                    });
+                }
+                Effect::Kill { step } => {
+                    if let Some(c) = cancellers.get(&step) {
+                        c.cancel();
+                    }
+                }
+                Effect::NeedsHuman { step, why } => {
+                    if interrupted {
+                        say("runbook: cancelled; resume with `runbook run --resume latest`");
+                        return Ok(EXIT_CANCELLED);
+                    }
+                    match decide(&run, &step, why, opts, &choices) {
+                        Decision::Event(event, note) => {
+                            if let Some(note) = note {
+                                say(&note);
+                            }
+                            queue.extend(run.apply(event));
+                        }
+                        Decision::Stop(code, message) => {
+                            say(&message);
+                            say(&format!(
+                                "runbook: the run is kept; resume it with `runbook run --resume {run_id}`"
+                            ));
+                            return Ok(code);
+                        }
+                    }
+                }
+                Effect::Finished(outcome) => {
+                    let secs = started.elapsed().as_secs_f64();
+                    let mark = if outcome == Outcome::Succeeded { "✓" } else { "✗" };
+                    say(&format!(
+                        "{mark} run {outcome} in {secs:.1}s · `runbook export {run_id}` writes the timeline"
+                    ));
+                    return Ok(exit_code(outcome));
+                }
+            }
+        }
+        tokio::select! {
+            msg = rx.recv() => {
+                let Some(event) = msg else { break };
+                queue.extend(run.apply(event));
+            }
+            _ = tokio::signal::ctrl_c(), if !interrupted => {
+                interrupted = true;
+                say("runbook: Ctrl-C: cancelling the running step");
+                let effects = run.apply(Event::Cancel);
+                if effects.is_empty() {
+                    say("runbook: cancelled; resume with `runbook run --resume latest`");
+                    return Ok(EXIT_CANCELLED);
+                }
+                queue.extend(effects);
+            }
+        }
+    }
+    Ok(EXIT_FAILED)
+}
+
+enum Decision {
+    Event(Event, Option<String>),
+    Stop(u8, String),
+}
+
+/// What a headless run does where a person would act.
+fn decide(
+    run: &Run,
+    step_id: &str,
+    why: Waiting,
+    opts: &Options,
+    choices: &HashMap<String, String>,
+) -> Decision {
+    let Some(step) = run.runbook().step(step_id) else {
+        return Decision::Stop(EXIT_FAILED, format!("runbook: internal: no step '{step_id}'"));
+    };
+    let human = |what: String| Decision::Stop(EXIT_HUMAN, format!("runbook: a human is needed: {what}"));
+    match why {
+        Waiting::Failed => {
+            Decision::Stop(EXIT_FAILED, format!("✗ step '{step_id}' failed; the run stops here"))
+        }
+        Waiting::Cancelled => {
+            Decision::Stop(EXIT_CANCELLED, format!("runbook: step '{step_id}' was cancelled"))
+        }
+        Waiting::Choice => match choices.get(step_id) {
+            Some(label) => {
+                Decision::Event(Event::Choose(label.clone()), Some(format!("       → {label} (--choice)")))
+            }
+            None => human(format!(
+                "step '{step_id}' is a choice; pass --choice '{step_id}=LABEL' ({})",
+                choice_help(run, step_id)
+            )),
+        },
+        Waiting::Ready => match &step.action {
+            Action::Manual if opts.yes => {
+                Decision::Event(Event::Tick, Some("       ✓ ticked (--yes)".into()))
+            }
+            Action::Manual => {
+                human(format!("step '{step_id}' is a manual step; pass --yes to tick manual steps"))
+            }
+            Action::Command(_) => match run.needs_confirmation() {
+                Some(_) if !opts.yes => {
+                    let protected = if run.environment().protected {
+                        format!(" in protected environment '{}'", run.environment().name)
+                    } else {
+                        String::new()
+                    };
+                    human(format!("step '{step_id}' asks for confirmation{protected}; pass --yes to confirm"))
+                }
+                Some(_) => Decision::Event(Event::Perform, Some("       ✓ confirmed (--yes)".into())),
+                None => Decision::Event(Event::Perform, None),
+            },
+            Action::Check(_) => Decision::Event(Event::Perform, None),
+            Action::Choice(_) => Decision::Event(Event::Perform, None),
+        },
+    }
+}
+
+/// Prints the line a journaled record deserves.
+fn report(run: &Run, record: &Record, say: &dyn Fn(&str)) {
+    let total = run.runbook().steps.len();
+    let title = |id: &str| {
+        run.runbook()
+            .step_index(id)
+            .map(|i| (i + 1, run.preview(&run.runbook().steps[i].title)))
+            .unwrap_or((0, id.to_owned()))
+    };
+    match record {
+        Record::Moved { to: Some(id) } => {
+            let (n, t) = title(id);
+            let kind = run.runbook().step(id).map(|s| s.action.kind_name()).unwrap_or("");
+            say(&format!("[{n}/{total}] {t} ({kind})"));
+        }
+        Record::StepStarted { command: Some(c), attempt, .. } => {
+            let again = if *attempt > 1 { format!(" (try {attempt})") } else { String::new() };
+            for (i, line) in c.lines().enumerate() {
+                say(&format!(
+                    "       {} {line}{}",
+                    if i == 0 { "$" } else { " " },
+                    if i == 0 { again.as_str() } else { "" }
+                ));
+            }
+        }
+        Record::StepStarted { check: Some(c), .. } => say(&format!("       check {c}")),
+        Record::AttemptFailed { reason, attempt, .. } => {
+            say(&format!("       ✗ try {attempt}: {reason}; trying again"))
+        }
+        Record::CheckAttempt { passed, latency_ms, reason, attempt, .. } => {
+            let mark = if *passed { "✓" } else { "·" };
+            say(&format!("       {mark} probe {attempt}: {reason} ({latency_ms} ms)"));
+        }
+        Record::StepPassed { exit, duration_ms, .. } => match exit {
+            Some(code) => say(&format!("       ✓ exit {code} in {}", ms(*duration_ms))),
+            None if *duration_ms > 0 => say(&format!("       ✓ passed in {}", ms(*duration_ms))),
+            None => {}
+        },
+        Record::StepFailed { reason, tolerated, .. } => {
+            let then = if *tolerated { " (on_failure: continue)" } else { "" };
+            say(&format!("       ✗ {reason}{then}"));
+        }
+        Record::StepSkipped { step, reason } => {
+            let (n, t) = title(step);
+            say(&format!("[{n}/{total}] {t}: skipped, {reason}"));
+        }
+        Record::StepCancelled { reason, .. } => say(&format!("       ✗ {reason}")),
+        Record::Captured { name, value, .. } => say(&format!("       ↳ {name} = {value}")),
+        Record::Note { text, .. } => say(&format!("       ✎ {text}")),
+        _ => {}
+    }
+}
+
+fn ms(ms: u64) -> String {
+    if ms < 1000 { format!("{ms} ms") } else { format!("{:.1} s", ms as f64 / 1000.0) }
+}

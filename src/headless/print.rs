@@ -1,0 +1,109 @@
+//! What the headless runner prints: one line per event, command output prefixed, and a cap
+//! on how much output one step echoes (the full output is always in the step's log file).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::exec::command::Stream;
+
+/// Output lines echoed per step before the rest goes to the log file only.
+pub const ECHO_LINES: usize = 2_000;
+/// Output bytes echoed per step before the rest goes to the log file only.
+pub const ECHO_BYTES: usize = 1024 * 1024;
+
+/// Writes progress to stdout; shared with the output sink of a running command.
+#[derive(Debug)]
+pub struct Printer {
+    out: std::io::BufWriter<std::io::Stdout>,
+    echo: Echo,
+}
+
+/// The echo state of the running step.
+#[derive(Debug, Default)]
+struct Echo {
+    lines: usize,
+    bytes: usize,
+    hidden: usize,
+    partial: [Vec<u8>; 2],
+    log: Option<PathBuf>,
+}
+
+impl Default for Printer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Printer {
+    pub fn new() -> Self {
+        Self { out: std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout()), echo: Echo::default() }
+    }
+
+    /// A progress line, flushed at once.
+    pub fn line(&mut self, text: &str) {
+        let _ = writeln!(self.out, "{text}");
+        let _ = self.out.flush();
+    }
+
+    /// Starts echoing a new command's output.
+    pub fn begin_output(&mut self, log: Option<PathBuf>) {
+        self.echo = Echo { log, ..Echo::default() };
+    }
+
+    /// A chunk of a command's output: complete lines are echoed with a prefix.
+    pub fn output(&mut self, stream: Stream, bytes: &[u8]) {
+        let slot = stream as usize;
+        let mut rest = bytes;
+        while let Some(nl) = memchr::memchr(b'\n', rest) {
+            let (line, tail) = rest.split_at(nl);
+            rest = &tail[1..];
+            if self.echo.partial[slot].is_empty() {
+                self.echo_line(stream, line);
+            } else {
+                let mut whole = std::mem::take(&mut self.echo.partial[slot]);
+                whole.extend_from_slice(line);
+                self.echo_line(stream, &whole);
+            }
+        }
+        let partial = &mut self.echo.partial[slot];
+        partial.extend_from_slice(rest);
+        if partial.len() > 64 * 1024 {
+            let long = std::mem::take(partial);
+            self.echo_line(stream, &long);
+        }
+        let _ = self.out.flush();
+    }
+
+    fn echo_line(&mut self, stream: Stream, line: &[u8]) {
+        let e = &mut self.echo;
+        if e.lines >= ECHO_LINES || e.bytes >= ECHO_BYTES {
+            e.hidden += 1;
+            return;
+        }
+        e.lines += 1;
+        e.bytes += line.len();
+        let prefix: &[u8] = match stream {
+            Stream::Stdout => "       │ ".as_bytes(),
+            Stream::Stderr => "       ! ".as_bytes(),
+        };
+        let _ = self.out.write_all(prefix);
+        let _ = self.out.write_all(line);
+        let _ = self.out.write_all(b"\n");
+    }
+
+    /// Ends a command's output: flushes partial lines and says where hidden output went.
+    pub fn end_output(&mut self) {
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            let partial = std::mem::take(&mut self.echo.partial[stream as usize]);
+            if !partial.is_empty() {
+                self.echo_line(stream, &partial);
+            }
+        }
+        if self.echo.hidden > 0 {
+            let log = self.echo.log.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+            let hidden = self.echo.hidden;
+            self.line(&format!("       … {hidden} more lines not shown; the full output is in {log}"));
+        }
+        let _ = self.out.flush();
+    }
+}

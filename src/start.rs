@@ -1,0 +1,109 @@
+//! Getting a run ready from what the user typed: which runbook, which environment, which
+//! inputs. Shared by the headless runner and the TUI. Every error here is a usage error
+//! (exit 2) with a sentence that says what to type instead.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::runbook::diagnostic::did_you_mean;
+use crate::runbook::load::{Library, Loaded};
+use crate::runbook::{Environment, Runbook};
+
+/// A problem with what the user asked for.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+fn usage(message: impl Into<String>) -> UsageError {
+    UsageError(message.into())
+}
+
+/// Finds a runbook by id; a broken one is an error listing its diagnostics.
+pub fn find_runbook<'a>(library: &'a Library, id: &str) -> Result<(&'a Loaded, Arc<Runbook>), UsageError> {
+    let Some(loaded) = library.get(id) else {
+        let ids = library.runbooks.iter().map(|l| l.id.as_str());
+        let hint = did_you_mean(id, ids).map(|s| format!(" (did you mean '{s}'?)")).unwrap_or_default();
+        return Err(usage(format!("no runbook '{id}'{hint}: `runbook list` shows them")));
+    };
+    match &loaded.runbook {
+        Some(r) => Ok((loaded, Arc::new(r.clone()))),
+        None => {
+            let lines: Vec<String> = loaded
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .map(|d| d.display(&loaded.display).to_string())
+                .collect();
+            Err(usage(format!("runbook '{id}' is invalid:\n{}", lines.join("\n"))))
+        }
+    }
+}
+
+/// The environment to run in: the one named, else the default, else the only one.
+/// `overrides` replace environment vars (`--var name=value`).
+pub fn pick_environment(
+    library: &Library,
+    runbook: &Runbook,
+    name: Option<&str>,
+    overrides: &BTreeMap<String, String>,
+) -> Result<Environment, UsageError> {
+    let Some(envs) = &library.environments else {
+        return Err(usage(
+            "no environments.yaml was found on the runbooks path, so there is no environment to run in",
+        ));
+    };
+    let names: Vec<&str> = envs.names().collect();
+    let chosen = match name {
+        Some(n) => n.to_owned(),
+        None => match (&envs.default, names.as_slice()) {
+            (Some(d), _) => d.clone(),
+            (None, [only]) => (*only).to_owned(),
+            _ => return Err(usage(format!("pick an environment with --env (one of: {})", names.join(", ")))),
+        },
+    };
+    let Some(env) = envs.get(&chosen) else {
+        let hint = did_you_mean(&chosen, names.iter().copied())
+            .map(|s| format!("did you mean '{s}'? "))
+            .unwrap_or_default();
+        return Err(usage(format!("no environment '{chosen}' ({hint}known: {})", names.join(", "))));
+    };
+    if !runbook.allows_environment(&env.name) {
+        let allowed = runbook.environments.as_ref().map(|l| l.join(", ")).unwrap_or_default();
+        return Err(usage(format!(
+            "runbook '{}' does not run in '{}' (it allows: {allowed})",
+            runbook.id, env.name
+        )));
+    }
+    let mut env = env.clone();
+    for (k, v) in overrides {
+        env.vars.insert(k.clone(), v.clone());
+    }
+    Ok(env)
+}
+
+/// Parses repeated `name=value` flags.
+pub fn pairs(list: &[String], flag: &str) -> Result<BTreeMap<String, String>, UsageError> {
+    let mut out = BTreeMap::new();
+    for item in list {
+        let Some((k, v)) = item.split_once('=') else {
+            return Err(usage(format!("{flag} takes NAME=VALUE, got '{item}'")));
+        };
+        out.insert(k.trim().to_owned(), v.to_owned());
+    }
+    Ok(out)
+}
+
+/// Input values from flags, then from `RUNBOOK_INPUT_<NAME>` environment variables (the way
+/// to pass a secret without putting it on the command line).
+pub fn inputs(runbook: &Runbook, flags: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let mut out = flags.clone();
+    for input in &runbook.inputs {
+        if out.contains_key(&input.name) {
+            continue;
+        }
+        if let Ok(v) = std::env::var(format!("RUNBOOK_INPUT_{}", input.name.to_ascii_uppercase())) {
+            out.insert(input.name.clone(), v);
+        }
+    }
+    out
+}
