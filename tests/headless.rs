@@ -1,0 +1,352 @@
+//! `runbook run` as CI uses it: the real binary, real processes, the real journal.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use support::wait_for;
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new(environments: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("books")).unwrap();
+        std::fs::write(dir.path().join("books/environments.yaml"), environments).unwrap();
+        Self { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn book(&self, id: &str, yaml: &str) {
+        std::fs::write(self.path().join(format!("books/{id}.yaml")), yaml).unwrap();
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_runbook"));
+        c.args(args)
+            .args(["--dir", "books"])
+            .current_dir(self.path())
+            .env_remove("RUNBOOK_PATH")
+            .env("RUNBOOK_DATA_DIR", self.path().join("data"))
+            .env("RUNBOOK_CACHE_DIR", self.path().join("cache"))
+            .env("RUNBOOK_CONFIG_DIR", self.path().join("config"))
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn runs(&self) -> Vec<PathBuf> {
+        let mut runs: Vec<PathBuf> = std::fs::read_dir(self.path().join("data/runs"))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        runs.sort();
+        runs
+    }
+
+    fn journal(&self, run: &Path) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(run.join("journal.jsonl"))
+            .unwrap()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Every byte the run wrote to disk: journal, step logs.
+    fn all_files_text(&self) -> String {
+        fn walk(dir: &Path, out: &mut String) {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else {
+                    out.push_str(&String::from_utf8_lossy(&std::fs::read(&p).unwrap()));
+                }
+            }
+        }
+        let mut out = String::new();
+        walk(&self.path().join("data"), &mut out);
+        out
+    }
+}
+
+const ENVS: &str = "default: dev\nenvironments:\n  dev: { vars: { host: localhost } }\n  prod: { protected: true, vars: { host: example.com } }\n";
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn types(journal: &[serde_json::Value]) -> Vec<String> {
+    journal
+        .iter()
+        .map(|e| format!("{}:{}", e["type"].as_str().unwrap(), e["step"].as_str().unwrap_or("")))
+        .collect()
+}
+
+#[test]
+fn exit_codes_tell_ci_what_happened() {
+    let env = Env::new(ENVS);
+    env.book("ok", "title: Ok\nsteps:\n  - { id: a, title: A, run: 'true' }\n");
+    env.book("fails", "title: Fails\nsteps:\n  - { id: a, title: A, run: 'exit 7' }\n");
+    env.book("manual", "title: Manual\nsteps:\n  - { id: a, title: Read this }\n");
+    env.book("choice", "title: C\nsteps:\n  - id: pick\n    title: Pick\n    choose: [{ label: Go, goto: go }]\n  - { id: go, title: Go, run: 'true' }\n");
+    env.book("confirm", "title: C\nsteps:\n  - { id: drop, title: Drop, run: 'true', confirm: true }\n");
+    env.book("input", "title: I\ninputs:\n  v: { pattern: '^v\\d+$' }\nsteps:\n  - { id: a, title: 'A {{ v }}', run: 'echo {{ v }}' }\n");
+    let code = |args: &[&str]| env.run(args).status.code();
+    assert_eq!(code(&["run", "ok"]), Some(0));
+    assert_eq!(code(&["run", "fails"]), Some(1));
+    assert_eq!(code(&["run", "manual"]), Some(3));
+    assert_eq!(code(&["run", "manual", "--yes"]), Some(0));
+    assert_eq!(code(&["run", "choice"]), Some(3));
+    assert_eq!(code(&["run", "choice", "--choice", "pick=Go"]), Some(0));
+    assert_eq!(code(&["run", "choice", "--choice", "pick=Nope"]), Some(2));
+    assert_eq!(code(&["run", "confirm", "--env", "prod"]), Some(3));
+    assert_eq!(code(&["run", "confirm", "--env", "prod", "--yes"]), Some(0));
+    assert_eq!(code(&["run", "input", "--input", "v=v1; rm -rf /"]), Some(2));
+    assert_eq!(code(&["run", "input"]), Some(2), "a required input is missing");
+    assert_eq!(code(&["run", "input", "--input", "v=v2"]), Some(0));
+    assert_eq!(code(&["run", "nope"]), Some(2));
+    assert_eq!(code(&["run", "ok", "--env", "staging"]), Some(2));
+    let human = env.run(&["run", "manual"]);
+    assert!(stdout(&human).contains("a human is needed: step 'a' is a manual step; pass --yes"));
+}
+
+#[test]
+fn output_is_streamed_with_prefixes_and_the_result_line() {
+    let env = Env::new(ENVS);
+    env.book("out", "title: Out\nsteps:\n  - { id: a, title: 'Greet {{ host }}', run: 'echo hello {{ host }}; echo warn >&2' }\n");
+    let o = env.run(&["run", "out"]);
+    let text = stdout(&o);
+    for line in [
+        "[1/1] Greet localhost (command)",
+        "       $ echo hello localhost; echo warn >&2",
+        "       │ hello localhost",
+        "       ! warn",
+        "       ✓ exit 0 in",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn dry_run_prints_every_resolved_command_and_runs_nothing() {
+    let env = Env::new(ENVS);
+    env.book(
+        "dry",
+        "title: Dry\nsteps:\n  - { id: a, title: A, run: 'touch made-by-a', capture: made }\n  - { id: b, title: B, check: { http: 'http://{{ host }}:1/health' } }\n  - { id: c, title: C, run: 'echo {{ made }}', when_env: [prod] }\n",
+    );
+    let o = env.run(&["run", "dry", "--dry-run"]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = stdout(&o);
+    assert!(
+        text.contains("$ touch made-by-a") && text.contains("check GET http://localhost:1/health"),
+        "{text}"
+    );
+    assert!(text.contains("[3/3] C (command) (skipped in this environment)"), "{text}");
+    assert!(text.contains("$ echo ‹made›"), "a capture not yet known shows as ‹made›:\n{text}");
+    assert!(!env.path().join("made-by-a").exists());
+    assert!(env.runs().is_empty(), "a dry run journals nothing");
+}
+
+#[test]
+fn no_value_is_ever_executed_as_shell_code() {
+    let env = Env::new(ENVS);
+    env.book(
+        "inject",
+        "title: Inject\ninputs:\n  v: { description: anything }\nsteps:\n  - { id: echo, title: 'Echo', run: 'printf \"[%s]\\n\" {{ v }}', capture: got }\n  - { id: again, title: Again, run: 'printf \"<%s>\\n\" {{ got }}' }\n",
+    );
+    let corpus = [
+        "$(touch pwned1)",
+        "; touch pwned2",
+        "`touch pwned3`",
+        "' ; touch pwned4 ; '",
+        "\" ; touch pwned5 ; \"",
+        "a\ntouch pwned6",
+        "{{ v }} {{ env.HOME }}",
+        "&& touch pwned7 || touch pwned8",
+        "| touch pwned9",
+        "$HOME ${HOME} \\",
+    ];
+    for value in corpus {
+        let o = env.run(&["run", "inject", "--input", &format!("v={value}")]);
+        assert_eq!(o.status.code(), Some(0), "{value:?}: {}", stdout(&o));
+        let text = stdout(&o);
+        let first = value.lines().next().unwrap();
+        assert!(text.contains(&format!("│ [{first}")), "{value:?} was not passed as one word:\n{text}");
+        assert!(
+            text.contains(&format!("│ <[{first}")),
+            "the captured {value:?} was not passed as one word:\n{text}"
+        );
+    }
+    let made: Vec<String> = std::fs::read_dir(env.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("pwned"))
+        .collect();
+    assert!(made.is_empty(), "a value was executed: {made:?}");
+}
+
+#[test]
+fn secrets_never_reach_the_journal_logs_or_export() {
+    let env = Env::new(ENVS);
+    env.book(
+        "secret",
+        "title: Secret\ninputs:\n  token: { secret: true }\nsteps:\n  - { id: use, title: Use, run: 'echo using {{ token }}; echo {{ env.API_KEY }} >&2', capture: echoed }\n  - { id: show, title: 'Show {{ echoed }}', run: 'echo {{ echoed }}' }\n",
+    );
+    let o = env
+        .cmd(&["run", "secret"])
+        .env("RUNBOOK_INPUT_TOKEN", "tok-5ecr3t-value")
+        .env("API_KEY", "key-5ecr3t-value")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let export_md = env.run(&["export", "latest"]);
+    let export_json = env.run(&["export", "latest", "--format", "json"]);
+    let everything = format!(
+        "{}{}{}{}{}",
+        stdout(&o),
+        String::from_utf8_lossy(&o.stderr),
+        env.all_files_text(),
+        stdout(&export_md),
+        stdout(&export_json)
+    );
+    assert!(everything.contains("using ••••"), "{everything}");
+    for secret in ["tok-5ecr3t-value", "key-5ecr3t-value"] {
+        assert!(!everything.contains(secret), "{secret} leaked");
+    }
+}
+
+#[test]
+fn a_killed_run_resumes_at_the_right_step_with_every_finished_step_kept() {
+    let env = Env::new(ENVS);
+    let marker = env.path().join("marker");
+    env.book(
+        "long",
+        &format!(
+            "title: Long\nsteps:\n  - {{ id: one, title: One, run: 'echo first >> {p}/count' }}\n  - {{ id: two, title: Two, run: 'echo v9 ; test -f {m} || sleep 300', capture: version }}\n  - {{ id: three, title: 'Three {{{{ version }}}}', run: 'echo third {{{{ version }}}}' }}\n",
+            p = env.path().display(),
+            m = marker.display()
+        ),
+    );
+    let mut child = env.cmd(&["run", "long"]).stdout(Stdio::null()).spawn().unwrap();
+    let run = wait_for("the run to start", Duration::from_secs(10), || env.runs().into_iter().next());
+    wait_for("step two to start", Duration::from_secs(10), || {
+        types(&env.journal(&run)).contains(&"step_started:two".to_string()).then_some(())
+    });
+    // SAFETY: kill -9 of our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+    let before = types(&env.journal(&run));
+    assert!(before.contains(&"step_passed:one".to_string()));
+    std::fs::write(&marker, "").unwrap();
+    let o = env.run(&["run", "--resume", "latest"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let text = stdout(&o);
+    assert!(text.contains("│ third v9"), "{text}");
+    let after = types(&env.journal(&run));
+    assert_eq!(&after[..before.len()], &before[..], "nothing recorded before the kill is lost");
+    for expected in
+        ["resumed:", "step_interrupted:two", "step_passed:two", "step_passed:three", "run_finished:"]
+    {
+        assert!(after.contains(&expected.to_string()), "{expected} missing in {after:?}");
+    }
+    let count = std::fs::read_to_string(env.path().join("count")).unwrap();
+    assert_eq!(count, "first\n", "step one ran once");
+    let runs = env.run(&["runs", "--format", "json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+    assert_eq!(listed[0]["state"], "succeeded");
+}
+
+#[test]
+fn ctrl_c_cancels_the_running_step_and_journals_it() {
+    let env = Env::new(ENVS);
+    let pidfile = env.path().join("pid");
+    env.book(
+        "sleepy",
+        &format!(
+            "title: S\nsteps:\n  - {{ id: nap, title: Nap, run: 'echo $$ > {}; sleep 300' }}\n",
+            pidfile.display()
+        ),
+    );
+    let mut child = env.cmd(&["run", "sleepy"]).stdout(Stdio::null()).spawn().unwrap();
+    let pid: i32 = wait_for("the step to start", Duration::from_secs(10), || {
+        std::fs::read_to_string(&pidfile).ok().and_then(|p| p.trim().parse().ok())
+    });
+    // SAFETY: SIGINT to our own child, as a terminal's Ctrl-C would send.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let run = env.runs().into_iter().next().unwrap();
+    assert!(types(&env.journal(&run)).contains(&"step_cancelled:nap".to_string()));
+    wait_for("the step's process to be gone", Duration::from_secs(5), || {
+        (!support::alive(pid)).then_some(())
+    });
+}
+
+#[test]
+fn checks_poll_a_real_server_until_healthy() {
+    let server = support::HealthServer::start();
+    server.set_status(503);
+    let env = Env::new(ENVS);
+    env.book(
+        "wait",
+        &format!(
+            "title: W\nsteps:\n  - id: up\n    title: Up\n    check: {{ http: '{}', expect: {{ json: {{ status: healthy }} }} }}\n    wait: {{ timeout: 20s, interval: 100ms, passes: 2 }}\n",
+            server.url("/health")
+        ),
+    );
+    let child = env.cmd(&["run", "wait"]).stdout(Stdio::piped()).spawn().unwrap();
+    wait_for("a few failing probes", Duration::from_secs(10), || {
+        (server.hits.load(std::sync::atomic::Ordering::SeqCst) >= 3).then_some(())
+    });
+    server.set_status(200);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let run = env.runs().into_iter().next().unwrap();
+    let journal = env.journal(&run);
+    let attempts: Vec<bool> = journal
+        .iter()
+        .filter(|e| e["type"] == "check_attempt")
+        .map(|e| e["passed"].as_bool().unwrap())
+        .collect();
+    assert!(
+        attempts.len() >= 5 && attempts.ends_with(&[true, true]) && attempts.contains(&false),
+        "{attempts:?}"
+    );
+}
+
+#[test]
+fn every_bundled_runbook_dry_runs_in_the_demo_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let list = Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .args(["list", "--format", "json"])
+        .current_dir(tmp.path())
+        .env("RUNBOOK_CACHE_DIR", tmp.path().join("cache"))
+        .env("RUNBOOK_CONFIG_DIR", tmp.path().join("config"))
+        .output()
+        .unwrap();
+    let all: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let ids: Vec<&str> = all.as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert!(ids.len() >= 20, "{ids:?}");
+    for id in ids {
+        let o = Command::new(env!("CARGO_BIN_EXE_runbook"))
+            .args(["run", id, "--env", "demo", "--dry-run"])
+            .current_dir(tmp.path())
+            .env("RUNBOOK_DATA_DIR", tmp.path().join("data"))
+            .env("RUNBOOK_CONFIG_DIR", tmp.path().join("config"))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{id}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(stdout(&o).contains("[1/"), "{id}");
+    }
+}
