@@ -350,3 +350,23 @@ fn every_bundled_runbook_dry_runs_in_the_demo_environment() {
         assert!(stdout(&o).contains("[1/"), "{id}");
     }
 }
+
+#[test]
+fn resuming_after_the_runbook_changed_says_so_and_maps_steps_by_id() {
+    let env = Env::new(ENVS);
+    env.book("edit", "title: E\nsteps:\n  - { id: first, title: First, run: 'true' }\n  - { id: gate, title: Gate }\n  - { id: last, title: Last, run: 'echo last' }\n");
+    assert_eq!(env.run(&["run", "edit"]).status.code(), Some(3), "stops at the manual gate");
+    // A step is added before the gate: ids, not positions, say where the run stands.
+    env.book(
+        "edit",
+        "title: E\nsteps:\n  - { id: new, title: New, run: 'echo new' }\n  - { id: first, title: First, run: 'true' }\n  - { id: gate, title: Gate }\n  - { id: last, title: Last, run: 'echo last' }\n",
+    );
+    let o = env.run(&["run", "--resume", "latest", "--yes"]);
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(text.contains("the runbook changed since this run began; steps are matched by id"), "{text}");
+    assert!(text.contains("│ last") && !text.contains("│ new"), "{text}");
+    let run = env.runs().into_iter().next().unwrap();
+    let resumed = env.journal(&run).into_iter().find(|e| e["type"] == "resumed").unwrap();
+    assert_eq!(resumed["runbook_changed"], true);
+}

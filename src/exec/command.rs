@@ -196,7 +196,7 @@ impl Execution {
             let wait = Duration::from_millis(50);
             match self.rx.recv_timeout(wait) {
                 Ok(Msg::Chunk(stream, bytes)) => {
-                    let masked = masks[stream as usize].push(&bytes);
+                    let masked = masks[stream as usize].push(bytes);
                     handle(stream, masked, &mut batch, &mut batch_bytes);
                 }
                 Ok(Msg::Eof(stream)) => {

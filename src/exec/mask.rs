@@ -28,11 +28,11 @@ impl Masker {
     }
 
     /// Masks `chunk` and returns what can be emitted now.
-    pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+    pub fn push(&mut self, chunk: Vec<u8>) -> Vec<u8> {
         if !self.is_active() {
-            return chunk.to_vec();
+            return chunk;
         }
-        self.pending.extend_from_slice(chunk);
+        self.pending.extend_from_slice(&chunk);
         let (masked, mut cut) = self.mask_all();
         // Hold back a possible secret prefix at the end.
         let hold = self.longest.saturating_sub(1).min(masked.len());
@@ -83,7 +83,7 @@ mod tests {
         let mut m = Masker::new(&secrets);
         let mut out = Vec::new();
         for c in chunks {
-            out.extend(m.push(c.as_bytes()));
+            out.extend(m.push(c.as_bytes().to_vec()));
         }
         out.extend(m.finish());
         String::from_utf8(out).unwrap()

@@ -23,7 +23,8 @@ pub struct Printer {
 struct Echo {
     lines: usize,
     bytes: usize,
-    hidden: usize,
+    /// Bytes not echoed once the cap was reached.
+    hidden: u64,
     partial: [Vec<u8>; 2],
     log: Option<PathBuf>,
 }
@@ -52,6 +53,12 @@ impl Printer {
 
     /// A chunk of a command's output: complete lines are echoed with a prefix.
     pub fn output(&mut self, stream: Stream, bytes: &[u8]) {
+        if self.capped() {
+            // Past the cap nothing is echoed: skip the per-line work entirely, so a step that
+            // prints gigabytes streams at the speed of its log file.
+            self.echo.hidden += bytes.len() as u64;
+            return;
+        }
         let slot = stream as usize;
         let mut rest = bytes;
         while let Some(nl) = memchr::memchr(b'\n', rest) {
@@ -74,12 +81,16 @@ impl Printer {
         let _ = self.out.flush();
     }
 
+    fn capped(&self) -> bool {
+        self.echo.lines >= ECHO_LINES || self.echo.bytes >= ECHO_BYTES
+    }
+
     fn echo_line(&mut self, stream: Stream, line: &[u8]) {
-        let e = &mut self.echo;
-        if e.lines >= ECHO_LINES || e.bytes >= ECHO_BYTES {
-            e.hidden += 1;
+        if self.capped() {
+            self.echo.hidden += line.len() as u64 + 1;
             return;
         }
+        let e = &mut self.echo;
         e.lines += 1;
         e.bytes += line.len();
         let prefix: &[u8] = match stream {
@@ -101,9 +112,20 @@ impl Printer {
         }
         if self.echo.hidden > 0 {
             let log = self.echo.log.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
-            let hidden = self.echo.hidden;
-            self.line(&format!("       … {hidden} more lines not shown; the full output is in {log}"));
+            let hidden = human_bytes(self.echo.hidden);
+            self.line(&format!("       … {hidden} more output not shown; the full output is in {log}"));
         }
         let _ = self.out.flush();
     }
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["bytes", "KiB", "MiB", "GiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} bytes") } else { format!("{value:.1} {}", UNITS[unit]) }
 }
