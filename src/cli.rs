@@ -77,6 +77,32 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ExportFormat::Md)]
         format: ExportFormat,
     },
+    /// Probe every monitor and print a table; exit 1 when any is down.
+    ///
+    /// A failing monitor is probed again until `fail_after` failures in a row, with its
+    /// timeout on every probe, so this replaces hand-written health-check scripts.
+    Health {
+        /// The environment (default: environments.yaml's `default`).
+        #[arg(long, short = 'e', conflicts_with = "all")]
+        env: Option<String>,
+        /// Every monitor against every environment, differences marked (the parity view).
+        #[arg(long)]
+        all: bool,
+        /// Keep probing on each monitor's interval and show a live table.
+        #[arg(long, conflicts_with = "all")]
+        watch: bool,
+        /// Override an environment var, NAME=VALUE (repeatable).
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Start the built-in demo service and open the guided tour on it.
+    Demo {
+        /// Only run the demo service and print its addresses (for scripts and tests).
+        #[arg(long)]
+        serve: bool,
+    },
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]

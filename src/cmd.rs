@@ -1,6 +1,8 @@
 //! The subcommands that print and exit (everything but the TUI).
 
 pub mod check;
+pub mod demo;
+pub mod health;
 pub mod list;
 pub mod runs;
 pub mod schema;

@@ -4,11 +4,13 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod demo;
 pub mod dirs;
 pub mod exec;
 pub mod export;
 pub mod fuzzy;
 pub mod headless;
+pub mod health;
 pub mod journal;
 pub mod run;
 pub mod runbook;

@@ -55,6 +55,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Export { run, format }) => Ok(cmd::runs::export(&run, format)?),
+        Some(Command::Health { env, all, watch, vars, format }) => {
+            let vars = match runbook::start::pairs(&vars, "--var") {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("runbook: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            Ok(ExitCode::from(cmd::health::run(dirs, env.as_deref(), all, watch, format, &vars)?))
+        }
+        Some(Command::Demo { serve }) => Ok(ExitCode::from(cmd::demo::run(dirs, serve)?)),
         Some(Command::Completions { shell }) => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "runbook", &mut script);

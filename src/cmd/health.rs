@@ -1,0 +1,203 @@
+//! `runbook health`: probe every monitor from a script, with an exit code; `--all` is the
+//! parity view across environments; `--watch` keeps a live table.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::cli::Format;
+use crate::health::{self, Probed, Sample, State};
+use crate::runbook::load::Library;
+use crate::runbook::{Environment, Environments};
+
+#[derive(Debug, Serialize)]
+struct Row {
+    environment: String,
+    monitor: String,
+    title: String,
+    state: State,
+    latency_ms: u64,
+    reason: String,
+}
+
+/// Runs `runbook health`; returns the exit code (0 all up or degraded, 1 any down, 2 usage).
+pub fn run(
+    dirs: &[PathBuf],
+    env: Option<&str>,
+    all: bool,
+    watch: bool,
+    format: Format,
+    vars: &BTreeMap<String, String>,
+) -> anyhow::Result<u8> {
+    let library = Library::load(crate::dirs::search_path(dirs));
+    let Some(envs) = library.environments.clone() else {
+        eprintln!("runbook: no environments.yaml was found on the runbooks path");
+        return Ok(2);
+    };
+    if let Some(file) = &library.environments_file
+        && let Some(err) = file.first_error()
+    {
+        eprintln!("runbook: {}", err.display(&file.display));
+        return Ok(2);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    if all {
+        let rows = runtime.block_on(parity(&envs, vars));
+        print_parity(&envs, &rows, format)?;
+        return Ok(if rows.iter().any(|r| r.state == State::Down) { 1 } else { 0 });
+    }
+    let name = env
+        .map(str::to_owned)
+        .or_else(|| envs.default.clone())
+        .or_else(|| (envs.environments.len() == 1).then(|| envs.environments[0].name.clone()));
+    let Some(mut environment) = name.as_deref().and_then(|n| envs.get(n)).cloned() else {
+        let known: Vec<&str> = envs.names().collect();
+        eprintln!("runbook: pick an environment with --env (one of: {})", known.join(", "));
+        return Ok(2);
+    };
+    environment.vars.extend(vars.clone());
+    let monitors = health::monitors_for(&envs.monitors, &environment.name, None);
+    if watch {
+        return runtime.block_on(watch_table(&monitors, &environment, format));
+    }
+    let results = runtime.block_on(health::probe_once(&monitors, &environment));
+    let rows: Vec<Row> =
+        monitors.iter().zip(results).map(|(m, (state, s))| row(&environment, m, state, &s)).collect();
+    print_rows(&rows, format)?;
+    Ok(if rows.iter().any(|r| r.state == State::Down) { 1 } else { 0 })
+}
+
+fn row(env: &Environment, m: &crate::runbook::Monitor, state: State, s: &Sample) -> Row {
+    Row {
+        environment: env.name.clone(),
+        monitor: m.id.clone(),
+        title: m.title.clone(),
+        state,
+        latency_ms: s.latency_ms,
+        reason: s.reason.clone(),
+    }
+}
+
+async fn parity(envs: &Environments, vars: &BTreeMap<String, String>) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let mut jobs = Vec::new();
+    for env in &envs.environments {
+        let mut env = env.clone();
+        if Some(&env.name) == envs.default.as_ref() {
+            env.vars.extend(vars.clone());
+        }
+        let monitors: Vec<crate::runbook::Monitor> =
+            health::monitors_for(&envs.monitors, &env.name, None).into_iter().cloned().collect();
+        jobs.push(tokio::spawn(async move {
+            let refs: Vec<&crate::runbook::Monitor> = monitors.iter().collect();
+            let results = health::probe_once(&refs, &env).await;
+            refs.iter().zip(results).map(|(m, (state, s))| row(&env, m, state, &s)).collect::<Vec<Row>>()
+        }));
+    }
+    for j in jobs {
+        rows.extend(j.await.unwrap_or_default());
+    }
+    rows
+}
+
+fn cell(r: &Row) -> String {
+    match r.state {
+        State::Up => format!("up {}ms", r.latency_ms),
+        State::Degraded => format!("degraded {}", r.reason),
+        State::Down => format!("down: {}", r.reason),
+        State::Unknown => "unknown".into(),
+    }
+}
+
+fn print_rows(rows: &[Row], format: Format) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if format == Format::Json {
+        serde_json::to_writer_pretty(&mut out, rows)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let w = rows.iter().map(|r| r.monitor.len()).max().unwrap_or(7).max(7);
+    writeln!(out, "{:w$}  {:9}  {:>8}  REASON", "MONITOR", "STATE", "LATENCY")?;
+    for r in rows {
+        let reason = if r.state == State::Up { "" } else { r.reason.as_str() };
+        writeln!(out, "{:w$}  {:9}  {:>6}ms  {reason}", r.monitor, r.state.to_string(), r.latency_ms)?;
+    }
+    Ok(())
+}
+
+/// Every monitor against every environment; rows whose states differ are marked `≠`.
+fn print_parity(envs: &Environments, rows: &[Row], format: Format) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if format == Format::Json {
+        serde_json::to_writer_pretty(&mut out, rows)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let names: Vec<&str> = envs.names().collect();
+    let w = envs.monitors.iter().map(|m| m.id.len()).max().unwrap_or(7).max(7);
+    let cw = 24;
+    write!(out, "  {:w$}", "MONITOR")?;
+    for n in &names {
+        write!(out, "  {:cw$}", n.to_uppercase())?;
+    }
+    writeln!(out)?;
+    for m in &envs.monitors {
+        let cells: Vec<Option<&Row>> =
+            names.iter().map(|n| rows.iter().find(|r| r.monitor == m.id && r.environment == *n)).collect();
+        let states: Vec<Option<State>> = cells.iter().map(|c| c.map(|r| r.state)).collect();
+        let differs = states.windows(2).any(|w| w[0] != w[1]);
+        write!(out, "{} {:w$}", if differs { "≠" } else { " " }, m.id)?;
+        for c in &cells {
+            let text = c.map_or_else(|| "—".to_owned(), cell);
+            let text: String = text.chars().take(cw).collect();
+            write!(out, "  {text:cw$}")?;
+        }
+        writeln!(out)?;
+    }
+    writeln!(out, "\n≠ marks a monitor whose state differs between environments; — not defined there.")?;
+    Ok(())
+}
+
+async fn watch_table(
+    monitors: &[&crate::runbook::Monitor],
+    env: &Environment,
+    format: Format,
+) -> anyhow::Result<u8> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Probed>(1024);
+    let epoch = Instant::now();
+    let _scheduler = health::Scheduler::start(monitors, env, epoch, tx);
+    let mut latest: Vec<Option<Probed>> = vec![None; monitors.len()];
+    let tty = std::io::stdout().is_terminal();
+    let mut last_draw = Instant::now() - std::time::Duration::from_secs(1);
+    loop {
+        tokio::select! {
+            probed = rx.recv() => {
+                let Some(p) = probed else { break };
+                let changed = latest[p.index].as_ref().is_none_or(|old| old.state != p.state);
+                let index = p.index;
+                latest[index] = Some(p);
+                if format == Format::Json {
+                    let p = latest[index].as_ref().context("just set")?;
+                    let r = row(env, monitors[index], p.state, &p.sample);
+                    println!("{}", serde_json::to_string(&r)?);
+                } else if tty && last_draw.elapsed().as_millis() >= 250 {
+                    let rows: Vec<Row> = monitors.iter().zip(&latest).filter_map(|(m, p)| p.as_ref().map(|p| row(env, m, p.state, &p.sample))).collect();
+                    print!("\x1b[H\x1b[2J");
+                    println!("{} · every monitor, live (Ctrl-C to stop)\n", env.name);
+                    print_rows(&rows, format)?;
+                    last_draw = Instant::now();
+                } else if !tty && changed {
+                    let p = latest[index].as_ref().context("just set")?;
+                    println!("{} {} {} {}", monitors[index].id, p.state, p.sample.latency_ms, p.sample.reason);
+                }
+            }
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    let down = latest.iter().flatten().any(|p| p.state == State::Down);
+    Ok(if down { 1 } else { 0 })
+}

@@ -1,0 +1,270 @@
+//! The demo service: a small application on 127.0.0.1 for `runbook demo` and the tour.
+//!
+//! It answers like a real service would (`/health` with component statuses, `/version`,
+//! `/api/orders`, `/metrics`, `/queue`), has a TCP port standing in for its database and
+//! one for its mail relay, and admin endpoints that inject faults and recover:
+//! `POST /admin/fault/{errors,slow,db-down,queue-backlog}`, `POST /admin/recover`,
+//! `GET /admin/faults`, `POST /admin/deploy?version=V`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::{Method, Request, Response, StatusCode};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// The faults the demo can inject.
+pub const FAULTS: [&str; 4] = ["errors", "slow", "db-down", "queue-backlog"];
+
+#[derive(Debug)]
+struct State {
+    faults: Mutex<BTreeSet<String>>,
+    version: Mutex<String>,
+    ok: AtomicU64,
+    errors: AtomicU64,
+    requests: AtomicU64,
+    db_down: watch::Sender<bool>,
+}
+
+impl State {
+    fn has(&self, fault: &str) -> bool {
+        self.faults.lock().unwrap_or_else(|e| e.into_inner()).contains(fault)
+    }
+}
+
+/// A running demo service; stops when dropped.
+#[derive(Debug)]
+pub struct Demo {
+    pub http: SocketAddr,
+    pub db: SocketAddr,
+    pub smtp: SocketAddr,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Demo {
+    /// Starts the service on free loopback ports.
+    pub async fn start() -> std::io::Result<Self> {
+        let http = TcpListener::bind("127.0.0.1:0").await?;
+        let db = TcpListener::bind("127.0.0.1:0").await?;
+        let smtp = TcpListener::bind("127.0.0.1:0").await?;
+        let (db_down, db_down_rx) = watch::channel(false);
+        let state = Arc::new(State {
+            faults: Mutex::new(BTreeSet::new()),
+            version: Mutex::new("v1.4.2".into()),
+            ok: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            db_down,
+        });
+        let addrs = (http.local_addr()?, db.local_addr()?, smtp.local_addr()?);
+        let tasks = vec![
+            tokio::spawn(serve_http(http, Arc::clone(&state))),
+            tokio::spawn(serve_db(db, db_down_rx)),
+            tokio::spawn(serve_banner(smtp, "220 demo.local ESMTP runbook-demo\r\n")),
+        ];
+        Ok(Self { http: addrs.0, db: addrs.1, smtp: addrs.2, tasks })
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.http)
+    }
+
+    /// The demo environment's vars that point at this service.
+    pub fn vars(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("base_url".to_owned(), self.base_url()),
+            ("db_host".to_owned(), self.db.ip().to_string()),
+            ("db_port".to_owned(), self.db.port().to_string()),
+            ("smtp_host".to_owned(), self.smtp.ip().to_string()),
+            ("smtp_port".to_owned(), self.smtp.port().to_string()),
+        ])
+    }
+}
+
+async fn serve_http(listener: TcpListener, state: Arc<State>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| handle(req, Arc::clone(&state)));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn respond(code: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = code;
+    if let Ok(v) = content_type.parse() {
+        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+fn json(code: StatusCode, value: serde_json::Value) -> Response<Full<Bytes>> {
+    respond(code, "application/json", value.to_string())
+}
+
+async fn handle(
+    req: Request<hyper::body::Incoming>,
+    state: Arc<State>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let n = state.requests.fetch_add(1, Ordering::SeqCst);
+    if state.has("slow") && !req.uri().path().starts_with("/admin") {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().unwrap_or_default().to_owned();
+    let _ = req.into_body().collect().await;
+    let faults: Vec<String> =
+        state.faults.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
+    let response = match (&method, path.as_str()) {
+        (&Method::GET, "/health") => {
+            let db = if state.has("db-down") { "down" } else { "up" };
+            let queue = if state.has("queue-backlog") { "backlog" } else { "up" };
+            let healthy = !state.has("errors") && !state.has("db-down");
+            let code = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+            let version = state.version.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            json(
+                code,
+                serde_json::json!({
+                    "status": if healthy { "healthy" } else { "unhealthy" },
+                    "version": version,
+                    "components": { "database": db, "queue": queue, "mail": "up" },
+                }),
+            )
+        }
+        (&Method::GET, "/version") => {
+            let version = state.version.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            json(StatusCode::OK, serde_json::json!({ "version": version }))
+        }
+        (&Method::GET, "/api/orders") => {
+            // Under the errors fault four requests in five fail, like a bad deploy would.
+            if (state.has("errors") && !n.is_multiple_of(5)) || state.has("db-down") {
+                json(StatusCode::INTERNAL_SERVER_ERROR, serde_json::json!({ "error": "internal error" }))
+            } else {
+                json(StatusCode::OK, serde_json::json!({ "orders": [{ "id": 1001, "status": "shipped" }] }))
+            }
+        }
+        (&Method::GET, "/metrics") => {
+            let depth = if state.has("queue-backlog") { 48_210 + n * 7 } else { 12 };
+            let p99 = if state.has("slow") { 1_540 } else { 42 };
+            respond(
+                StatusCode::OK,
+                "text/plain",
+                format!(
+                    "http_requests_total{{code=\"200\"}} {}\nhttp_requests_total{{code=\"500\"}} {}\nqueue_depth {depth}\nlatency_p99_ms {p99}\n",
+                    state.ok.load(Ordering::SeqCst),
+                    state.errors.load(Ordering::SeqCst)
+                ),
+            )
+        }
+        (&Method::GET, "/queue") => {
+            let depth = if state.has("queue-backlog") { 48_210 + n * 7 } else { 12 };
+            json(StatusCode::OK, serde_json::json!({ "depth": depth, "consumers": 2 }))
+        }
+        (&Method::GET, "/admin/faults") => json(StatusCode::OK, serde_json::json!({ "faults": faults })),
+        (&Method::POST, "/admin/recover") => {
+            state.faults.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            let _ = state.db_down.send(false);
+            json(StatusCode::OK, serde_json::json!({ "faults": [] }))
+        }
+        (&Method::POST, "/admin/deploy") => {
+            let version = query.split('&').find_map(|kv| kv.strip_prefix("version=")).unwrap_or("v1.4.3");
+            *state.version.lock().unwrap_or_else(|e| e.into_inner()) = version.to_owned();
+            json(StatusCode::OK, serde_json::json!({ "version": version }))
+        }
+        (&Method::POST, p) if p.starts_with("/admin/fault/") => {
+            let fault = &p["/admin/fault/".len()..];
+            if FAULTS.contains(&fault) {
+                let mut set = state.faults.lock().unwrap_or_else(|e| e.into_inner());
+                set.insert(fault.to_owned());
+                if fault == "db-down" {
+                    let _ = state.db_down.send(true);
+                }
+                json(StatusCode::OK, serde_json::json!({ "faults": set.iter().collect::<Vec<_>>() }))
+            } else {
+                json(
+                    StatusCode::NOT_FOUND,
+                    serde_json::json!({ "error": format!("unknown fault '{fault}'"), "faults": FAULTS }),
+                )
+            }
+        }
+        _ => json(StatusCode::NOT_FOUND, serde_json::json!({ "error": "not found" })),
+    };
+    let counter = if response.status().is_server_error() { &state.errors } else { &state.ok };
+    counter.fetch_add(1, Ordering::SeqCst);
+    Ok(response)
+}
+
+/// The database stand-in: a banner on connect; while `db-down` is set the port is closed
+/// (connections are refused), and it opens again on recovery.
+async fn serve_db(listener: TcpListener, mut down: watch::Receiver<bool>) {
+    let addr = match listener.local_addr() {
+        Ok(a) => a,
+        Err(_) => return,
+    };
+    let mut listener = Some(listener);
+    loop {
+        if *down.borrow() {
+            listener = None;
+            if down.changed().await.is_err() {
+                return;
+            }
+            continue;
+        }
+        let l = match listener.take() {
+            Some(l) => l,
+            None => match TcpListener::bind(addr).await {
+                Ok(l) => l,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        tokio::select! {
+            accepted = l.accept() => {
+                if let Ok((mut s, _)) = accepted {
+                    tokio::spawn(async move {
+                        let _ = s.write_all(b"RBDB 1.0 ready\n").await;
+                    });
+                }
+                listener = Some(l);
+            }
+            changed = down.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                listener = if *down.borrow() { None } else { Some(l) };
+            }
+        }
+    }
+}
+
+async fn serve_banner(listener: TcpListener, banner: &'static str) {
+    loop {
+        let Ok((mut s, _)) = listener.accept().await else { continue };
+        tokio::spawn(async move {
+            let _ = s.write_all(banner.as_bytes()).await;
+        });
+    }
+}
