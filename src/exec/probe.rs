@@ -33,6 +33,10 @@ impl Prober {
                 .user_agent(concat!("runbook/", env!("CARGO_PKG_VERSION")))
                 .danger_accept_invalid_certs(insecure)
                 .redirect(reqwest::redirect::Policy::limited(5))
+                // Monitors probe the same few hosts over and over: a small pool of kept-alive
+                // connections per host is reused, instead of one idle connection (and its
+                // buffers) per monitor.
+                .pool_max_idle_per_host(16)
                 .build()
                 .unwrap_or_else(|_| reqwest::Client::new())
         };
