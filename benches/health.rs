@@ -76,6 +76,7 @@ fn main() {
         (late, cpu_seconds() - cpu0, start.elapsed().as_secs_f64())
     });
     let _ = server.kill();
+    let _ = server.wait();
     let mut late = late;
     late.sort_unstable();
     let pct = |q: usize| late[(late.len() * q / 100).min(late.len() - 1)];
