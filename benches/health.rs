@@ -52,9 +52,15 @@ fn main() {
         .expect("the demo prints its base_url");
     let mut yaml = format!("environments:\n  demo: {{ vars: {{ base_url: '{base_url}' }} }}\nmonitors:\n");
     for i in 0..monitors {
-        yaml.push_str(&format!("  - {{ id: m{i}, check: {{ http: '{{{{ base_url }}}}/health' }}, interval: 1s }}\n"));
+        yaml.push_str(&format!(
+            "  - {{ id: m{i}, check: {{ http: '{{{{ base_url }}}}/health' }}, interval: 1s }}\n"
+        ));
     }
-    let file = SourceFile { rel: "environments.yaml".into(), display: "bench".into(), bytes: yaml.into_bytes().into() };
+    let file = SourceFile {
+        rel: "environments.yaml".into(),
+        display: "bench".into(),
+        bytes: yaml.into_bytes().into(),
+    };
     let envs = load::load_environments(&file).0.unwrap();
     let env = envs.get("demo").unwrap().clone();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -82,7 +88,10 @@ fn main() {
     let pct = |q: usize| late[(late.len() * q / 100).min(late.len() - 1)];
     println!("{monitors} monitors, 1 s interval, {seconds} s against `runbook demo --serve`:");
     println!("  probes done      {} ({:.0}/s, expected ~{monitors}/s)", late.len(), late.len() as f64 / wall);
-    println!("  CPU              {:.1}% of one core (user+sys of the monitoring process)", 100.0 * cpu / wall);
+    println!(
+        "  CPU              {:.1}% of one core (user+sys of the monitoring process)",
+        100.0 * cpu / wall
+    );
     println!("  lateness         p50 {} ms, p99 {} ms, max {} ms", pct(50), pct(99), late.last().unwrap());
     println!("  peak RSS         {:.1} MB", max_rss_mb());
 }

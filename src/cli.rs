@@ -7,10 +7,24 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Interactive terminal runbooks: YAML checklists that run commands, wait on health checks,
 /// and journal every step.
 #[derive(Debug, Parser)]
-#[command(name = "runbook", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "runbook",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
+
+    /// Open this runbook (an id) in the terminal UI instead of the picker.
+    pub open: Option<String>,
+
+    /// The environment to run in (terminal UI).
+    #[arg(long, short = 'e')]
+    pub env: Option<String>,
 
     #[command(subcommand)]
     pub command: Option<Command>,

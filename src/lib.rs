@@ -2,6 +2,7 @@
 //!
 //! The library holds everything the binary does, so tests and benchmarks drive the same code.
 
+pub mod app;
 pub mod cli;
 pub mod cmd;
 pub mod demo;
@@ -15,3 +16,5 @@ pub mod journal;
 pub mod run;
 pub mod runbook;
 pub mod start;
+pub mod theme;
+pub mod ui;

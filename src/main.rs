@@ -73,8 +73,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         None => {
-            Cli::command().print_help()?;
-            Ok(ExitCode::SUCCESS)
+            use std::io::IsTerminal;
+            if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+                eprintln!(
+                    "runbook: the terminal UI needs a terminal; try `runbook list` or `runbook run ID`"
+                );
+                return Ok(ExitCode::from(2));
+            }
+            let opts = runbook::app::driver::Options {
+                dirs: dirs.clone(),
+                open: cli.open,
+                env: cli.env,
+                vars: Default::default(),
+            };
+            Ok(ExitCode::from(runbook::app::driver::run(opts)?))
         }
     }
 }

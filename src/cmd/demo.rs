@@ -1,14 +1,26 @@
-//! `runbook demo`: the demo service, with the tour on it.
+//! `runbook demo`: the demo service, with the guided tour open on it in the terminal UI.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use crate::demo::Demo;
 
-pub fn run(_dirs: &[PathBuf], serve: bool) -> anyhow::Result<u8> {
+/// The runbook the demo opens.
+pub const TOUR: &str = "onboarding/tour";
+
+pub fn run(dirs: &[PathBuf], serve: bool) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async {
         let demo = Demo::start().await?;
+        if !serve {
+            let opts = crate::app::driver::Options {
+                dirs: dirs.to_vec(),
+                open: Some(TOUR.to_owned()),
+                env: Some("demo".to_owned()),
+                vars: demo.vars(),
+            };
+            return crate::app::driver::run_async(opts, Some(demo)).await;
+        }
         let mut out = std::io::stdout().lock();
         writeln!(out, "demo service on 127.0.0.1")?;
         for (k, v) in demo.vars() {
@@ -19,15 +31,9 @@ pub fn run(_dirs: &[PathBuf], serve: bool) -> anyhow::Result<u8> {
         writeln!(out, "  runbook health --env demo {}", vars.join(" "))?;
         writeln!(
             out,
-            "  runbook run onboarding/tour --env demo {} --yes --choice 'decide=Recover the service'",
+            "  runbook run {TOUR} --env demo {} --yes --choice 'decide=Recover the service'",
             vars.join(" ")
         )?;
-        if !serve {
-            writeln!(
-                out,
-                "\n(the terminal UI that opens the tour here is not built yet; Ctrl-C stops the service)"
-            )?;
-        }
         out.flush()?;
         drop(out);
         tokio::signal::ctrl_c().await?;

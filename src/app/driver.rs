@@ -1,0 +1,288 @@
+//! The TUI driver: owns the terminal, the journal and the workers; feeds `update` and draws.
+//!
+//! The terminal is restored on every exit path: normal return and errors (a guard's Drop),
+//! panics (a chained panic hook), SIGTERM and SIGHUP (they become a quit message, so the
+//! loop ends normally). Command output never reaches the screen directly: it comes back as
+//! messages and is drawn inside the output pane.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use crossterm::event::EventStream;
+use crossterm::{execute, terminal};
+use futures_util::StreamExt;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use tokio::sync::mpsc;
+
+use super::model::Model;
+use super::update::{Cmd, Msg, update};
+use crate::exec::command::{Canceller, Execution};
+use crate::exec::probe::Prober;
+use crate::health::{self, Scheduler};
+use crate::journal::{self, Journal};
+use crate::run::{Effect, Event, Run};
+use crate::runbook::index::Summary;
+use crate::runbook::load::Library;
+use crate::start;
+use crate::theme::Theme;
+
+/// What the TUI opens with.
+#[derive(Debug, Default, Clone)]
+pub struct Options {
+    pub dirs: Vec<PathBuf>,
+    /// Open this runbook directly instead of the picker.
+    pub open: Option<String>,
+    pub env: Option<String>,
+    /// Environment var overrides (`runbook demo` points `demo` at its service).
+    pub vars: BTreeMap<String, String>,
+}
+
+/// Restores the terminal when dropped, whatever happened.
+struct TerminalGuard;
+
+impl TerminalGuard {
+    fn enter() -> anyhow::Result<Self> {
+        terminal::enable_raw_mode().context("cannot put the terminal in raw mode")?;
+        let guard = TerminalGuard;
+        execute!(std::io::stdout(), terminal::EnterAlternateScreen, crossterm::cursor::Hide)?;
+        Ok(guard)
+    }
+}
+
+fn restore() {
+    let _ = terminal::disable_raw_mode();
+    let _ = execute!(std::io::stdout(), terminal::LeaveAlternateScreen, crossterm::cursor::Show);
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore();
+        previous(info);
+    }));
+}
+
+/// A run the driver opened: the run, its id, and the monitors (id, title) of its health pane.
+struct Opened {
+    run: Run,
+    run_id: String,
+    monitors: Vec<(String, String)>,
+}
+
+struct Driver {
+    tx: mpsc::Sender<Msg>,
+    library: Library,
+    opts: Options,
+    journal: Option<Journal>,
+    cancellers: HashMap<String, Canceller>,
+    check_started: HashMap<String, Instant>,
+    prober: Prober,
+    scheduler: Option<Scheduler>,
+    epoch: Instant,
+}
+
+/// Runs the TUI until the user quits; returns the exit code.
+pub fn run(opts: Options) -> anyhow::Result<u8> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(run_async::<()>(opts, None))
+}
+
+/// Runs the TUI on the current runtime; `keep_alive` is held until it ends (the demo).
+pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Result<u8> {
+    let library = Library::load(crate::dirs::search_path(&opts.dirs));
+    let summaries: Vec<Summary> = library.runbooks.iter().map(Summary::from_loaded).collect();
+    let mut model = Model::new(summaries);
+    let theme = Theme::from_env();
+    let (tx, mut rx) = mpsc::channel::<Msg>(256);
+    let mut driver = Driver {
+        tx: tx.clone(),
+        library,
+        opts: opts.clone(),
+        journal: None,
+        cancellers: HashMap::new(),
+        check_started: HashMap::new(),
+        prober: Prober::new(),
+        scheduler: None,
+        epoch: Instant::now(),
+    };
+    install_panic_hook();
+    let _guard = TerminalGuard::enter()?;
+    let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
+    terminal.clear()?;
+    let mut events = EventStream::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    if let Some(id) = &opts.open {
+        driver.carry_out(&mut model, vec![Cmd::Open(id.clone())]).await;
+    }
+    terminal.draw(|f| crate::ui::render(&model, &theme, f))?;
+    while !model.quit {
+        let msg = tokio::select! {
+            Some(Ok(event)) = events.next() => match event {
+                crossterm::event::Event::Key(key) => Some(Msg::Key(key)),
+                crossterm::event::Event::Resize(..) => Some(Msg::Tick(driver.epoch.elapsed().as_millis() as u64)),
+                _ => None,
+            },
+            Some(msg) = rx.recv() => Some(msg),
+            _ = tick.tick() => Some(Msg::Tick(driver.epoch.elapsed().as_millis() as u64)),
+            _ = term.recv() => Some(Msg::Terminate),
+            _ = hup.recv() => Some(Msg::Terminate),
+        };
+        let Some(msg) = msg else { continue };
+        let cmds = update(&mut model, msg);
+        driver.carry_out(&mut model, cmds).await;
+        // Drain what is already queued before drawing, so a burst of output is one frame.
+        while let Ok(msg) = rx.try_recv() {
+            let cmds = update(&mut model, msg);
+            driver.carry_out(&mut model, cmds).await;
+        }
+        terminal.draw(|f| crate::ui::render(&model, &theme, f))?;
+    }
+    driver.shutdown();
+    drop(_guard);
+    drop(keep_alive);
+    if let Some(rs) = &model.run
+        && rs.run.outcome().is_none()
+    {
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "run {} kept: resume it with `runbook run --resume {}`", rs.run_id, rs.run_id);
+    }
+    Ok(0)
+}
+
+impl Driver {
+    fn shutdown(&mut self) {
+        for c in self.cancellers.values() {
+            c.cancel();
+        }
+        self.scheduler = None;
+    }
+
+    async fn carry_out(&mut self, model: &mut Model, cmds: Vec<Cmd>) {
+        for cmd in cmds {
+            match cmd {
+                Cmd::Effects(effects) => {
+                    for e in effects {
+                        self.effect(model, e);
+                    }
+                }
+                Cmd::Open(id) => {
+                    let msg = match self.open(&id) {
+                        Ok(Opened { run, run_id, monitors }) => {
+                            Msg::Started { run: Box::new(run), run_id, monitors }
+                        }
+                        Err(e) => Msg::Failed(format!("{e:#}")),
+                    };
+                    let more = update(model, msg);
+                    Box::pin(self.carry_out(model, more)).await;
+                }
+                Cmd::Quit => self.shutdown(),
+            }
+        }
+    }
+
+    /// Starts a run: journal, health monitors for its environment.
+    fn open(&mut self, id: &str) -> anyhow::Result<Opened> {
+        let (loaded, runbook) = start::find_runbook(&self.library, id)?;
+        let env =
+            start::pick_environment(&self.library, &runbook, self.opts.env.as_deref(), &self.opts.vars)?;
+        let inputs = start::inputs(&runbook, &BTreeMap::new());
+        let mut run = Run::new(Arc::clone(&runbook), env.clone(), &inputs).map_err(|e| {
+            anyhow::anyhow!(
+                "{e} (pass it with `runbook run {id} --input NAME=VALUE` until the inputs form lands)"
+            )
+        })?;
+        let data_dir = crate::dirs::data_dir().context("no data directory: set RUNBOOK_DATA_DIR")?;
+        let (mut journal, run_id) = Journal::create(&data_dir, &runbook.id)?;
+        let (user, host) = journal::user_and_host();
+        let started = run.started_record(&loaded.content_hash, &user, &host);
+        journal.append(started.clone())?;
+        run.record(&started);
+        self.journal = Some(journal);
+        let all = self.library.environments.as_ref().map(|e| e.monitors.clone()).unwrap_or_default();
+        let monitors = health::monitors_for(&all, &env.name, runbook.monitors.as_deref());
+        let list = monitors.iter().map(|m| (m.id.clone(), m.title.clone())).collect();
+        let (htx, mut hrx) = mpsc::channel(256);
+        self.scheduler = Some(Scheduler::start(&monitors, &env, self.epoch, htx));
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            while let Some(p) = hrx.recv().await {
+                if tx.send(Msg::Probed(p)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Opened { run, run_id, monitors: list })
+    }
+
+    fn effect(&mut self, model: &mut Model, effect: Effect) {
+        match effect {
+            Effect::Journal(record) => {
+                if let Some(j) = self.journal.as_mut()
+                    && let Err(e) = j.append(record)
+                {
+                    model.status = Some(format!("journal: {e:#}"));
+                }
+            }
+            Effect::Spawn { step, attempt, command, delay } => {
+                let log = self.journal.as_ref().map(|j| j.step_log(&step, attempt));
+                let execution = Execution::new();
+                self.cancellers.insert(step.clone(), execution.canceller());
+                let tx = self.tx.clone();
+                if command.interactive {
+                    model.status = Some("interactive steps run with `runbook run` for now".into());
+                }
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    let out_tx = tx.clone();
+                    let out_step = step.clone();
+                    let result = tokio::task::spawn_blocking(move || {
+                        execution.run(&command, log.as_deref(), |stream, bytes| {
+                            let _ = out_tx.blocking_send(Msg::Output {
+                                step: out_step.clone(),
+                                stream,
+                                bytes: bytes.to_vec(),
+                            });
+                        })
+                    })
+                    .await
+                    .unwrap_or_default();
+                    let _ = tx.send(Msg::OutputDone { step: step.clone() }).await;
+                    let _ = tx.send(Msg::Run(Event::CommandDone { step, attempt, result })).await;
+                });
+            }
+            Effect::Probe { step, attempt, probe, delay } => {
+                if attempt == 1 {
+                    self.check_started.insert(step.clone(), Instant::now() + delay);
+                }
+                let first = *self.check_started.entry(step.clone()).or_insert_with(Instant::now);
+                let tx = self.tx.clone();
+                let prober = self.prober.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    let result = prober.probe(&probe).await;
+                    let elapsed_ms = first.elapsed().as_millis() as u64;
+                    let _ = tx.send(Msg::Run(Event::ProbeDone { step, attempt, result, elapsed_ms })).await;
+                });
+            }
+            Effect::Kill { step } => {
+                if let Some(c) = self.cancellers.get(&step) {
+                    c.cancel();
+                }
+            }
+            Effect::NeedsHuman { .. } | Effect::Finished(_) => {}
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! The TUI's state. `update` changes it; `ui::render` only reads it.
+
+use std::collections::{HashMap, VecDeque};
+
+use crate::exec::command::Stream;
+use crate::fuzzy::Fuzzy;
+use crate::health::{Sample, State};
+use crate::run::{Confirmation, Run};
+use crate::runbook::index::Summary;
+
+/// Lines of output kept per step on screen (the full output is in the step's log file).
+pub const OUTPUT_LINES: usize = 2_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Picker,
+    Run,
+}
+
+#[derive(Debug, Default)]
+pub struct Picker {
+    pub query: String,
+    pub items: Vec<Summary>,
+    /// Indices into `items` that match the query, best first.
+    pub filtered: Vec<usize>,
+    pub selected: usize,
+}
+
+impl Picker {
+    pub fn new(items: Vec<Summary>) -> Self {
+        let mut p = Self { items, ..Self::default() };
+        p.refilter();
+        p
+    }
+
+    pub fn refilter(&mut self) {
+        let mut fuzzy = Fuzzy::new(&self.query);
+        let hay: Vec<String> = self.items.iter().map(Summary::haystack).collect();
+        self.filtered = fuzzy.rank(hay.iter().map(String::as_str));
+        self.selected = self.selected.min(self.filtered.len().saturating_sub(1));
+    }
+
+    pub fn current(&self) -> Option<&Summary> {
+        self.filtered.get(self.selected).map(|&i| &self.items[i])
+    }
+
+    /// Character indices of the title that the query matched, for highlighting.
+    pub fn highlights(&self, text: &str) -> Vec<usize> {
+        Fuzzy::new(&self.query).indices(text)
+    }
+}
+
+/// The output of one step: a bounded tail of lines.
+#[derive(Debug, Default, Clone)]
+pub struct Output {
+    pub lines: VecDeque<(Stream, String)>,
+    partial: [String; 2],
+    /// Lines dropped from the front to stay bounded.
+    pub dropped: usize,
+}
+
+impl Output {
+    pub fn push(&mut self, stream: Stream, bytes: &[u8]) {
+        let text = String::from_utf8_lossy(bytes);
+        let slot = stream as usize;
+        let mut rest: &str = &text;
+        while let Some(nl) = rest.find('\n') {
+            let mut line = std::mem::take(&mut self.partial[slot]);
+            line.push_str(&rest[..nl]);
+            self.add(stream, line);
+            rest = &rest[nl + 1..];
+        }
+        self.partial[slot].push_str(rest);
+    }
+
+    pub fn finish(&mut self) {
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            let line = std::mem::take(&mut self.partial[stream as usize]);
+            if !line.is_empty() {
+                self.add(stream, line);
+            }
+        }
+    }
+
+    fn add(&mut self, stream: Stream, line: String) {
+        if self.lines.len() == OUTPUT_LINES {
+            self.lines.pop_front();
+            self.dropped += 1;
+        }
+        self.lines.push_back((stream, line.replace('\t', "    ")));
+    }
+}
+
+/// The run being worked on.
+#[derive(Debug)]
+pub struct RunScreen {
+    pub run: Run,
+    pub run_id: String,
+    /// The step shown in the detail and output panes.
+    pub selected: usize,
+    pub outputs: HashMap<String, Output>,
+    /// Lines scrolled up from the end of the output; 0 follows the output.
+    pub scroll: usize,
+}
+
+impl RunScreen {
+    pub fn selected_id(&self) -> &str {
+        &self.run.runbook().steps[self.selected].id
+    }
+}
+
+/// One monitor in the health pane.
+#[derive(Debug, Clone, Default)]
+pub struct MonitorView {
+    pub id: String,
+    pub title: String,
+    pub state: State,
+    pub since_ms: u64,
+    pub last: Option<Sample>,
+    pub last_error: Option<String>,
+    /// Recent latencies (ms) for the sparkline; failures as 0.
+    pub latencies: VecDeque<u64>,
+}
+
+#[derive(Debug, Default)]
+pub struct Health {
+    pub env: String,
+    pub monitors: Vec<MonitorView>,
+    pub visible: bool,
+}
+
+/// A modal question.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Dialog {
+    /// `confirm: true`: y/n, or the environment's name typed in a protected environment.
+    Confirm {
+        kind: Confirmation,
+        typed: String,
+        retry: bool,
+    },
+    /// Skip the current step: a reason is required.
+    Skip {
+        reason: String,
+    },
+    Note {
+        text: String,
+    },
+    /// Quit while a step runs.
+    Quit,
+    Help,
+}
+
+#[derive(Debug)]
+pub struct Model {
+    pub screen: Screen,
+    pub picker: Picker,
+    pub run: Option<RunScreen>,
+    pub health: Health,
+    pub dialog: Option<Dialog>,
+    /// A one-line message in the status bar.
+    pub status: Option<String>,
+    /// Milliseconds since the app started (from `Tick`), so views are deterministic.
+    pub now_ms: u64,
+    pub quit: bool,
+}
+
+impl Model {
+    pub fn new(items: Vec<Summary>) -> Self {
+        Self {
+            screen: Screen::Picker,
+            picker: Picker::new(items),
+            run: None,
+            health: Health { visible: true, ..Health::default() },
+            dialog: None,
+            status: None,
+            now_ms: 0,
+            quit: false,
+        }
+    }
+}

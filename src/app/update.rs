@@ -1,0 +1,402 @@
+//! `update(&mut Model, Msg) -> Vec<Cmd>`: every input the TUI receives, handled without IO.
+//! What needs IO (journaling, spawning, loading a runbook) is returned as a [`Cmd`].
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
+
+use super::keymap::{self, Action, Mode};
+use super::model::{Dialog, Model, MonitorView, Output, RunScreen, Screen};
+use crate::exec::command::Stream;
+use crate::health::Probed;
+use crate::run::{Confirmation, Effect, Event, Record, Run, Status, Waiting};
+use crate::runbook::Action as StepAction;
+
+/// Everything the model can receive.
+#[derive(Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    /// Time passed (ms since start): durations and "time in state" move on.
+    Tick(u64),
+    /// A worker finished something for the run (CommandDone, ProbeDone).
+    Run(Event),
+    /// Output of a running command.
+    Output {
+        step: String,
+        stream: Stream,
+        bytes: Vec<u8>,
+    },
+    /// A command's output ended.
+    OutputDone {
+        step: String,
+    },
+    Probed(Probed),
+    /// The driver opened a run (journal created, `RunStarted` recorded).
+    Started {
+        run: Box<Run>,
+        run_id: String,
+        monitors: Vec<(String, String)>,
+    },
+    /// The driver could not open a run.
+    Failed(String),
+    /// The terminal is going away (SIGTERM, SIGHUP): quit, keeping the run resumable.
+    Terminate,
+}
+
+/// IO for the driver.
+#[derive(Debug, PartialEq)]
+pub enum Cmd {
+    /// Carry out the run's effects, in order (journal first).
+    Effects(Vec<Effect>),
+    /// Load this runbook and start a run of it.
+    Open(String),
+    /// Kill whatever runs and leave; the run stays resumable.
+    Quit,
+}
+
+pub fn update(model: &mut Model, msg: Msg) -> Vec<Cmd> {
+    match msg {
+        Msg::Tick(now) => {
+            model.now_ms = now;
+            vec![]
+        }
+        Msg::Key(key) if key.kind == KeyEventKind::Release => vec![],
+        Msg::Key(key) => on_key(model, key),
+        Msg::Run(event) => apply(model, event),
+        Msg::Output { step, stream, bytes } => {
+            if let Some(rs) = model.run.as_mut() {
+                rs.outputs.entry(step).or_default().push(stream, &bytes);
+            }
+            vec![]
+        }
+        Msg::OutputDone { step } => {
+            if let Some(rs) = model.run.as_mut() {
+                rs.outputs.entry(step).or_default().finish();
+            }
+            vec![]
+        }
+        Msg::Probed(p) => {
+            if p.env == model.health.env
+                && let Some(m) = model.health.monitors.get_mut(p.index)
+            {
+                m.state = p.state;
+                m.since_ms = p.since_ms;
+                m.last_error = p.last_error;
+                if m.latencies.len() == 30 {
+                    m.latencies.pop_front();
+                }
+                m.latencies.push_back(if p.sample.passed || p.sample.slow {
+                    p.sample.latency_ms.max(1)
+                } else {
+                    0
+                });
+                m.last = Some(p.sample);
+            }
+            vec![]
+        }
+        Msg::Started { run, run_id, monitors } => {
+            model.health.env = run.environment().name.clone();
+            model.health.monitors = monitors
+                .into_iter()
+                .map(|(id, title)| MonitorView { id, title, ..MonitorView::default() })
+                .collect();
+            model.run =
+                Some(RunScreen { run: *run, run_id, selected: 0, outputs: Default::default(), scroll: 0 });
+            model.screen = Screen::Run;
+            model.status = None;
+            apply(model, Event::Begin)
+        }
+        Msg::Failed(why) => {
+            model.status = Some(why);
+            vec![]
+        }
+        Msg::Terminate => {
+            model.quit = true;
+            vec![Cmd::Quit]
+        }
+    }
+}
+
+/// Applies a run event and keeps the view in step with the run.
+fn apply(model: &mut Model, event: Event) -> Vec<Cmd> {
+    let Some(rs) = model.run.as_mut() else { return vec![] };
+    let effects = rs.run.apply(event);
+    if effects.is_empty() {
+        return vec![];
+    }
+    // A command that just finished with output stays on screen: the user reads it while the
+    // cursor (▸) already points at the next step, which Enter runs.
+    let keep = effects.iter().find_map(|e| match e {
+        Effect::Journal(Record::StepPassed { step, .. } | Record::StepFailed { step, .. })
+            if rs.outputs.get(step).is_some_and(|o| !o.lines.is_empty()) =>
+        {
+            rs.run.runbook().step_index(step)
+        }
+        _ => None,
+    });
+    for e in &effects {
+        match e {
+            Effect::NeedsHuman { step, why } => {
+                if let Some(i) = keep.or_else(|| rs.run.runbook().step_index(step)) {
+                    rs.selected = i;
+                    rs.scroll = 0;
+                }
+                model.status = Some(match why {
+                    Waiting::Ready => String::new(),
+                    Waiting::Choice => "pick an option: 1-9".into(),
+                    Waiting::Failed => "the step failed: r retry · s skip with a reason".into(),
+                    Waiting::Cancelled => "cancelled: r retry · s skip with a reason".into(),
+                })
+                .filter(|s| !s.is_empty());
+            }
+            Effect::Spawn { step, .. } => {
+                rs.outputs.insert(step.clone(), Output::default());
+            }
+            Effect::Finished(outcome) => {
+                model.status = Some(format!(
+                    "run {outcome} · q quits · `runbook export {}` writes the timeline",
+                    rs.run_id
+                ));
+            }
+            _ => {}
+        }
+    }
+    vec![Cmd::Effects(effects)]
+}
+
+fn on_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
+    if model.dialog.is_some() {
+        return on_dialog_key(model, key);
+    }
+    match model.screen {
+        Screen::Picker => on_picker_key(model, key),
+        Screen::Run => on_run_key(model, key),
+    }
+}
+
+fn on_picker_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
+    let p = &mut model.picker;
+    match keymap::action(Mode::Picker, key) {
+        Some(Action::Quit) => {
+            model.quit = true;
+            vec![Cmd::Quit]
+        }
+        Some(Action::Up) => {
+            p.selected = p.selected.saturating_sub(1);
+            vec![]
+        }
+        Some(Action::Down) => {
+            p.selected = (p.selected + 1).min(p.filtered.len().saturating_sub(1));
+            vec![]
+        }
+        Some(Action::PageUp) => {
+            p.selected = p.selected.saturating_sub(10);
+            vec![]
+        }
+        Some(Action::PageDown) => {
+            p.selected = (p.selected + 10).min(p.filtered.len().saturating_sub(1));
+            vec![]
+        }
+        Some(Action::Enter) => match p.current() {
+            Some(s) if s.is_broken() => {
+                model.status = Some(format!("{} is broken: {}", s.id, s.error.clone().unwrap_or_default()));
+                vec![]
+            }
+            Some(s) => vec![Cmd::Open(s.id.clone())],
+            None => vec![],
+        },
+        Some(Action::Back) if !p.query.is_empty() => {
+            p.query.clear();
+            p.refilter();
+            vec![]
+        }
+        Some(Action::Back) => {
+            model.quit = true;
+            vec![Cmd::Quit]
+        }
+        _ => {
+            match key.code {
+                KeyCode::Char(c) => p.query.push(c),
+                KeyCode::Backspace => {
+                    p.query.pop();
+                }
+                _ => return vec![],
+            }
+            p.selected = 0;
+            p.refilter();
+            vec![]
+        }
+    }
+}
+
+fn on_run_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
+    let Some(rs) = model.run.as_mut() else { return vec![] };
+    let running = rs.run.steps().iter().any(|s| s.status == Status::Running);
+    match keymap::action(Mode::Run, key) {
+        Some(Action::Up) => {
+            rs.selected = rs.selected.saturating_sub(1);
+            rs.scroll = 0;
+            vec![]
+        }
+        Some(Action::Down) => {
+            rs.selected = (rs.selected + 1).min(rs.run.runbook().steps.len() - 1);
+            rs.scroll = 0;
+            vec![]
+        }
+        Some(Action::PageUp) => {
+            rs.scroll += 10;
+            vec![]
+        }
+        Some(Action::PageDown) => {
+            rs.scroll = rs.scroll.saturating_sub(10);
+            vec![]
+        }
+        Some(Action::ToggleFollow) => {
+            rs.scroll = 0;
+            vec![]
+        }
+        Some(Action::ToggleHealth) => {
+            model.health.visible = !model.health.visible;
+            vec![]
+        }
+        Some(Action::Help) => {
+            model.dialog = Some(Dialog::Help);
+            vec![]
+        }
+        Some(Action::Enter) => match rs.run.current().map(|s| &s.action) {
+            Some(StepAction::Choice(_)) => {
+                model.status = Some("pick an option: 1-9".into());
+                vec![]
+            }
+            Some(_) => match rs.run.needs_confirmation() {
+                Some(kind) if !running => {
+                    model.dialog = Some(Dialog::Confirm { kind, typed: String::new(), retry: false });
+                    vec![]
+                }
+                _ => apply(model, Event::Perform),
+            },
+            None => vec![],
+        },
+        Some(Action::Tick) => apply(model, Event::Tick),
+        Some(Action::Retry) => match rs.run.needs_confirmation() {
+            Some(kind) => {
+                model.dialog = Some(Dialog::Confirm { kind, typed: String::new(), retry: true });
+                vec![]
+            }
+            None => apply(model, Event::Retry),
+        },
+        Some(Action::Cancel) => apply(model, Event::Cancel),
+        Some(Action::Skip) if !running && rs.run.current().is_some() => {
+            model.dialog = Some(Dialog::Skip { reason: String::new() });
+            vec![]
+        }
+        Some(Action::Note) => {
+            model.dialog = Some(Dialog::Note { text: String::new() });
+            vec![]
+        }
+        Some(Action::Choose(n)) => {
+            let label = match rs.run.current().map(|s| &s.action) {
+                Some(StepAction::Choice(options)) => options.get(n as usize - 1).map(|o| o.label.clone()),
+                _ => None,
+            };
+            match label {
+                Some(label) => apply(model, Event::Choose(label)),
+                None => vec![],
+            }
+        }
+        Some(Action::Quit) if running => {
+            model.dialog = Some(Dialog::Quit);
+            vec![]
+        }
+        Some(Action::Quit) => {
+            model.quit = true;
+            vec![Cmd::Quit]
+        }
+        _ => vec![],
+    }
+}
+
+fn on_dialog_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
+    let Some(dialog) = model.dialog.as_mut() else { return vec![] };
+    if key.code == KeyCode::Esc {
+        model.dialog = None;
+        return vec![];
+    }
+    match dialog {
+        Dialog::Help => {
+            model.dialog = None;
+            vec![]
+        }
+        Dialog::Quit => match key.code {
+            KeyCode::Char('y') | KeyCode::Char('q') => {
+                model.quit = true;
+                model.dialog = None;
+                vec![Cmd::Quit]
+            }
+            _ => {
+                model.dialog = None;
+                vec![]
+            }
+        },
+        Dialog::Confirm { kind: Confirmation::YesNo, retry, .. } => {
+            let retry = *retry;
+            match key.code {
+                KeyCode::Char('y') => {
+                    model.dialog = None;
+                    apply(model, if retry { Event::Retry } else { Event::Perform })
+                }
+                _ => {
+                    model.dialog = None;
+                    model.status = Some("not run".into());
+                    vec![]
+                }
+            }
+        }
+        Dialog::Confirm { kind: Confirmation::TypeEnvironment(env), typed, retry } => {
+            let retry = *retry;
+            match key.code {
+                KeyCode::Enter => {
+                    if typed == env {
+                        model.dialog = None;
+                        apply(model, if retry { Event::Retry } else { Event::Perform })
+                    } else {
+                        model.status = Some(format!("type '{env}' exactly to confirm, or Esc"));
+                        vec![]
+                    }
+                }
+                KeyCode::Backspace => {
+                    typed.pop();
+                    vec![]
+                }
+                KeyCode::Char(c) => {
+                    typed.push(c);
+                    vec![]
+                }
+                _ => vec![],
+            }
+        }
+        Dialog::Skip { reason: text } | Dialog::Note { text } => match key.code {
+            KeyCode::Enter if text.trim().is_empty() => {
+                model.status = Some("type something first, or Esc".into());
+                vec![]
+            }
+            KeyCode::Enter => {
+                let text = text.trim().to_owned();
+                let event = if matches!(model.dialog, Some(Dialog::Skip { .. })) {
+                    Event::Skip(text)
+                } else {
+                    Event::Note(text)
+                };
+                model.dialog = None;
+                apply(model, event)
+            }
+            KeyCode::Backspace => {
+                text.pop();
+                vec![]
+            }
+            KeyCode::Char(c) => {
+                text.push(c);
+                vec![]
+            }
+            _ => vec![],
+        },
+    }
+}

@@ -1,0 +1,398 @@
+//! Rendering: pure views over `&Model`. Nothing here changes state.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, List, ListItem, Paragraph, Sparkline, Wrap};
+
+use crate::app::keymap::{self, Mode};
+use crate::app::model::{Dialog, Model, Screen};
+use crate::exec::command::Stream;
+use crate::health::State;
+use crate::run::{Confirmation, Status};
+use crate::runbook::Action;
+use crate::theme::{Role, Theme};
+
+pub fn render(model: &Model, theme: &Theme, frame: &mut Frame) {
+    let area = frame.area();
+    let [main, status] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    match model.screen {
+        Screen::Picker => picker(model, theme, frame, main),
+        Screen::Run => run(model, theme, frame, main),
+    }
+    status_bar(model, theme, frame, status);
+    if let Some(d) = &model.dialog {
+        dialog(d, theme, frame, area);
+    }
+}
+
+fn block<'a>(title: &'a str, theme: &Theme) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.style(Role::Border))
+        .title(Span::styled(format!(" {title} "), theme.style(Role::Title)))
+}
+
+fn status_bar(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let line = match &model.status {
+        Some(s) => Line::from(Span::styled(s.clone(), theme.style(Role::Warning))),
+        None => {
+            let mode = if model.screen == Screen::Picker { Mode::Picker } else { Mode::Run };
+            let mut spans = Vec::new();
+            for (key, what) in keymap::hints(mode) {
+                spans.push(Span::styled(format!(" {key} "), theme.style(Role::Selected)));
+                spans.push(Span::styled(format!(" {what}  "), theme.style(Role::Dim)));
+            }
+            Line::from(spans)
+        }
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+fn picker(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let p = &model.picker;
+    let [search, body] = Layout::vertical([Constraint::Length(3), Constraint::Min(1)]).areas(area);
+    let count = format!("{}/{} runbooks", p.filtered.len(), p.items.len());
+    let query = Paragraph::new(Line::from(vec![
+        Span::styled("› ", theme.style(Role::Current)),
+        Span::raw(p.query.clone()),
+        Span::styled("▏", theme.style(Role::Dim)),
+    ]))
+    .block(block("runbook", theme).title_bottom(Line::from(count).right_aligned()));
+    frame.render_widget(query, search);
+    let wide = body.width >= 100;
+    let [list_area, preview_area] = if wide {
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(body)
+    } else {
+        Layout::vertical([Constraint::Min(3), Constraint::Length(7)]).areas(body)
+    };
+    let height = list_area.height.saturating_sub(2) as usize;
+    let first = p.selected.saturating_sub(height.saturating_sub(1));
+    let items: Vec<ListItem> = p
+        .filtered
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(height)
+        .map(|(row, &i)| {
+            let s = &p.items[i];
+            let selected = row == p.selected;
+            let kind = s.kind.map(|k| k.to_string()).unwrap_or_else(|| "broken".into());
+            let mut spans = vec![Span::styled(
+                format!("{kind:<11} "),
+                theme.style(if s.is_broken() { Role::Failed } else { Role::Dim }),
+            )];
+            let text = if s.is_broken() { s.id.clone() } else { format!("{}  {}", s.title, s.id) };
+            let marks = p.highlights(&text);
+            for (ci, ch) in text.chars().enumerate() {
+                let role = if marks.contains(&ci) { Role::Match } else { Role::Text };
+                spans.push(Span::styled(ch.to_string(), theme.style(role)));
+            }
+            let style = if selected { theme.style(Role::Selected) } else { Style::default() };
+            ListItem::new(Line::from(spans)).style(style)
+        })
+        .collect();
+    frame.render_widget(List::new(items).block(block("runbooks", theme)), list_area);
+    let preview: Vec<Line> = match p.current() {
+        Some(s) => {
+            let mut lines = vec![Line::from(Span::styled(s.title.clone(), theme.style(Role::Title)))];
+            lines.push(Line::from(Span::styled(s.id.clone(), theme.style(Role::Dim))));
+            if let Some(err) = &s.error {
+                lines.push(Line::from(Span::styled(err.clone(), theme.style(Role::Failed))));
+            } else {
+                if !s.tags.is_empty() {
+                    lines.push(Line::from(format!("tags: {}", s.tags.join(", "))));
+                }
+                lines.push(Line::from(Span::styled(s.path.clone(), theme.style(Role::Dim))));
+            }
+            lines
+        }
+        None => vec![Line::from(Span::styled("no runbook matches", theme.style(Role::Dim)))],
+    };
+    frame.render_widget(
+        Paragraph::new(preview).wrap(Wrap { trim: false }).block(block("preview", theme)),
+        preview_area,
+    );
+}
+
+fn symbol(status: &Status, current: bool) -> (&'static str, Role) {
+    match status {
+        Status::Passed => ("✓", Role::Passed),
+        Status::Failed { tolerated: true, .. } => ("✗", Role::Warning),
+        Status::Failed { .. } => ("✗", Role::Failed),
+        Status::Running => ("◐", Role::Running),
+        Status::Skipped(_) => ("↷", Role::Skipped),
+        Status::Cancelled(_) => ("⊘", Role::Failed),
+        Status::Pending if current => ("▸", Role::Current),
+        Status::Pending => ("○", Role::Dim),
+    }
+}
+
+fn run(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let Some(rs) = &model.run else { return };
+    let run = &rs.run;
+    let env = run.environment();
+    let [banner, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
+    let done = run.steps().iter().filter(|s| s.status.is_done()).count();
+    let total = run.steps().len();
+    let role = if env.protected { Role::BannerProtected } else { Role::Banner };
+    let protected = if env.protected { " PROTECTED" } else { "" };
+    let banner_text = format!(
+        " {}{protected} │ {} │ {done}/{total} │ run {}",
+        env.name.to_uppercase(),
+        run.runbook().title,
+        rs.run_id
+    );
+    frame.render_widget(Paragraph::new(banner_text).style(theme.style(role)), banner);
+
+    let show_health = model.health.visible && !model.health.monitors.is_empty() && body.width >= 100;
+    let (work, health_area) = if show_health {
+        let [w, h] = Layout::horizontal([Constraint::Min(60), Constraint::Length(34)]).areas(body);
+        (w, Some(h))
+    } else {
+        (body, None)
+    };
+    let narrow = work.width < 90;
+    let [list_area, right] = if narrow {
+        Layout::vertical([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(work)
+    } else {
+        Layout::horizontal([Constraint::Percentage(38), Constraint::Percentage(62)]).areas(work)
+    };
+    // The checklist.
+    let cursor = run.cursor();
+    let items: Vec<ListItem> = run
+        .runbook()
+        .steps
+        .iter()
+        .zip(run.steps())
+        .enumerate()
+        .map(|(i, (step, state))| {
+            let (sym, role) = symbol(&state.status, cursor == Some(i));
+            let branch = i > 0 && run.runbook().steps[..i].iter().any(|s| s.end);
+            let indent = if branch { "  ↳ " } else { "" };
+            let duration =
+                state.duration_ms.filter(|d| *d > 0).map(|d| format!(" {}", ms(d))).unwrap_or_default();
+            let line = Line::from(vec![
+                Span::styled(format!("{sym} "), theme.style(role)),
+                Span::styled(indent.to_string(), theme.style(Role::Dim)),
+                Span::styled(
+                    run.preview(&step.title),
+                    theme.style(if cursor == Some(i) { Role::Current } else { Role::Text }),
+                ),
+                Span::styled(duration, theme.style(Role::Dim)),
+            ]);
+            let style = if i == rs.selected { theme.style(Role::Selected) } else { Style::default() };
+            ListItem::new(line).style(style)
+        })
+        .collect();
+    frame.render_widget(List::new(items).block(block(&format!("steps {done}/{total}"), theme)), list_area);
+
+    // Detail and output.
+    let step = &run.runbook().steps[rs.selected];
+    let state = &run.steps()[rs.selected];
+    let mut detail: Vec<Line> = Vec::new();
+    // What the step does comes first: the resolved command or check, then the instructions.
+    match &step.action {
+        Action::Command(c) => {
+            let shown = state.shown.clone().unwrap_or_else(|| run.preview(&c.run));
+            for l in shown.lines() {
+                detail.push(Line::from(vec![
+                    Span::styled("$ ", theme.style(Role::Dim)),
+                    Span::styled(l.to_owned(), theme.style(Role::Current)),
+                ]));
+            }
+        }
+        Action::Check(c) => {
+            let shown = state.shown.clone().unwrap_or_else(|| run.preview(c.probe.target.template()));
+            detail.push(Line::from(Span::styled(format!("check {shown}"), theme.style(Role::Current))));
+        }
+        Action::Choice(options) => {
+            for (i, o) in options.iter().enumerate() {
+                detail.push(Line::from(vec![
+                    Span::styled(format!("[{}] ", i + 1), theme.style(Role::Current)),
+                    Span::raw(o.label.clone()),
+                ]));
+            }
+        }
+        Action::Manual => {}
+    }
+    if let Some(body) = &step.body {
+        for l in run.preview(body).lines() {
+            detail.push(markdown_line(l, theme));
+        }
+    }
+    match &state.status {
+        Status::Failed { reason, .. } => {
+            detail.push(Line::from(Span::styled(format!("✗ {reason}"), theme.style(Role::Failed))))
+        }
+        Status::Skipped(reason) => {
+            detail.push(Line::from(Span::styled(format!("skipped: {reason}"), theme.style(Role::Skipped))))
+        }
+        Status::Cancelled(reason) => {
+            detail.push(Line::from(Span::styled(format!("⊘ {reason}"), theme.style(Role::Failed))))
+        }
+        _ => {}
+    }
+    if let Some(reason) = state.last_reason.as_ref().filter(|_| state.status == Status::Running) {
+        detail.push(Line::from(Span::styled(format!("last probe: {reason}"), theme.style(Role::Dim))));
+    }
+    let output = rs.outputs.get(&step.id);
+    let detail_height = (detail.len() as u16 + 2).clamp(3, right.height * 3 / 5);
+    let [detail_area, output_area] =
+        Layout::vertical([Constraint::Length(detail_height), Constraint::Min(3)]).areas(right);
+    let title = run.preview(&step.title);
+    frame.render_widget(
+        Paragraph::new(detail).wrap(Wrap { trim: false }).block(block(&title, theme)),
+        detail_area,
+    );
+    let height = output_area.height.saturating_sub(2) as usize;
+    let lines: Vec<Line> = output
+        .map(|o| {
+            let end = o.lines.len().saturating_sub(rs.scroll);
+            let start = end.saturating_sub(height);
+            o.lines
+                .range(start..end)
+                .map(|(stream, text)| {
+                    let role = if *stream == Stream::Stderr { Role::Stderr } else { Role::Text };
+                    Line::from(Span::styled(text.clone(), theme.style(role)))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let exit = state.exit.map(|e| format!(" exit {e} ")).unwrap_or_default();
+    let follow = if rs.scroll == 0 { "" } else { " (scrolled: f follows)" };
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block(&format!("output{follow}"), theme).title_bottom(Line::from(exit).right_aligned())),
+        output_area,
+    );
+    if let Some(h) = health_area {
+        health(model, theme, frame, h);
+    }
+}
+
+fn health(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let title = format!("health · {}", model.health.env);
+    let outer = block(&title, theme);
+    let inner = outer.inner(area);
+    frame.render_widget(outer, area);
+    let rows = Layout::vertical(model.health.monitors.iter().map(|_| Constraint::Length(3))).split(inner);
+    for (m, row) in model.health.monitors.iter().zip(rows.iter()) {
+        let (sym, role) = match m.state {
+            State::Up => ("●", Role::Up),
+            State::Degraded => ("◐", Role::Degraded),
+            State::Down => ("●", Role::Down),
+            State::Unknown => ("○", Role::Unknown),
+        };
+        let since = model.now_ms.saturating_sub(m.since_ms) / 1000;
+        let latency = m.last.as_ref().map(|s| format!("{}ms", s.latency_ms)).unwrap_or_default();
+        let [head, detail] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(*row);
+        frame.render_widget(
+            Paragraph::new(Line::from(vec![
+                Span::styled(format!("{sym} "), theme.style(role)),
+                Span::styled(format!("{:<12.12}", m.title), theme.style(Role::Text)),
+                Span::styled(format!("{:<9}", m.state.to_string()), theme.style(role)),
+                Span::styled(format!("{latency:>6} {since}s"), theme.style(Role::Dim)),
+            ])),
+            head,
+        );
+        if m.state == State::Down || m.state == State::Degraded {
+            let why = m
+                .last_error
+                .clone()
+                .or_else(|| m.last.as_ref().map(|s| s.reason.clone()))
+                .unwrap_or_default();
+            frame.render_widget(Paragraph::new(Span::styled(format!("  {why}"), theme.style(role))), detail);
+        } else {
+            let data: Vec<u64> = m.latencies.iter().copied().collect();
+            let [_, spark] = Layout::horizontal([Constraint::Length(2), Constraint::Min(1)]).areas(detail);
+            frame.render_widget(Sparkline::default().data(&data).style(theme.style(Role::Dim)), spark);
+        }
+    }
+}
+
+fn markdown_line<'a>(line: &str, theme: &Theme) -> Line<'a> {
+    // Light markdown: **bold**, `code`, and "- " bullets.
+    let (bullet, rest) = match line.strip_prefix("- ") {
+        Some(r) => ("• ", r),
+        None => ("", line),
+    };
+    let mut spans = vec![Span::raw(bullet.to_owned())];
+    let mut bold = false;
+    let mut code = false;
+    let mut buf = String::new();
+    let mut chars = rest.chars().peekable();
+    let flush = |buf: &mut String, spans: &mut Vec<Span<'a>>, bold: bool, code: bool| {
+        if !buf.is_empty() {
+            let role = if code {
+                Role::Current
+            } else if bold {
+                Role::Title
+            } else {
+                Role::Text
+            };
+            spans.push(Span::styled(std::mem::take(buf), theme.style(role)));
+        }
+    };
+    while let Some(c) = chars.next() {
+        if c == '*' && chars.peek() == Some(&'*') && !code {
+            chars.next();
+            flush(&mut buf, &mut spans, bold, code);
+            bold = !bold;
+        } else if c == '`' {
+            flush(&mut buf, &mut spans, bold, code);
+            code = !code;
+        } else {
+            buf.push(c);
+        }
+    }
+    flush(&mut buf, &mut spans, bold, code);
+    Line::from(spans)
+}
+
+fn ms(ms: u64) -> String {
+    if ms < 1000 { format!("{ms}ms") } else { format!("{:.1}s", ms as f64 / 1000.0) }
+}
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(area.width);
+    let h = height.min(area.height);
+    Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h }
+}
+
+fn dialog(d: &Dialog, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let (title, lines): (&str, Vec<Line>) = match d {
+        Dialog::Confirm { kind: Confirmation::YesNo, .. } => {
+            ("confirm", vec![Line::from("Run this step? y / n")])
+        }
+        Dialog::Confirm { kind: Confirmation::TypeEnvironment(env), typed, .. } => (
+            "protected environment",
+            vec![
+                Line::from(Span::styled(format!("This runs in {env}."), theme.style(Role::Failed))),
+                Line::from(format!("Type '{env}' and press Enter to confirm, Esc to cancel:")),
+                Line::from(format!("› {typed}▏")),
+            ],
+        ),
+        Dialog::Skip { reason } => {
+            ("skip step", vec![Line::from("Why skip it? (journaled)"), Line::from(format!("› {reason}▏"))])
+        }
+        Dialog::Note { text } => {
+            ("note", vec![Line::from("Add a note to the journal:"), Line::from(format!("› {text}▏"))])
+        }
+        Dialog::Quit => (
+            "quit",
+            vec![
+                Line::from("A step is running. Quit and kill it? y / n"),
+                Line::from("The run stays resumable."),
+            ],
+        ),
+        Dialog::Help => {
+            ("keys", keymap::help().iter().map(|(k, w)| Line::from(format!("{k:<14} {w}"))).collect())
+        }
+    };
+    let height = lines.len() as u16 + 2;
+    let rect = centered(area, 64, height);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block(title, theme)), rect);
+}

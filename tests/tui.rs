@@ -1,0 +1,195 @@
+//! The terminal UI driven for real: the binary in a pseudo-terminal, the screen read through
+//! a terminal emulator (vt100), waiting on screen text until a deadline.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+
+struct Screen {
+    parser: Arc<Mutex<vt100::Parser>>,
+    writer: Arc<Mutex<Box<dyn Write + Send>>>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+}
+
+impl Screen {
+    fn spawn(args: &[&str], dir: &Path, cols: u16, rows: u16) -> Self {
+        let pty =
+            native_pty_system().openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).unwrap();
+        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_runbook"));
+        cmd.args(args);
+        cmd.cwd(dir);
+        cmd.env("TERM", "xterm-256color");
+        cmd.env("RUNBOOK_DATA_DIR", dir.join("data"));
+        cmd.env("RUNBOOK_CACHE_DIR", dir.join("cache"));
+        cmd.env("RUNBOOK_CONFIG_DIR", dir.join("config"));
+        cmd.env_remove("RUNBOOK_PATH");
+        let child = pty.slave.spawn_command(cmd).unwrap();
+        drop(pty.slave);
+        let parser = Arc::new(Mutex::new(vt100::Parser::new(
+            std::num::NonZeroU16::new(rows).unwrap(),
+            std::num::NonZeroU16::new(cols).unwrap(),
+            0,
+        )));
+        let mut reader = pty.master.try_clone_reader().unwrap();
+        let writer: Arc<Mutex<Box<dyn Write + Send>>> =
+            Arc::new(Mutex::new(pty.master.take_writer().unwrap()));
+        let (p, w) = (Arc::clone(&parser), Arc::clone(&writer));
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let chunk = &buf[..n];
+                let mut parser = p.lock().unwrap();
+                parser.process(chunk);
+                // Answer cursor position queries (ESC [ 6 n) as a real terminal does.
+                if chunk.windows(4).any(|win| win == b"\x1b[6n") {
+                    let (row, col) = parser.screen().cursor_position();
+                    let _ = write!(w.lock().unwrap(), "\x1b[{};{}R", row + 1, col + 1);
+                }
+            }
+        });
+        // The master must live as long as the child: leak it into the reader's lifetime.
+        std::mem::forget(pty.master);
+        Self { parser, writer, child }
+    }
+
+    fn text(&self) -> String {
+        self.parser.lock().unwrap().screen().contents()
+    }
+
+    fn wait_for(&self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !self.text().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {needle:?}; the screen:\n{}",
+                self.text()
+            );
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+
+    fn keys(&mut self, keys: &str) {
+        let mut w = self.writer.lock().unwrap();
+        w.write_all(keys.as_bytes()).unwrap();
+        w.flush().unwrap();
+    }
+
+    fn wait_exit(&mut self) -> u32 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.exit_code();
+            }
+            assert!(Instant::now() < deadline, "the program did not exit; the screen:\n{}", self.text());
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+}
+
+impl Drop for Screen {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn books(dir: &Path, environments: &str) {
+    std::fs::create_dir_all(dir.join("books")).unwrap();
+    std::fs::write(dir.join("books/environments.yaml"), environments).unwrap();
+    std::fs::write(
+        dir.join("books/restart.yaml"),
+        "title: Restart the API\nkind: incident\ntags: [api]\nsteps:\n  - { id: look, title: Look at the logs, run: 'echo log line one; echo oops >&2' }\n  - { id: tell, title: Tell the team }\n  - { id: risky, title: Restart it, run: 'echo restarted' }\n  - { id: last, title: Close the ticket }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("books/unrelated.yaml"),
+        "title: Rotate the secrets\nkind: maintenance\nsteps:\n  - { title: Rotate }\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn pick_a_runbook_run_a_step_tick_skip_and_quit() {
+    let tmp = tempfile::tempdir().unwrap();
+    books(tmp.path(), "default: dev\nenvironments:\n  dev: {}\n");
+    let mut s = Screen::spawn(&["--dir", "books"], tmp.path(), 120, 40);
+    s.wait_for("Rotate the secrets");
+    s.keys("restart api");
+    s.wait_for("1/");
+    assert!(!s.text().contains("Rotate the secrets"), "the query filters the list:\n{}", s.text());
+    s.keys("\r");
+    s.wait_for("DEV │ Restart the API");
+    s.keys("\r");
+    s.wait_for("log line one");
+    s.wait_for("oops");
+    s.wait_for("✓ Look at the logs");
+    s.keys(" ");
+    s.wait_for("✓ Tell the team");
+    s.keys("s");
+    s.wait_for("Why skip it?");
+    s.keys("not needed tonight\r");
+    s.wait_for("↷ Restart it");
+    s.keys("q");
+    assert_eq!(s.wait_exit(), 0);
+    let runs = std::fs::read_dir(tmp.path().join("data/runs")).unwrap().next().unwrap().unwrap().path();
+    let journal = std::fs::read_to_string(runs.join("journal.jsonl")).unwrap();
+    assert!(
+        journal.contains("\"type\":\"step_skipped\",\"step\":\"risky\",\"reason\":\"not needed tonight\""),
+        "{journal}"
+    );
+}
+
+#[test]
+fn a_monitor_goes_from_up_to_down_in_the_health_pane() {
+    let server = support::HealthServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    books(
+        tmp.path(),
+        &format!(
+            "default: dev\nenvironments:\n  dev: {{}}\nmonitors:\n  - {{ id: api, title: Test API, check: {{ http: '{}' }}, interval: 200ms, fail_after: 2 }}\n",
+            server.url("/health")
+        ),
+    );
+    let s = Screen::spawn(&["--dir", "books", "restart"], tmp.path(), 120, 40);
+    s.wait_for("Test API");
+    s.wait_for("up");
+    server.set_status(503);
+    s.wait_for("HTTP 503");
+    assert!(s.text().contains("down"), "{}", s.text());
+    server.set_status(200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.text().contains("HTTP 503") {
+        assert!(Instant::now() < deadline, "the monitor did not recover:\n{}", s.text());
+        std::thread::sleep(Duration::from_millis(30));
+    }
+}
+
+#[test]
+fn a_protected_environment_needs_its_name_typed() {
+    let tmp = tempfile::tempdir().unwrap();
+    books(tmp.path(), "default: prod\nenvironments:\n  prod: { protected: true }\n");
+    std::fs::write(
+        tmp.path().join("books/drop.yaml"),
+        "title: Drop the cache\nsteps:\n  - { id: drop, title: Drop, run: 'echo dropped', confirm: true }\n",
+    )
+    .unwrap();
+    let mut s = Screen::spawn(&["--dir", "books", "drop"], tmp.path(), 100, 30);
+    s.wait_for("PROD PROTECTED");
+    s.keys("\r");
+    s.wait_for("Type 'prod'");
+    s.keys("prd\r");
+    s.wait_for("type 'prod' exactly");
+    assert!(!s.text().contains("│dropped"));
+    for _ in 0..3 {
+        s.keys("\x7f");
+    }
+    s.keys("prod\r");
+    s.wait_for("dropped");
+}
