@@ -1,0 +1,125 @@
+//! Whole-screen snapshots of the TUI at the sizes users have (80x24, 120x40, 200x60), and the
+//! pure `update` driven by keys. Time is a message, so the screens are deterministic.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use runbook::app::model::{Model, MonitorView, Screen};
+use runbook::app::update::{Cmd, Msg, update};
+use runbook::health::State;
+use runbook::run::Run;
+use runbook::runbook::index::Summary;
+use runbook::runbook::load::{Library, Root};
+use runbook::theme::Theme;
+
+const SIZES: [(u16, u16); 3] = [(80, 24), (120, 40), (200, 60)];
+
+fn library() -> Library {
+    Library::load(vec![Root::Bundled])
+}
+
+fn draw(model: &Model, w: u16, h: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    terminal.draw(|f| runbook::ui::render(model, &Theme::no_color(), f)).unwrap();
+    terminal.backend().to_string()
+}
+
+fn key(code: KeyCode) -> Msg {
+    Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn picker_model(query: &str) -> Model {
+    let lib = library();
+    let mut model = Model::new(lib.runbooks.iter().map(Summary::from_loaded).collect());
+    for c in query.chars() {
+        update(&mut model, key(KeyCode::Char(c)));
+    }
+    model
+}
+
+fn tour_model() -> Model {
+    let lib = library();
+    let runbook = Arc::new(lib.get("onboarding/tour").unwrap().runbook.clone().unwrap());
+    let env = lib.environments.as_ref().unwrap().get("demo").unwrap().clone();
+    let run = Run::new(runbook, env, &BTreeMap::new()).unwrap();
+    let mut model = picker_model("");
+    let monitors = ["api", "database", "mail", "queue"].map(|m| (m.to_string(), m.to_string())).to_vec();
+    let cmds = update(
+        &mut model,
+        Msg::Started { run: Box::new(run), run_id: "20261123T100000Z-tour-abcd".into(), monitors },
+    );
+    assert!(matches!(&cmds[..], [Cmd::Effects(_)]));
+    model.health.monitors[0] = MonitorView {
+        id: "api".into(),
+        title: "api".into(),
+        state: State::Down,
+        last_error: Some("HTTP 503".into()),
+        ..Default::default()
+    };
+    model.health.monitors[1].state = State::Up;
+    model
+}
+
+#[test]
+fn the_picker_at_every_size() {
+    for (w, h) in SIZES {
+        insta::assert_snapshot!(format!("picker_{w}x{h}"), draw(&picker_model("incid"), w, h));
+    }
+}
+
+#[test]
+fn the_run_view_at_every_size() {
+    let mut model = tour_model();
+    update(&mut model, key(KeyCode::Char(' ')));
+    for (w, h) in SIZES {
+        insta::assert_snapshot!(format!("run_{w}x{h}"), draw(&model, w, h));
+    }
+}
+
+#[test]
+fn the_help_overlay() {
+    let mut model = tour_model();
+    update(&mut model, key(KeyCode::Char('?')));
+    insta::assert_snapshot!("help_120x40", draw(&model, 120, 40));
+}
+
+#[test]
+fn typing_filters_the_picker_and_enter_opens_the_selected_runbook() {
+    let mut model = picker_model("api 5xx");
+    assert_eq!(model.picker.current().unwrap().id, "incidents/api-5xx");
+    let cmds = update(&mut model, key(KeyCode::Enter));
+    assert_eq!(cmds, vec![Cmd::Open("incidents/api-5xx".into())]);
+    update(&mut model, key(KeyCode::Esc));
+    assert_eq!(model.picker.query, "", "esc clears the query first");
+    let cmds = update(&mut model, key(KeyCode::Esc));
+    assert_eq!(cmds, vec![Cmd::Quit]);
+}
+
+#[test]
+fn skipping_needs_a_reason_and_journals_it() {
+    let mut model = tour_model();
+    assert_eq!(model.screen, Screen::Run);
+    update(&mut model, key(KeyCode::Char('s')));
+    let cmds = update(&mut model, key(KeyCode::Enter));
+    assert!(cmds.is_empty(), "an empty reason is refused");
+    for c in "done it before".chars() {
+        update(&mut model, key(KeyCode::Char(c)));
+    }
+    let cmds = update(&mut model, key(KeyCode::Enter));
+    let Some(Cmd::Effects(effects)) = cmds.first() else { panic!("{cmds:?}") };
+    assert!(format!("{effects:?}").contains("StepSkipped { step: \"welcome\", reason: \"done it before\" }"));
+}
+
+#[test]
+fn choosing_by_number_follows_the_option() {
+    let mut model = tour_model();
+    let rs = model.run.as_mut().unwrap();
+    let decide = rs.run.runbook().step_index("decide").unwrap();
+    update(&mut model, Msg::Run(runbook::run::Event::Jump("decide".into())));
+    assert_eq!(model.run.as_ref().unwrap().run.cursor(), Some(decide));
+    update(&mut model, key(KeyCode::Char('2')));
+    assert_eq!(model.run.as_ref().unwrap().run.current().unwrap().id, "escalate");
+}
