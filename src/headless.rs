@@ -20,7 +20,7 @@ use self::print::Printer;
 use crate::exec::command::{self, Canceller, Execution};
 use crate::exec::probe::Prober;
 use crate::journal::{self, Journal};
-use crate::run::{Effect, Event, Outcome, Record, Run, Status, Waiting};
+use crate::run::{Effect, Event, Outcome, Record, Run, Waiting};
 use crate::runbook::Action;
 use crate::runbook::load::Library;
 use crate::start::{self, UsageError};
@@ -88,67 +88,18 @@ fn prepare(dirs: &[PathBuf], opts: &Options, printer: &Arc<Mutex<Printer>>) -> a
     let say = |text: &str| printer.lock().unwrap_or_else(|e| e.into_inner()).line(text);
 
     if let Some(which) = &opts.resume {
-        let info = journal::resolve(&data_dir, which).map_err(|e| UsageError(e.to_string()))?;
-        if let Some(id) = &opts.runbook
-            && id != &info.runbook
-        {
-            return Err(
-                UsageError(format!("run {} is of runbook '{}', not '{id}'", info.id, info.runbook)).into()
-            );
-        }
-        let entries = journal::read(&info.dir)?;
-        let Some(crate::run::Entry {
-            record: Record::RunStarted { inputs, content_hash, environment, .. },
-            ..
-        }) = entries.first()
-        else {
-            return Err(UsageError(format!("run {} has no start record", info.id)).into());
-        };
-        let (loaded, runbook) = start::find_runbook(&library, &info.runbook)?;
-        let env = start::pick_environment(&library, &runbook, Some(environment), &vars)?;
-        let mut all_inputs = inputs.clone();
-        all_inputs.extend(start::inputs(&runbook, &given_inputs));
-        let mut run =
-            Run::new(runbook, env, &all_inputs).map_err(|e| UsageError(e.to_string()))?.replay(&entries);
-        let changed = &loaded.content_hash != content_hash;
-        let mut journal = Journal::open(&info.dir)?;
-        let (user, host) = journal::user_and_host();
-        let mut first = vec![Record::Resumed { user, host, runbook_changed: changed }];
-        say(&format!(
-            "runbook: resuming run {} of {} in {}",
-            info.id,
-            run.runbook().id,
-            run.environment().name
-        ));
+        let resumed =
+            start::resume(&library, &data_dir, which, opts.runbook.as_deref(), &given_inputs, &vars)?;
+        let start::Resumed { run, journal, run_id, changed, effects } = resumed;
+        say(&format!("runbook: resuming run {run_id} of {} in {}", run.runbook().id, run.environment().name));
         if changed {
             say("runbook: warning: the runbook changed since this run began; steps are matched by id");
         }
         if let Some(outcome) = run.outcome() {
-            say(&format!("runbook: run {} already {outcome}", info.id));
+            say(&format!("runbook: run {run_id} already {outcome}"));
             return Ok(Prepared::Done(exit_code(outcome)));
         }
-        if let Some(i) = run.cursor()
-            && run.steps()[i].status == Status::Running
-        {
-            first.push(Record::StepInterrupted { step: run.runbook().steps[i].id.clone() });
-        }
-        for r in first {
-            journal.append(r.clone())?;
-            run.record(&r);
-        }
-        let effects = match run.cursor() {
-            Some(i) => {
-                let step = run.runbook().steps[i].id.clone();
-                let why = match (&run.steps()[i].status, &run.runbook().steps[i].action) {
-                    (Status::Failed { .. } | Status::Cancelled(_), _) => Waiting::Failed,
-                    (_, Action::Choice(_)) => Waiting::Choice,
-                    _ => Waiting::Ready,
-                };
-                vec![Effect::NeedsHuman { step, why }]
-            }
-            None => run.apply(Event::Begin),
-        };
-        return Ok(Prepared::Ready(Box::new(Ready { run, journal, run_id: info.id, effects })));
+        return Ok(Prepared::Ready(Box::new(Ready { run, journal, run_id, effects })));
     }
 
     let Some(id) = &opts.runbook else {

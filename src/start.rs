@@ -3,7 +3,12 @@
 //! (exit 2) with a sentence that says what to type instead.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
+
+use crate::journal::{self, Journal};
+use crate::run::{Effect, Entry, Event, Record, Run, Status, Waiting};
+use crate::runbook::Action;
 
 use crate::runbook::diagnostic::did_you_mean;
 use crate::runbook::load::{Library, Loaded};
@@ -106,4 +111,75 @@ pub fn inputs(runbook: &Runbook, flags: &BTreeMap<String, String>) -> BTreeMap<S
         }
     }
     out
+}
+
+/// A run picked up again from its journal, ready to go on.
+#[derive(Debug)]
+pub struct Resumed {
+    pub run: Run,
+    pub journal: Journal,
+    pub run_id: String,
+    /// The runbook file changed since the run began (steps are matched by id).
+    pub changed: bool,
+    /// What the driver does first: wait at the current step, or begin.
+    pub effects: Vec<Effect>,
+}
+
+/// Replays a run's journal and records that it resumed. A step that was running when the
+/// process died is marked interrupted and will run again. Secret inputs are not in the
+/// journal: they come again from `--input` or `RUNBOOK_INPUT_<NAME>`.
+pub fn resume(
+    library: &Library,
+    data_dir: &Path,
+    which: &str,
+    expected_runbook: Option<&str>,
+    given_inputs: &BTreeMap<String, String>,
+    vars: &BTreeMap<String, String>,
+) -> anyhow::Result<Resumed> {
+    let info = journal::resolve(data_dir, which).map_err(|e| usage(e.to_string()))?;
+    if let Some(id) = expected_runbook
+        && id != info.runbook
+    {
+        return Err(usage(format!("run {} is of runbook '{}', not '{id}'", info.id, info.runbook)).into());
+    }
+    let entries = journal::read(&info.dir)?;
+    let Some(Entry { record: Record::RunStarted { inputs, content_hash, environment, .. }, .. }) =
+        entries.first()
+    else {
+        return Err(usage(format!("run {} has no start record", info.id)).into());
+    };
+    let (loaded, runbook) = find_runbook(library, &info.runbook)?;
+    let env = pick_environment(library, &runbook, Some(environment), vars)?;
+    let mut all_inputs = inputs.clone();
+    all_inputs.extend(self::inputs(&runbook, given_inputs));
+    let mut run = Run::new(runbook, env, &all_inputs).map_err(|e| usage(e.to_string()))?.replay(&entries);
+    let changed = &loaded.content_hash != content_hash;
+    let mut journal = Journal::open(&info.dir)?;
+    if run.outcome().is_some() {
+        return Ok(Resumed { run, journal, run_id: info.id, changed, effects: vec![] });
+    }
+    let (user, host) = journal::user_and_host();
+    let mut first = vec![Record::Resumed { user, host, runbook_changed: changed }];
+    if let Some(i) = run.cursor()
+        && run.steps()[i].status == Status::Running
+    {
+        first.push(Record::StepInterrupted { step: run.runbook().steps[i].id.clone() });
+    }
+    for r in first {
+        journal.append(r.clone())?;
+        run.record(&r);
+    }
+    let effects = match run.cursor() {
+        Some(i) => {
+            let step = run.runbook().steps[i].id.clone();
+            let why = match (&run.steps()[i].status, &run.runbook().steps[i].action) {
+                (Status::Failed { .. } | Status::Cancelled(_), _) => Waiting::Failed,
+                (_, Action::Choice(_)) => Waiting::Choice,
+                _ => Waiting::Ready,
+            };
+            vec![Effect::NeedsHuman { step, why }]
+        }
+        None => run.apply(Event::Begin),
+    };
+    Ok(Resumed { run, journal, run_id: info.id, changed, effects })
 }

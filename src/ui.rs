@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, List, ListItem, Paragraph, Sparkline, Wrap};
 
 use crate::app::keymap::{self, Mode};
-use crate::app::model::{Dialog, Model, Screen};
+use crate::app::model::{Dialog, Entry, Model, Screen};
 use crate::exec::command::Stream;
 use crate::health::State;
 use crate::run::{Confirmation, Status};
@@ -54,6 +54,7 @@ fn picker(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
     let p = &model.picker;
     let [search, body] = Layout::vertical([Constraint::Length(3), Constraint::Min(1)]).areas(area);
     let count = format!("{}/{} runbooks", p.filtered.len(), p.items.len());
+    let count = if p.runs.is_empty() { count } else { format!("{} unfinished · {count}", p.runs.len()) };
     let query = Paragraph::new(Line::from(vec![
         Span::styled("› ", theme.style(Role::Current)),
         Span::raw(p.query.clone()),
@@ -69,21 +70,29 @@ fn picker(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
     };
     let height = list_area.height.saturating_sub(2) as usize;
     let first = p.selected.saturating_sub(height.saturating_sub(1));
-    let items: Vec<ListItem> = p
-        .filtered
-        .iter()
-        .enumerate()
-        .skip(first)
-        .take(height)
-        .map(|(row, &i)| {
-            let s = &p.items[i];
+    let items: Vec<ListItem> = (first..p.len().min(first + height))
+        .filter_map(|row| p.row(row).map(|e| (row, e)))
+        .map(|(row, entry)| {
             let selected = row == p.selected;
-            let kind = s.kind.map(|k| k.to_string()).unwrap_or_else(|| "broken".into());
-            let mut spans = vec![Span::styled(
-                format!("{kind:<11} "),
-                theme.style(if s.is_broken() { Role::Failed } else { Role::Dim }),
-            )];
-            let text = if s.is_broken() { s.id.clone() } else { format!("{}  {}", s.title, s.id) };
+            let mut spans = Vec::new();
+            let text = match entry {
+                Entry::Run(r) => {
+                    spans.push(Span::styled(format!("{:<11} ", "resume"), theme.style(Role::Running)));
+                    format!(
+                        "{}  {} · {} · {}",
+                        r.title,
+                        r.runbook,
+                        r.environment,
+                        r.started.strftime("%Y-%m-%d %H:%M")
+                    )
+                }
+                Entry::Runbook(s) => {
+                    let kind = s.kind.map(|k| k.to_string()).unwrap_or_else(|| "broken".into());
+                    let role = if s.is_broken() { Role::Failed } else { Role::Dim };
+                    spans.push(Span::styled(format!("{kind:<11} "), theme.style(role)));
+                    if s.is_broken() { s.id.clone() } else { format!("{}  {}", s.title, s.id) }
+                }
+            };
             let marks = p.highlights(&text);
             for (ci, ch) in text.chars().enumerate() {
                 let role = if marks.contains(&ci) { Role::Match } else { Role::Text };
@@ -95,7 +104,17 @@ fn picker(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
         .collect();
     frame.render_widget(List::new(items).block(block("runbooks", theme)), list_area);
     let preview: Vec<Line> = match p.current() {
-        Some(s) => {
+        Some(Entry::Run(r)) => vec![
+            Line::from(Span::styled(format!("Resume: {}", r.title), theme.style(Role::Title))),
+            Line::from(format!(
+                "run {} · {} · started {} UTC",
+                r.id,
+                r.environment,
+                r.started.strftime("%Y-%m-%d %H:%M:%S")
+            )),
+            Line::from(Span::styled("enter picks it up where it stopped", theme.style(Role::Dim))),
+        ],
+        Some(Entry::Runbook(s)) => {
             let mut lines = vec![Line::from(Span::styled(s.title.clone(), theme.style(Role::Title)))];
             lines.push(Line::from(Span::styled(s.id.clone(), theme.style(Role::Dim))));
             if let Some(err) = &s.error {

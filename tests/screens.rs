@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use runbook::app::model::{Model, MonitorView, Screen};
+use runbook::app::model::{Entry, Model, MonitorView, Screen};
 use runbook::app::update::{Cmd, Msg, update};
 use runbook::health::State;
 use runbook::run::Run;
@@ -33,7 +33,7 @@ fn key(code: KeyCode) -> Msg {
 
 fn picker_model(query: &str) -> Model {
     let lib = library();
-    let mut model = Model::new(lib.runbooks.iter().map(Summary::from_loaded).collect());
+    let mut model = Model::new(lib.runbooks.iter().map(Summary::from_loaded).collect(), vec![]);
     for c in query.chars() {
         update(&mut model, key(KeyCode::Char(c)));
     }
@@ -49,7 +49,12 @@ fn tour_model() -> Model {
     let monitors = ["api", "database", "mail", "queue"].map(|m| (m.to_string(), m.to_string())).to_vec();
     let cmds = update(
         &mut model,
-        Msg::Started { run: Box::new(run), run_id: "20261123T100000Z-tour-abcd".into(), monitors },
+        Msg::Started {
+            run: Box::new(run),
+            run_id: "20261123T100000Z-tour-abcd".into(),
+            monitors,
+            resumed: None,
+        },
     );
     assert!(matches!(&cmds[..], [Cmd::Effects(_)]));
     model.health.monitors[0] = MonitorView {
@@ -89,7 +94,8 @@ fn the_help_overlay() {
 #[test]
 fn typing_filters_the_picker_and_enter_opens_the_selected_runbook() {
     let mut model = picker_model("api 5xx");
-    assert_eq!(model.picker.current().unwrap().id, "incidents/api-5xx");
+    let Some(Entry::Runbook(current)) = model.picker.current() else { panic!("a runbook is selected") };
+    assert_eq!(current.id, "incidents/api-5xx");
     let cmds = update(&mut model, key(KeyCode::Enter));
     assert_eq!(cmds, vec![Cmd::Open("incidents/api-5xx".into())]);
     update(&mut model, key(KeyCode::Esc));

@@ -78,6 +78,8 @@ struct Opened {
     run: Run,
     run_id: String,
     monitors: Vec<(String, String)>,
+    /// For a resumed run, what to do first.
+    resumed: Option<Vec<Effect>>,
 }
 
 struct Driver {
@@ -102,7 +104,9 @@ pub fn run(opts: Options) -> anyhow::Result<u8> {
 pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Result<u8> {
     let library = Library::load(crate::dirs::search_path(&opts.dirs));
     let summaries: Vec<Summary> = library.runbooks.iter().map(Summary::from_loaded).collect();
-    let mut model = Model::new(summaries);
+    let runs = crate::dirs::data_dir().map(|d| journal::list(&d)).unwrap_or_default();
+    let unfinished = runs.into_iter().filter(|r| r.is_unfinished()).collect();
+    let mut model = Model::new(summaries, unfinished);
     let theme = Theme::from_env();
     let (tx, mut rx) = mpsc::channel::<Msg>(256);
     let mut driver = Driver {
@@ -178,10 +182,15 @@ impl Driver {
                         self.effect(model, e);
                     }
                 }
-                Cmd::Open(id) => {
-                    let msg = match self.open(&id) {
-                        Ok(Opened { run, run_id, monitors }) => {
-                            Msg::Started { run: Box::new(run), run_id, monitors }
+                Cmd::Open(_) | Cmd::Resume(_) => {
+                    let opened = match &cmd {
+                        Cmd::Resume(run_id) => self.resume(run_id),
+                        Cmd::Open(id) => self.open(id),
+                        _ => continue,
+                    };
+                    let msg = match opened {
+                        Ok(Opened { run, run_id, monitors, resumed }) => {
+                            Msg::Started { run: Box::new(run), run_id, monitors, resumed }
                         }
                         Err(e) => Msg::Failed(format!("{e:#}")),
                     };
@@ -211,11 +220,40 @@ impl Driver {
         journal.append(started.clone())?;
         run.record(&started);
         self.journal = Some(journal);
+        let monitors = self.start_health(&runbook, &env);
+        Ok(Opened { run, run_id, monitors, resumed: None })
+    }
+
+    /// Picks up an unfinished run from its journal.
+    fn resume(&mut self, run_id: &str) -> anyhow::Result<Opened> {
+        let data_dir = crate::dirs::data_dir().context("no data directory: set RUNBOOK_DATA_DIR")?;
+        let resumed =
+            start::resume(&self.library, &data_dir, run_id, None, &BTreeMap::new(), &self.opts.vars)?;
+        let start::Resumed { run, journal, run_id, changed, effects } = resumed;
+        self.journal = Some(journal);
+        let runbook = Arc::new(run.runbook().clone());
+        let monitors = self.start_health(&runbook, run.environment());
+        let mut effects = effects;
+        if changed {
+            effects.push(Effect::Journal(crate::run::Record::Note {
+                text: "the runbook changed since this run began; steps are matched by id".into(),
+                step: None,
+            }));
+        }
+        Ok(Opened { run, run_id, monitors, resumed: Some(effects) })
+    }
+
+    /// Starts the health pane's monitors for a runbook in an environment.
+    fn start_health(
+        &mut self,
+        runbook: &crate::runbook::Runbook,
+        env: &crate::runbook::Environment,
+    ) -> Vec<(String, String)> {
         let all = self.library.environments.as_ref().map(|e| e.monitors.clone()).unwrap_or_default();
         let monitors = health::monitors_for(&all, &env.name, runbook.monitors.as_deref());
         let list = monitors.iter().map(|m| (m.id.clone(), m.title.clone())).collect();
         let (htx, mut hrx) = mpsc::channel(256);
-        self.scheduler = Some(Scheduler::start(&monitors, &env, self.epoch, htx));
+        self.scheduler = Some(Scheduler::start(&monitors, env, self.epoch, htx));
         let tx = self.tx.clone();
         tokio::spawn(async move {
             while let Some(p) = hrx.recv().await {
@@ -224,7 +262,7 @@ impl Driver {
                 }
             }
         });
-        Ok(Opened { run, run_id, monitors: list })
+        list
     }
 
     fn effect(&mut self, model: &mut Model, effect: Effect) {

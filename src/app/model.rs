@@ -5,6 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use crate::exec::command::Stream;
 use crate::fuzzy::Fuzzy;
 use crate::health::{Sample, State};
+use crate::journal::RunInfo;
 use crate::run::{Confirmation, Run};
 use crate::runbook::index::Summary;
 
@@ -17,18 +18,31 @@ pub enum Screen {
     Run,
 }
 
+/// The picker: unfinished runs to resume first, then every runbook.
 #[derive(Debug, Default)]
 pub struct Picker {
     pub query: String,
     pub items: Vec<Summary>,
     /// Indices into `items` that match the query, best first.
     pub filtered: Vec<usize>,
+    /// Unfinished runs, newest first.
+    pub runs: Vec<RunInfo>,
+    /// Indices into `runs` that match the query.
+    pub runs_filtered: Vec<usize>,
+    /// Row in the combined list (runs, then runbooks).
     pub selected: usize,
 }
 
+/// A row of the picker.
+#[derive(Debug, Clone, Copy)]
+pub enum Entry<'a> {
+    Run(&'a RunInfo),
+    Runbook(&'a Summary),
+}
+
 impl Picker {
-    pub fn new(items: Vec<Summary>) -> Self {
-        let mut p = Self { items, ..Self::default() };
+    pub fn new(items: Vec<Summary>, runs: Vec<RunInfo>) -> Self {
+        let mut p = Self { items, runs, ..Self::default() };
         p.refilter();
         p
     }
@@ -37,11 +51,32 @@ impl Picker {
         let mut fuzzy = Fuzzy::new(&self.query);
         let hay: Vec<String> = self.items.iter().map(Summary::haystack).collect();
         self.filtered = fuzzy.rank(hay.iter().map(String::as_str));
-        self.selected = self.selected.min(self.filtered.len().saturating_sub(1));
+        let run_hay: Vec<String> =
+            self.runs.iter().map(|r| format!("{} {} {}", r.runbook, r.title, r.environment)).collect();
+        self.runs_filtered = fuzzy.rank(run_hay.iter().map(String::as_str));
+        self.selected = self.selected.min(self.len().saturating_sub(1));
     }
 
-    pub fn current(&self) -> Option<&Summary> {
-        self.filtered.get(self.selected).map(|&i| &self.items[i])
+    /// Rows in the combined list.
+    pub fn len(&self) -> usize {
+        self.runs_filtered.len() + self.filtered.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn row(&self, row: usize) -> Option<Entry<'_>> {
+        match self.runs_filtered.get(row) {
+            Some(&i) => Some(Entry::Run(&self.runs[i])),
+            None => {
+                self.filtered.get(row - self.runs_filtered.len()).map(|&i| Entry::Runbook(&self.items[i]))
+            }
+        }
+    }
+
+    pub fn current(&self) -> Option<Entry<'_>> {
+        self.row(self.selected)
     }
 
     /// Character indices of the title that the query matched, for highlighting.
@@ -165,10 +200,10 @@ pub struct Model {
 }
 
 impl Model {
-    pub fn new(items: Vec<Summary>) -> Self {
+    pub fn new(items: Vec<Summary>, runs: Vec<RunInfo>) -> Self {
         Self {
             screen: Screen::Picker,
-            picker: Picker::new(items),
+            picker: Picker::new(items, runs),
             run: None,
             health: Health { visible: true, ..Health::default() },
             dialog: None,

@@ -4,7 +4,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 
 use super::keymap::{self, Action, Mode};
-use super::model::{Dialog, Model, MonitorView, Output, RunScreen, Screen};
+use super::model::{Dialog, Entry, Model, MonitorView, Output, RunScreen, Screen};
 use crate::exec::command::Stream;
 use crate::health::Probed;
 use crate::run::{Confirmation, Effect, Event, Record, Run, Status, Waiting};
@@ -29,11 +29,13 @@ pub enum Msg {
         step: String,
     },
     Probed(Probed),
-    /// The driver opened a run (journal created, `RunStarted` recorded).
+    /// The driver opened a run (journal created, `RunStarted` recorded), or resumed one
+    /// (`resumed` holds what to do first).
     Started {
         run: Box<Run>,
         run_id: String,
         monitors: Vec<(String, String)>,
+        resumed: Option<Vec<Effect>>,
     },
     /// The driver could not open a run.
     Failed(String),
@@ -48,6 +50,8 @@ pub enum Cmd {
     Effects(Vec<Effect>),
     /// Load this runbook and start a run of it.
     Open(String),
+    /// Pick up this unfinished run from its journal.
+    Resume(String),
     /// Kill whatever runs and leave; the run stays resumable.
     Quit,
 }
@@ -92,7 +96,7 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Cmd> {
             }
             vec![]
         }
-        Msg::Started { run, run_id, monitors } => {
+        Msg::Started { run, run_id, monitors, resumed } => {
             model.health.env = run.environment().name.clone();
             model.health.monitors = monitors
                 .into_iter()
@@ -102,7 +106,14 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Cmd> {
                 Some(RunScreen { run: *run, run_id, selected: 0, outputs: Default::default(), scroll: 0 });
             model.screen = Screen::Run;
             model.status = None;
-            apply(model, Event::Begin)
+            match resumed {
+                Some(effects) => {
+                    let cmds = after(model, effects);
+                    model.status.get_or_insert_with(|| "resumed: the run goes on where it stopped".into());
+                    cmds
+                }
+                None => apply(model, Event::Begin),
+            }
         }
         Msg::Failed(why) => {
             model.status = Some(why);
@@ -119,6 +130,12 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Cmd> {
 fn apply(model: &mut Model, event: Event) -> Vec<Cmd> {
     let Some(rs) = model.run.as_mut() else { return vec![] };
     let effects = rs.run.apply(event);
+    after(model, effects)
+}
+
+/// Follows the run's effects in the view (selection, status) and hands them to the driver.
+fn after(model: &mut Model, effects: Vec<Effect>) -> Vec<Cmd> {
+    let Some(rs) = model.run.as_mut() else { return vec![] };
     if effects.is_empty() {
         return vec![];
     }
@@ -184,7 +201,7 @@ fn on_picker_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
             vec![]
         }
         Some(Action::Down) => {
-            p.selected = (p.selected + 1).min(p.filtered.len().saturating_sub(1));
+            p.selected = (p.selected + 1).min(p.len().saturating_sub(1));
             vec![]
         }
         Some(Action::PageUp) => {
@@ -192,15 +209,16 @@ fn on_picker_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
             vec![]
         }
         Some(Action::PageDown) => {
-            p.selected = (p.selected + 10).min(p.filtered.len().saturating_sub(1));
+            p.selected = (p.selected + 10).min(p.len().saturating_sub(1));
             vec![]
         }
         Some(Action::Enter) => match p.current() {
-            Some(s) if s.is_broken() => {
+            Some(Entry::Run(r)) => vec![Cmd::Resume(r.id.clone())],
+            Some(Entry::Runbook(s)) if s.is_broken() => {
                 model.status = Some(format!("{} is broken: {}", s.id, s.error.clone().unwrap_or_default()));
                 vec![]
             }
-            Some(s) => vec![Cmd::Open(s.id.clone())],
+            Some(Entry::Runbook(s)) => vec![Cmd::Open(s.id.clone())],
             None => vec![],
         },
         Some(Action::Back) if !p.query.is_empty() => {
