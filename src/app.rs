@@ -3,4 +3,5 @@
 pub mod driver;
 pub mod keymap;
 pub mod model;
+pub mod setup;
 pub mod update;

@@ -381,6 +381,9 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
 }
 
 fn dialog(d: &Dialog, theme: &Theme, frame: &mut Frame, area: Rect) {
+    if let Dialog::Setup(setup) = d {
+        return setup_form(setup, theme, frame, area);
+    }
     let (title, lines): (&str, Vec<Line>) = match d {
         Dialog::Confirm { kind: Confirmation::YesNo, .. } => {
             ("confirm", vec![Line::from("Run this step? y / n")])
@@ -409,9 +412,55 @@ fn dialog(d: &Dialog, theme: &Theme, frame: &mut Frame, area: Rect) {
         Dialog::Help => {
             ("keys", keymap::help().iter().map(|(k, w)| Line::from(format!("{k:<14} {w}"))).collect())
         }
+        Dialog::Setup(_) => return,
     };
     let height = lines.len() as u16 + 2;
     let rect = centered(area, 64, height);
     frame.render_widget(Clear, rect);
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block(title, theme)), rect);
+}
+
+fn setup_form(setup: &crate::app::setup::Setup, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let mut lines = Vec::new();
+    let focus = |row: usize| if setup.focus == row { theme.style(Role::Selected) } else { Style::default() };
+    let (env, protected) = &setup.envs[setup.env];
+    let env_role = if *protected { Role::Failed } else { Role::Current };
+    let mark = if *protected { "  protected: confirmations need its name typed" } else { "" };
+    lines.push(Line::from(vec![
+        Span::styled(format!("{:<14}", "environment"), focus(0)),
+        Span::styled(format!("◂ {env} ▸"), theme.style(env_role)),
+        Span::styled(mark.to_owned(), theme.style(Role::Failed)),
+    ]));
+    for (i, f) in setup.fields.iter().enumerate() {
+        let shown = if f.secret { "•".repeat(f.value.chars().count()) } else { f.value.clone() };
+        let cursor = if setup.focus == i + 1 { "▏" } else { "" };
+        let choices = if f.choices.is_empty() {
+            String::new()
+        } else {
+            format!("  ◂▸ {} options", f.choices.len())
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("{:<14}", f.name), focus(i + 1)),
+            Span::raw(format!("{shown}{cursor}")),
+            Span::styled(choices, theme.style(Role::Dim)),
+        ]));
+        if !f.description.is_empty() {
+            lines.push(Line::from(Span::styled(
+                format!("{:14}{}", "", f.description),
+                theme.style(Role::Dim),
+            )));
+        }
+        if let Some(err) = &f.error {
+            lines.push(Line::from(Span::styled(format!("{:14}✗ {err}", ""), theme.style(Role::Failed))));
+        }
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled(
+        "tab/↑↓ move · ←→ change · enter next, then start · esc cancel",
+        theme.style(Role::Dim),
+    )));
+    let title = format!("start: {}", setup.runbook.title);
+    let rect = centered(area, 80, lines.len() as u16 + 2);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block(&title, theme)), rect);
 }

@@ -193,3 +193,36 @@ fn a_protected_environment_needs_its_name_typed() {
     s.keys("prod\r");
     s.wait_for("dropped");
 }
+
+#[test]
+fn the_setup_form_picks_the_environment_and_checks_inputs_as_typed() {
+    let tmp = tempfile::tempdir().unwrap();
+    books(tmp.path(), "default: staging\nenvironments:\n  staging: {}\n  production: { protected: true }\n");
+    std::fs::write(
+        tmp.path().join("books/deploy.yaml"),
+        "title: Deploy\ninputs:\n  version: { description: Image tag, pattern: '^v\\d+$' }\n  region: { default: eu, choices: [eu, us] }\n  token: { secret: true, default: '' }\nsteps:\n  - { id: go, title: Go, run: 'echo deploying {{ version }} to {{ region }} in {{ environment }}' }\n",
+    )
+    .unwrap();
+    let mut s = Screen::spawn(&["--dir", "books"], tmp.path(), 120, 40);
+    s.wait_for("Deploy");
+    s.keys("deploy\r");
+    s.wait_for("start: Deploy");
+    s.wait_for("◂ staging ▸");
+    s.keys("\x1b[C"); // → : the next environment
+    s.wait_for("◂ production ▸");
+    s.wait_for("protected: confirmations need its name typed");
+    s.keys("\x1b[D"); // ← : back to staging
+    s.wait_for("◂ staging ▸");
+    s.wait_for("✗ required");
+    s.keys("\t1.2");
+    s.wait_for("✗ '1.2' does not match the pattern ^v\\d+$");
+    for _ in 0..3 {
+        s.keys("\x7f");
+    }
+    s.keys("v42");
+    s.keys("\t\x1b[C"); // region: eu → us
+    s.keys("\r\r\r");
+    s.wait_for("STAGING │ Deploy");
+    s.keys("\r");
+    s.wait_for("deploying v42 to us in staging");
+}

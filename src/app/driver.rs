@@ -20,6 +20,7 @@ use ratatui::backend::CrosstermBackend;
 use tokio::sync::mpsc;
 
 use super::model::Model;
+use super::setup::Setup;
 use super::update::{Cmd, Msg, update};
 use crate::exec::command::{Canceller, Execution};
 use crate::exec::probe::Prober;
@@ -182,10 +183,34 @@ impl Driver {
                         self.effect(model, e);
                     }
                 }
-                Cmd::Open(_) | Cmd::Resume(_) => {
+                Cmd::Open(id) => {
+                    let msg = match self.prepare(&id) {
+                        Ok(setup) if setup.is_trivial() => {
+                            let more = vec![Cmd::Start {
+                                id,
+                                env: setup.env_name().to_owned(),
+                                inputs: setup.values(),
+                            }];
+                            Box::pin(self.carry_out(model, more)).await;
+                            continue;
+                        }
+                        Ok(setup) => Msg::Setup(Box::new(setup)),
+                        Err(e) => Msg::Failed(format!("{e:#}")),
+                    };
+                    let more = update(model, msg);
+                    Box::pin(self.carry_out(model, more)).await;
+                }
+                Cmd::LoadChoices { field, command } => {
+                    let tx = self.tx.clone();
+                    tokio::spawn(async move {
+                        let values = load_choices(command).await;
+                        let _ = tx.send(Msg::Choices { field, values }).await;
+                    });
+                }
+                Cmd::Start { .. } | Cmd::Resume(_) => {
                     let opened = match &cmd {
                         Cmd::Resume(run_id) => self.resume(run_id),
-                        Cmd::Open(id) => self.open(id),
+                        Cmd::Start { id, env, inputs } => self.open(id, env, inputs),
                         _ => continue,
                     };
                     let msg = match opened {
@@ -202,17 +227,28 @@ impl Driver {
         }
     }
 
+    /// The setup form for a runbook: the environments it allows, its inputs.
+    fn prepare(&self, id: &str) -> anyhow::Result<Setup> {
+        let (_, runbook) = start::find_runbook(&self.library, id)?;
+        let envs = self.library.environments.as_ref().context("no environments.yaml was found")?;
+        let allowed: Vec<(String, bool)> = envs
+            .environments
+            .iter()
+            .filter(|e| runbook.allows_environment(&e.name))
+            .map(|e| (e.name.clone(), e.protected))
+            .collect();
+        if allowed.is_empty() {
+            anyhow::bail!("runbook '{id}' allows no environment that environments.yaml defines");
+        }
+        let default = self.opts.env.clone().or_else(|| envs.default.clone());
+        Ok(Setup::new(runbook, allowed, default.as_deref()))
+    }
+
     /// Starts a run: journal, health monitors for its environment.
-    fn open(&mut self, id: &str) -> anyhow::Result<Opened> {
+    fn open(&mut self, id: &str, env: &str, inputs: &BTreeMap<String, String>) -> anyhow::Result<Opened> {
         let (loaded, runbook) = start::find_runbook(&self.library, id)?;
-        let env =
-            start::pick_environment(&self.library, &runbook, self.opts.env.as_deref(), &self.opts.vars)?;
-        let inputs = start::inputs(&runbook, &BTreeMap::new());
-        let mut run = Run::new(Arc::clone(&runbook), env.clone(), &inputs).map_err(|e| {
-            anyhow::anyhow!(
-                "{e} (pass it with `runbook run {id} --input NAME=VALUE` until the inputs form lands)"
-            )
-        })?;
+        let env = start::pick_environment(&self.library, &runbook, Some(env), &self.opts.vars)?;
+        let mut run = Run::new(Arc::clone(&runbook), env.clone(), inputs)?;
         let data_dir = crate::dirs::data_dir().context("no data directory: set RUNBOOK_DATA_DIR")?;
         let (mut journal, run_id) = Journal::create(&data_dir, &runbook.id)?;
         let (user, host) = journal::user_and_host();
@@ -323,4 +359,22 @@ impl Driver {
             Effect::NeedsHuman { .. } | Effect::Finished(_) => {}
         }
     }
+}
+
+/// Runs a `choices_from` command (10 s at most) and returns its non-empty output lines.
+async fn load_choices(command: String) -> Vec<String> {
+    let cmd = crate::run::PreparedCommand {
+        shown: command.clone(),
+        script: command,
+        shell: "sh".into(),
+        cwd: None,
+        env: vec![],
+        timeout: Duration::from_secs(10),
+        interactive: false,
+        secrets: vec![],
+    };
+    let result = tokio::task::spawn_blocking(move || Execution::new().run(&cmd, None, |_, _| {}))
+        .await
+        .unwrap_or_default();
+    result.stdout.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).take(100).collect()
 }

@@ -165,7 +165,7 @@ pub struct Health {
 }
 
 /// A modal question.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Dialog {
     /// `confirm: true`: y/n, or the environment's name typed in a protected environment.
     Confirm {
@@ -183,6 +183,8 @@ pub enum Dialog {
     /// Quit while a step runs.
     Quit,
     Help,
+    /// Environment and inputs before a run starts.
+    Setup(Box<crate::app::setup::Setup>),
 }
 
 #[derive(Debug)]

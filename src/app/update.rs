@@ -39,6 +39,13 @@ pub enum Msg {
     },
     /// The driver could not open a run.
     Failed(String),
+    /// The setup form for a runbook.
+    Setup(Box<crate::app::setup::Setup>),
+    /// Suggestions for an input, from its `choices_from`.
+    Choices {
+        field: String,
+        values: Vec<String>,
+    },
     /// The terminal is going away (SIGTERM, SIGHUP): quit, keeping the run resumable.
     Terminate,
 }
@@ -48,8 +55,13 @@ pub enum Msg {
 pub enum Cmd {
     /// Carry out the run's effects, in order (journal first).
     Effects(Vec<Effect>),
-    /// Load this runbook and start a run of it.
+    /// Load this runbook and show the setup form (or start at once when there is nothing
+    /// to choose).
     Open(String),
+    /// Start a run of this runbook in this environment with these inputs.
+    Start { id: String, env: String, inputs: std::collections::BTreeMap<String, String> },
+    /// Run an input's `choices_from` command (with a timeout) for suggestions.
+    LoadChoices { field: String, command: String },
     /// Pick up this unfinished run from its journal.
     Resume(String),
     /// Kill whatever runs and leave; the run stays resumable.
@@ -117,6 +129,24 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Cmd> {
         }
         Msg::Failed(why) => {
             model.status = Some(why);
+            vec![]
+        }
+        Msg::Setup(setup) => {
+            model.dialog = Some(Dialog::Setup(setup));
+            setup_focus_changed(model)
+        }
+        Msg::Choices { field, values } => {
+            if let Some(Dialog::Setup(s)) = model.dialog.as_mut()
+                && let Some(f) = s.fields.iter_mut().find(|f| f.name == field)
+            {
+                if f.value.is_empty()
+                    && let Some(first) = values.first()
+                {
+                    f.value = first.clone();
+                }
+                f.choices = values;
+                s.validate();
+            }
             vec![]
         }
         Msg::Terminate => {
@@ -339,6 +369,16 @@ fn on_dialog_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
         return vec![];
     }
     match dialog {
+        Dialog::Setup(setup) => match on_setup_key(setup, key, &mut model.status) {
+            None => {
+                let Some(Dialog::Setup(setup)) = model.dialog.take() else { return vec![] };
+                let (id, env, inputs) =
+                    (setup.runbook.id.clone(), setup.env_name().to_owned(), setup.values());
+                vec![Cmd::Start { id, env, inputs }]
+            }
+            Some(true) => setup_focus_changed(model),
+            Some(false) => vec![],
+        },
         Dialog::Help => {
             model.dialog = None;
             vec![]
@@ -416,5 +456,71 @@ fn on_dialog_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
             }
             _ => vec![],
         },
+    }
+}
+
+/// Keys in the setup form. `None` means submit; `Some(moved)` says whether focus moved.
+fn on_setup_key(
+    setup: &mut crate::app::setup::Setup,
+    key: KeyEvent,
+    status: &mut Option<String>,
+) -> Option<bool> {
+    let rows = setup.fields.len() + 1;
+    match key.code {
+        KeyCode::Enter if setup.focus + 1 < rows => {
+            setup.focus += 1;
+            Some(true)
+        }
+        KeyCode::Enter if setup.is_valid() => None,
+        KeyCode::Enter => {
+            *status = Some("fix the inputs marked ✗ first".into());
+            Some(false)
+        }
+        KeyCode::Tab | KeyCode::Down => {
+            setup.focus = (setup.focus + 1) % rows;
+            Some(true)
+        }
+        KeyCode::BackTab | KeyCode::Up => {
+            setup.focus = (setup.focus + rows - 1) % rows;
+            Some(true)
+        }
+        KeyCode::Left => {
+            setup.cycle(false);
+            Some(false)
+        }
+        KeyCode::Right => {
+            setup.cycle(true);
+            Some(false)
+        }
+        KeyCode::Backspace => {
+            if let Some(f) = setup.field_mut() {
+                f.value.pop();
+            }
+            setup.validate();
+            Some(false)
+        }
+        KeyCode::Char(c) => {
+            if let Some(f) = setup.field_mut() {
+                f.value.push(c);
+            }
+            setup.validate();
+            Some(false)
+        }
+        _ => Some(false),
+    }
+}
+
+/// When a field with `choices_from` gets focus for the first time, its command runs.
+fn setup_focus_changed(model: &mut Model) -> Vec<Cmd> {
+    let Some(Dialog::Setup(setup)) = model.dialog.as_mut() else { return vec![] };
+    match setup.field_mut() {
+        Some(f) if !f.loaded && f.choices_from.is_some() => {
+            f.loaded = true;
+            vec![Cmd::LoadChoices {
+                field: f.name.clone(),
+                command: f.choices_from.clone().unwrap_or_default(),
+            }]
+        }
+        _ => vec![],
     }
 }
