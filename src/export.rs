@@ -91,6 +91,16 @@ pub fn markdown(info: &RunInfo, entries: &[Entry]) -> String {
     md
 }
 
+/// The timeline as rows: time (UTC), step, event, details. Shared by exports and the TUI.
+pub fn rows(entries: &[Entry]) -> Vec<[String; 4]> {
+    entries
+        .iter()
+        .filter_map(|e| {
+            describe(&e.record).map(|(step, event, details)| [time(e.at), step, event.to_owned(), details])
+        })
+        .collect()
+}
+
 fn describe(record: &Record) -> Option<(String, &'static str, String)> {
     let d = |step: &str, event, details: String| Some((step.to_owned(), event, details));
     match record {

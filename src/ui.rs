@@ -165,10 +165,15 @@ fn run(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
     );
     frame.render_widget(Paragraph::new(banner_text).style(theme.style(role)), banner);
 
-    let show_health = model.health.visible && !model.health.monitors.is_empty() && body.width >= 100;
-    let (work, health_area) = if show_health {
+    let show_health = model.health.visible && !model.health.monitors.is_empty();
+    // Wide terminals get the side pane; narrow ones a one-line strip of monitor states.
+    let (work, health_area) = if show_health && body.width >= 100 {
         let [w, h] = Layout::horizontal([Constraint::Min(60), Constraint::Length(34)]).areas(body);
         (w, Some(h))
+    } else if show_health {
+        let [strip, w] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(body);
+        health_strip(model, theme, frame, strip);
+        (w, None)
     } else {
         (body, None)
     };
@@ -298,12 +303,7 @@ fn health(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
     frame.render_widget(outer, area);
     let rows = Layout::vertical(model.health.monitors.iter().map(|_| Constraint::Length(3))).split(inner);
     for (m, row) in model.health.monitors.iter().zip(rows.iter()) {
-        let (sym, role) = match m.state {
-            State::Up => ("●", Role::Up),
-            State::Degraded => ("◐", Role::Degraded),
-            State::Down => ("●", Role::Down),
-            State::Unknown => ("○", Role::Unknown),
-        };
+        let (sym, role) = monitor_symbol(m.state);
         let since = model.now_ms.saturating_sub(m.since_ms) / 1000;
         let latency = m.last.as_ref().map(|s| format!("{}ms", s.latency_ms)).unwrap_or_default();
         let [head, detail] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(*row);
@@ -329,6 +329,25 @@ fn health(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
             frame.render_widget(Sparkline::default().data(&data).style(theme.style(Role::Dim)), spark);
         }
     }
+}
+
+fn monitor_symbol(state: State) -> (&'static str, Role) {
+    match state {
+        State::Up => ("●", Role::Up),
+        State::Degraded => ("◐", Role::Degraded),
+        State::Down => ("●", Role::Down),
+        State::Unknown => ("○", Role::Unknown),
+    }
+}
+
+fn health_strip(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let mut spans = vec![Span::styled(format!("{} ", model.health.env), theme.style(Role::Dim))];
+    for m in &model.health.monitors {
+        let (sym, role) = monitor_symbol(m.state);
+        spans.push(Span::styled(format!("{sym} "), theme.style(role)));
+        spans.push(Span::styled(format!("{} {}  ", m.title, m.state), theme.style(role)));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
 fn markdown_line<'a>(line: &str, theme: &Theme) -> Line<'a> {
@@ -413,6 +432,36 @@ fn dialog(d: &Dialog, theme: &Theme, frame: &mut Frame, area: Rect) {
             ("keys", keymap::help().iter().map(|(k, w)| Line::from(format!("{k:<14} {w}"))).collect())
         }
         Dialog::Setup(_) => return,
+        Dialog::Timeline(rows) => {
+            let height = area.height.saturating_sub(4) as usize;
+            let skip = rows.len().saturating_sub(height.saturating_sub(2));
+            let lines: Vec<Line> = rows
+                .iter()
+                .skip(skip)
+                .map(|[t, step, event, details]| {
+                    let role = if event.contains('✗') {
+                        Role::Failed
+                    } else if event.contains('✓') {
+                        Role::Passed
+                    } else {
+                        Role::Text
+                    };
+                    Line::from(vec![
+                        Span::styled(format!("{t} "), theme.style(Role::Dim)),
+                        Span::styled(format!("{step:<16.16} "), theme.style(Role::Current)),
+                        Span::styled(format!("{event:<13} "), theme.style(role)),
+                        Span::raw(details.clone()),
+                    ])
+                })
+                .collect();
+            let rect = centered(area, area.width.saturating_sub(4), lines.len() as u16 + 2);
+            frame.render_widget(Clear, rect);
+            frame.render_widget(
+                Paragraph::new(lines).block(block("timeline (UTC) · any key closes", theme)),
+                rect,
+            );
+            return;
+        }
     };
     let height = lines.len() as u16 + 2;
     let rect = centered(area, 64, height);

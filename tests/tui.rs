@@ -136,6 +136,13 @@ fn pick_a_runbook_run_a_step_tick_skip_and_quit() {
     s.wait_for("Why skip it?");
     s.keys("not needed tonight\r");
     s.wait_for("↷ Restart it");
+    s.keys("n");
+    s.keys("paged the DBA\r");
+    s.keys("t");
+    s.wait_for("timeline (UTC)");
+    s.wait_for("not needed tonight");
+    s.wait_for("paged the DBA");
+    s.keys("x");
     s.keys("q");
     assert_eq!(s.wait_exit(), 0);
     let runs = std::fs::read_dir(tmp.path().join("data/runs")).unwrap().next().unwrap().unwrap().path();

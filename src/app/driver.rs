@@ -200,6 +200,15 @@ impl Driver {
                     let more = update(model, msg);
                     Box::pin(self.carry_out(model, more)).await;
                 }
+                Cmd::Timeline => {
+                    let msg = match self.journal.as_ref().map(|j| journal::read(j.dir())) {
+                        Some(Ok(entries)) => Msg::Timeline(crate::export::rows(&entries)),
+                        Some(Err(e)) => Msg::Failed(format!("cannot read the journal: {e:#}")),
+                        None => Msg::Failed("no run yet".into()),
+                    };
+                    let more = update(model, msg);
+                    Box::pin(self.carry_out(model, more)).await;
+                }
                 Cmd::LoadChoices { field, command } => {
                     let tx = self.tx.clone();
                     tokio::spawn(async move {

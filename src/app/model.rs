@@ -183,6 +183,8 @@ pub enum Dialog {
     /// Quit while a step runs.
     Quit,
     Help,
+    /// The run's timeline from the journal: time, step, event, details.
+    Timeline(Vec<[String; 4]>),
     /// Environment and inputs before a run starts.
     Setup(Box<crate::app::setup::Setup>),
 }

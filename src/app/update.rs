@@ -41,6 +41,8 @@ pub enum Msg {
     Failed(String),
     /// The setup form for a runbook.
     Setup(Box<crate::app::setup::Setup>),
+    /// The timeline rows, read from the journal.
+    Timeline(Vec<[String; 4]>),
     /// Suggestions for an input, from its `choices_from`.
     Choices {
         field: String,
@@ -60,6 +62,8 @@ pub enum Cmd {
     Open(String),
     /// Start a run of this runbook in this environment with these inputs.
     Start { id: String, env: String, inputs: std::collections::BTreeMap<String, String> },
+    /// Read the journal and show the timeline.
+    Timeline,
     /// Run an input's `choices_from` command (with a timeout) for suggestions.
     LoadChoices { field: String, command: String },
     /// Pick up this unfinished run from its journal.
@@ -129,6 +133,10 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Cmd> {
         }
         Msg::Failed(why) => {
             model.status = Some(why);
+            vec![]
+        }
+        Msg::Timeline(rows) => {
+            model.dialog = Some(Dialog::Timeline(rows));
             vec![]
         }
         Msg::Setup(setup) => {
@@ -309,6 +317,7 @@ fn on_run_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
             model.dialog = Some(Dialog::Help);
             vec![]
         }
+        Some(Action::Timeline) => vec![Cmd::Timeline],
         Some(Action::Enter) => match rs.run.current().map(|s| &s.action) {
             Some(StepAction::Choice(_)) => {
                 model.status = Some("pick an option: 1-9".into());
@@ -379,7 +388,7 @@ fn on_dialog_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
             Some(true) => setup_focus_changed(model),
             Some(false) => vec![],
         },
-        Dialog::Help => {
+        Dialog::Help | Dialog::Timeline(_) => {
             model.dialog = None;
             vec![]
         }
