@@ -206,3 +206,69 @@ pub async fn probe_once(monitors: &[&Monitor], env: &Environment) -> Vec<(State,
     }
     out
 }
+
+/// One monitor's state in one environment, for `runbook health` and the parity view.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Reading {
+    pub environment: String,
+    pub monitor: String,
+    pub title: String,
+    pub state: State,
+    pub latency_ms: u64,
+    pub reason: String,
+}
+
+impl Reading {
+    pub fn new(env: &Environment, m: &Monitor, state: State, s: &Sample) -> Self {
+        Self {
+            environment: env.name.clone(),
+            monitor: m.id.clone(),
+            title: m.title.clone(),
+            state,
+            latency_ms: s.latency_ms,
+            reason: s.reason.clone(),
+        }
+    }
+
+    /// A short cell for tables: "up 12ms", "down: HTTP 503".
+    pub fn cell(&self) -> String {
+        match self.state {
+            State::Up => format!("up {}ms", self.latency_ms),
+            State::Degraded => format!("degraded {}", self.reason),
+            State::Down => format!("down: {}", self.reason),
+            State::Unknown => "unknown".into(),
+        }
+    }
+}
+
+/// Every monitor against every environment, probed at once (the parity view).
+/// `overrides` replaces vars of one environment (as `--var` or `runbook demo` do).
+pub async fn parity(
+    envs: &crate::runbook::Environments,
+    overrides: Option<&(String, std::collections::BTreeMap<String, String>)>,
+) -> Vec<Reading> {
+    let mut jobs = Vec::new();
+    for env in &envs.environments {
+        let mut env = env.clone();
+        if let Some((name, vars)) = overrides
+            && name == &env.name
+        {
+            env.vars.extend(vars.clone());
+        }
+        let monitors: Vec<Monitor> =
+            monitors_for(&envs.monitors, &env.name, None).into_iter().cloned().collect();
+        jobs.push(tokio::spawn(async move {
+            let refs: Vec<&Monitor> = monitors.iter().collect();
+            let results = probe_once(&refs, &env).await;
+            refs.iter()
+                .zip(results)
+                .map(|(m, (state, s))| Reading::new(&env, m, state, &s))
+                .collect::<Vec<_>>()
+        }));
+    }
+    let mut rows = Vec::new();
+    for j in jobs {
+        rows.extend(j.await.unwrap_or_default());
+    }
+    rows
+}

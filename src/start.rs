@@ -52,7 +52,7 @@ pub fn pick_environment(
     name: Option<&str>,
     overrides: &BTreeMap<String, String>,
 ) -> Result<Environment, UsageError> {
-    let Some(envs) = &library.environments else {
+    let Some(envs) = library.environments_for(&runbook.id) else {
         return Err(usage(
             "no environments.yaml was found on the runbooks path, so there is no environment to run in",
         ));

@@ -432,6 +432,50 @@ fn dialog(d: &Dialog, theme: &Theme, frame: &mut Frame, area: Rect) {
             ("keys", keymap::help().iter().map(|(k, w)| Line::from(format!("{k:<14} {w}"))).collect())
         }
         Dialog::Setup(_) => return,
+        Dialog::Parity(None) => ("parity", vec![Line::from("probing every monitor in every environment…")]),
+        Dialog::Parity(Some(table)) => {
+            let cw = 28;
+            let mut lines = Vec::new();
+            let mut head = vec![Span::styled(format!("  {:<12}", "MONITOR"), theme.style(Role::Title))];
+            head.extend(
+                table
+                    .envs
+                    .iter()
+                    .map(|e| Span::styled(format!("{:<cw$}", e.to_uppercase()), theme.style(Role::Title))),
+            );
+            lines.push(Line::from(head));
+            for m in &table.monitors {
+                let cells: Vec<Option<&crate::health::Reading>> = table
+                    .envs
+                    .iter()
+                    .map(|e| table.readings.iter().find(|r| &r.monitor == m && &r.environment == e))
+                    .collect();
+                let states: Vec<Option<State>> = cells.iter().map(|c| c.map(|r| r.state)).collect();
+                let differs = states.windows(2).any(|w| w[0] != w[1]);
+                let mut spans = vec![Span::styled(
+                    format!("{} {m:<12.12}", if differs { "≠" } else { " " }),
+                    theme.style(if differs { Role::Warning } else { Role::Text }),
+                )];
+                for c in cells {
+                    let (text, role) = match c {
+                        Some(r) => (r.cell(), monitor_symbol(r.state).1),
+                        None => ("—".to_owned(), Role::Dim),
+                    };
+                    spans.push(Span::styled(format!("{:<cw$.cw$}", text), theme.style(role)));
+                }
+                lines.push(Line::from(spans));
+            }
+            lines.push(Line::from(""));
+            lines.push(Line::from(Span::styled(
+                "≠ differs between environments · — not defined there · any key closes",
+                theme.style(Role::Dim),
+            )));
+            let width = (14 + cw * table.envs.len() + 2) as u16;
+            let rect = centered(area, width.max(76), lines.len() as u16 + 2);
+            frame.render_widget(Clear, rect);
+            frame.render_widget(Paragraph::new(lines).block(block("parity", theme)), rect);
+            return;
+        }
         Dialog::Timeline(rows) => {
             let height = area.height.saturating_sub(4) as usize;
             let skip = rows.len().saturating_sub(height.saturating_sub(2));

@@ -122,8 +122,12 @@ fn pick_a_runbook_run_a_step_tick_skip_and_quit() {
     let mut s = Screen::spawn(&["--dir", "books"], tmp.path(), 120, 40);
     s.wait_for("Rotate the secrets");
     s.keys("restart api");
-    s.wait_for("1/");
-    assert!(!s.text().contains("Rotate the secrets"), "the query filters the list:\n{}", s.text());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.text().contains("Rotate the secrets") {
+        assert!(Instant::now() < deadline, "the query does not filter the list:\n{}", s.text());
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    assert!(s.text().contains("Restart the API"), "{}", s.text());
     s.keys("\r");
     s.wait_for("DEV │ Restart the API");
     s.keys("\r");
@@ -160,11 +164,14 @@ fn a_monitor_goes_from_up_to_down_in_the_health_pane() {
     books(
         tmp.path(),
         &format!(
-            "default: dev\nenvironments:\n  dev: {{}}\nmonitors:\n  - {{ id: api, title: Test API, check: {{ http: '{}' }}, interval: 200ms, fail_after: 2 }}\n",
-            server.url("/health")
+            "default: dev\nenvironments:\n  dev: {{ vars: {{ url: '{}' }} }}\n  prod: {{ vars: {{ url: 'http://{}/health' }} }}\nmonitors:\n  - {{ id: api, title: Test API, check: {{ http: '{{{{ url }}}}' }}, interval: 200ms, fail_after: 2 }}\n",
+            server.url("/health"),
+            support::closed_port()
         ),
     );
-    let s = Screen::spawn(&["--dir", "books", "restart"], tmp.path(), 120, 40);
+    let mut s = Screen::spawn(&["--dir", "books", "restart"], tmp.path(), 120, 40);
+    s.wait_for("◂ dev ▸");
+    s.keys("\r");
     s.wait_for("Test API");
     s.wait_for("up");
     server.set_status(503);
@@ -176,6 +183,10 @@ fn a_monitor_goes_from_up_to_down_in_the_health_pane() {
         assert!(Instant::now() < deadline, "the monitor did not recover:\n{}", s.text());
         std::thread::sleep(Duration::from_millis(30));
     }
+    // The parity view: dev is up, prod refuses connections.
+    s.keys("p");
+    s.wait_for("≠ api");
+    s.wait_for("down: connection refused");
 }
 
 #[test]

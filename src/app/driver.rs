@@ -209,6 +209,24 @@ impl Driver {
                     let more = update(model, msg);
                     Box::pin(self.carry_out(model, more)).await;
                 }
+                Cmd::Parity => {
+                    let id = model.run.as_ref().map(|rs| rs.run.runbook().id.clone()).unwrap_or_default();
+                    let Some(envs) = self.library.environments_for(&id).cloned() else { continue };
+                    let overrides = model
+                        .run
+                        .as_ref()
+                        .map(|rs| (rs.run.environment().name.clone(), self.opts.vars.clone()));
+                    let tx = self.tx.clone();
+                    tokio::spawn(async move {
+                        let readings = health::parity(&envs, overrides.as_ref()).await;
+                        let table = super::model::Parity {
+                            envs: envs.names().map(str::to_owned).collect(),
+                            monitors: envs.monitors.iter().map(|m| m.id.clone()).collect(),
+                            readings,
+                        };
+                        let _ = tx.send(Msg::Parity(table)).await;
+                    });
+                }
                 Cmd::LoadChoices { field, command } => {
                     let tx = self.tx.clone();
                     tokio::spawn(async move {
@@ -239,7 +257,7 @@ impl Driver {
     /// The setup form for a runbook: the environments it allows, its inputs.
     fn prepare(&self, id: &str) -> anyhow::Result<Setup> {
         let (_, runbook) = start::find_runbook(&self.library, id)?;
-        let envs = self.library.environments.as_ref().context("no environments.yaml was found")?;
+        let envs = self.library.environments_for(id).context("no environments.yaml was found")?;
         let allowed: Vec<(String, bool)> = envs
             .environments
             .iter()
@@ -294,7 +312,7 @@ impl Driver {
         runbook: &crate::runbook::Runbook,
         env: &crate::runbook::Environment,
     ) -> Vec<(String, String)> {
-        let all = self.library.environments.as_ref().map(|e| e.monitors.clone()).unwrap_or_default();
+        let all = self.library.environments_for(&runbook.id).map(|e| e.monitors.clone()).unwrap_or_default();
         let monitors = health::monitors_for(&all, &env.name, runbook.monitors.as_deref());
         let list = monitors.iter().map(|m| (m.id.clone(), m.title.clone())).collect();
         let (htx, mut hrx) = mpsc::channel(256);

@@ -185,6 +185,8 @@ pub enum Dialog {
     Help,
     /// The run's timeline from the journal: time, step, event, details.
     Timeline(Vec<[String; 4]>),
+    /// Every monitor against every environment; `None` while probing.
+    Parity(Option<Parity>),
     /// Environment and inputs before a run starts.
     Setup(Box<crate::app::setup::Setup>),
 }
@@ -216,4 +218,12 @@ impl Model {
             quit: false,
         }
     }
+}
+
+/// The parity table.
+#[derive(Debug, Clone)]
+pub struct Parity {
+    pub envs: Vec<String>,
+    pub monitors: Vec<String>,
+    pub readings: Vec<crate::health::Reading>,
 }

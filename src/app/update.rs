@@ -43,6 +43,8 @@ pub enum Msg {
     Setup(Box<crate::app::setup::Setup>),
     /// The timeline rows, read from the journal.
     Timeline(Vec<[String; 4]>),
+    /// The parity table, probed.
+    Parity(super::model::Parity),
     /// Suggestions for an input, from its `choices_from`.
     Choices {
         field: String,
@@ -64,6 +66,8 @@ pub enum Cmd {
     Start { id: String, env: String, inputs: std::collections::BTreeMap<String, String> },
     /// Read the journal and show the timeline.
     Timeline,
+    /// Probe every monitor in every environment.
+    Parity,
     /// Run an input's `choices_from` command (with a timeout) for suggestions.
     LoadChoices { field: String, command: String },
     /// Pick up this unfinished run from its journal.
@@ -133,6 +137,12 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Cmd> {
         }
         Msg::Failed(why) => {
             model.status = Some(why);
+            vec![]
+        }
+        Msg::Parity(table) => {
+            if matches!(model.dialog, Some(Dialog::Parity(None))) {
+                model.dialog = Some(Dialog::Parity(Some(table)));
+            }
             vec![]
         }
         Msg::Timeline(rows) => {
@@ -318,6 +328,10 @@ fn on_run_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
             vec![]
         }
         Some(Action::Timeline) => vec![Cmd::Timeline],
+        Some(Action::Parity) => {
+            model.dialog = Some(Dialog::Parity(None));
+            vec![Cmd::Parity]
+        }
         Some(Action::Enter) => match rs.run.current().map(|s| &s.action) {
             Some(StepAction::Choice(_)) => {
                 model.status = Some("pick an option: 1-9".into());
@@ -388,7 +402,7 @@ fn on_dialog_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
             Some(true) => setup_focus_changed(model),
             Some(false) => vec![],
         },
-        Dialog::Help | Dialog::Timeline(_) => {
+        Dialog::Help | Dialog::Timeline(_) | Dialog::Parity(_) => {
             model.dialog = None;
             vec![]
         }

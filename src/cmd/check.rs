@@ -82,7 +82,7 @@ fn plural(n: usize) -> &'static str {
 
 fn search_path_reports(dirs: &[PathBuf]) -> Vec<Loaded> {
     let library = Library::load(crate::dirs::search_path(dirs));
-    let mut reports: Vec<Loaded> = library.environments_file.into_iter().collect();
+    let mut reports: Vec<Loaded> = library.environments_files;
     reports.extend(library.runbooks);
     reports.extend(unreadable(&library.unreadable));
     reports

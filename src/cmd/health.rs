@@ -7,22 +7,13 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
-use serde::Serialize;
 
 use crate::cli::Format;
 use crate::health::{self, Probed, Sample, State};
 use crate::runbook::load::Library;
 use crate::runbook::{Environment, Environments};
 
-#[derive(Debug, Serialize)]
-struct Row {
-    environment: String,
-    monitor: String,
-    title: String,
-    state: State,
-    latency_ms: u64,
-    reason: String,
-}
+use crate::health::Reading as Row;
 
 /// Runs `runbook health`; returns the exit code (0 all up or degraded, 1 any down, 2 usage).
 pub fn run(
@@ -46,7 +37,8 @@ pub fn run(
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     if all {
-        let rows = runtime.block_on(parity(&envs, vars));
+        let overrides = envs.default.clone().map(|d| (d, vars.clone()));
+        let rows = runtime.block_on(health::parity(&envs, overrides.as_ref()));
         print_parity(&envs, &rows, format)?;
         return Ok(if rows.iter().any(|r| r.state == State::Down) { 1 } else { 0 });
     }
@@ -72,45 +64,7 @@ pub fn run(
 }
 
 fn row(env: &Environment, m: &crate::runbook::Monitor, state: State, s: &Sample) -> Row {
-    Row {
-        environment: env.name.clone(),
-        monitor: m.id.clone(),
-        title: m.title.clone(),
-        state,
-        latency_ms: s.latency_ms,
-        reason: s.reason.clone(),
-    }
-}
-
-async fn parity(envs: &Environments, vars: &BTreeMap<String, String>) -> Vec<Row> {
-    let mut rows = Vec::new();
-    let mut jobs = Vec::new();
-    for env in &envs.environments {
-        let mut env = env.clone();
-        if Some(&env.name) == envs.default.as_ref() {
-            env.vars.extend(vars.clone());
-        }
-        let monitors: Vec<crate::runbook::Monitor> =
-            health::monitors_for(&envs.monitors, &env.name, None).into_iter().cloned().collect();
-        jobs.push(tokio::spawn(async move {
-            let refs: Vec<&crate::runbook::Monitor> = monitors.iter().collect();
-            let results = health::probe_once(&refs, &env).await;
-            refs.iter().zip(results).map(|(m, (state, s))| row(&env, m, state, &s)).collect::<Vec<Row>>()
-        }));
-    }
-    for j in jobs {
-        rows.extend(j.await.unwrap_or_default());
-    }
-    rows
-}
-
-fn cell(r: &Row) -> String {
-    match r.state {
-        State::Up => format!("up {}ms", r.latency_ms),
-        State::Degraded => format!("degraded {}", r.reason),
-        State::Down => format!("down: {}", r.reason),
-        State::Unknown => "unknown".into(),
-    }
+    Row::new(env, m, state, s)
 }
 
 fn print_rows(rows: &[Row], format: Format) -> anyhow::Result<()> {
@@ -152,7 +106,7 @@ fn print_parity(envs: &Environments, rows: &[Row], format: Format) -> anyhow::Re
         let differs = states.windows(2).any(|w| w[0] != w[1]);
         write!(out, "{} {:w$}", if differs { "≠" } else { " " }, m.id)?;
         for c in &cells {
-            let text = c.map_or_else(|| "—".to_owned(), cell);
+            let text = c.map_or_else(|| "—".to_owned(), Row::cell);
             let text: String = text.chars().take(cw).collect();
             write!(out, "  {text:cw$}")?;
         }

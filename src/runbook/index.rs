@@ -96,8 +96,12 @@ pub struct Stats {
 /// Summaries of every runbook on `roots`, using and refreshing the cache in `cache_dir`.
 pub fn summaries(roots: &[Root], cache_dir: Option<&Path>) -> (Vec<Summary>, Stats) {
     let per_root: Vec<RootFiles> = roots.par_iter().map(load::read_root).collect();
-    let env_file = per_root.iter().find_map(|r| r.environments.as_ref());
-    let env_key = blake3::hash(env_file.map_or(&b""[..], |f| &f.bytes));
+    // A directory's runbooks are checked against its own environments file, else the first.
+    let first = per_root.iter().find_map(|r| r.environments.as_ref());
+    let env_files: Vec<Option<&SourceFile>> =
+        per_root.iter().map(|r| r.environments.as_ref().or(first)).collect();
+    let env_keys: Vec<blake3::Hash> =
+        env_files.iter().map(|f| blake3::hash(f.map_or(&b""[..], |f| &f.bytes))).collect();
     let cache_path: Option<PathBuf> = cache_dir.map(|d| d.join("index-v1.json"));
     let mut cache: CacheFile = cache_path
         .as_deref()
@@ -106,8 +110,11 @@ pub fn summaries(roots: &[Root], cache_dir: Option<&Path>) -> (Vec<Summary>, Sta
         .filter(|c: &CacheFile| c.version == env!("CARGO_PKG_VERSION"))
         .unwrap_or_default();
 
-    let keys: Vec<Vec<String>> =
-        per_root.iter().map(|r| r.runbooks.par_iter().map(|f| key(&env_key, f)).collect()).collect();
+    let keys: Vec<Vec<String>> = per_root
+        .iter()
+        .enumerate()
+        .map(|(r, files)| files.runbooks.par_iter().map(|f| key(&env_keys[r], f)).collect())
+        .collect();
     let missing: Vec<(usize, usize)> = keys
         .iter()
         .enumerate()
@@ -117,12 +124,22 @@ pub fn summaries(roots: &[Root], cache_dir: Option<&Path>) -> (Vec<Summary>, Sta
         .collect();
     let mut stats = Stats { files: keys.iter().map(Vec::len).sum(), parsed: missing.len() };
     if !missing.is_empty() {
-        let envs = env_file.and_then(|f| load::load_environments(f).0);
+        let envs: Vec<Option<super::Environments>> = env_files
+            .iter()
+            .enumerate()
+            .map(|(r, f)| {
+                if missing.iter().any(|m| m.0 == r) {
+                    f.and_then(|f| load::load_environments(f).0)
+                } else {
+                    None
+                }
+            })
+            .collect();
         let fresh: Vec<(String, Summary)> = missing
             .par_iter()
             .map(|&(r, i)| {
                 let file = &per_root[r].runbooks[i];
-                (keys[r][i].clone(), Summary::from_loaded(&load::load_runbook(file, envs.as_ref())))
+                (keys[r][i].clone(), Summary::from_loaded(&load::load_runbook(file, envs[r].as_ref())))
             })
             .collect();
         cache.entries.extend(fresh);

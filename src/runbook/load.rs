@@ -180,6 +180,8 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
 pub struct Loaded {
     pub id: String,
     pub display: String,
+    /// Index of the search-path directory the file came from.
+    pub root: usize,
     /// blake3 of the file's bytes, so a run notices when its runbook changed.
     pub content_hash: String,
     pub runbook: Option<Runbook>,
@@ -192,6 +194,7 @@ impl Loaded {
         Self {
             id: id.to_owned(),
             display: display.to_owned(),
+            root: 0,
             content_hash: String::new(),
             runbook: None,
             diagnostics,
@@ -239,6 +242,7 @@ pub fn load_runbook(file: &SourceFile, envs: Option<&Environments>) -> Loaded {
     Loaded {
         id,
         display: file.display.clone(),
+        root: 0,
         content_hash: blake3::hash(&file.bytes).to_hex().to_string(),
         runbook,
         diagnostics: diags.into_sorted(),
@@ -246,12 +250,22 @@ pub fn load_runbook(file: &SourceFile, envs: Option<&Environments>) -> Loaded {
 }
 
 /// Every runbook the search path offers, and the environments they run in.
+///
+/// A directory's runbooks use that directory's `environments.yaml`; a directory without one
+/// uses the first one found on the search path. So the bundled runbooks keep running in the
+/// bundled environments even when a team's directory has its own.
 #[derive(Debug, Default)]
 pub struct Library {
     pub roots: Vec<Root>,
+    /// The first environments file on the search path (for `runbook health`, and for
+    /// directories without their own).
     pub environments: Option<Environments>,
-    /// Where the environments came from and what is wrong with them.
+    /// Where the first environments came from and what is wrong with them.
     pub environments_file: Option<Loaded>,
+    /// Each directory's own environments, if it has an environments file.
+    pub root_environments: Vec<Option<Environments>>,
+    /// Each directory's environments file report.
+    pub environments_files: Vec<Loaded>,
     /// Sorted by id; an id in an earlier root shadows the same id in later ones.
     pub runbooks: Vec<Loaded>,
     pub unreadable: Vec<(String, String)>,
@@ -261,11 +275,28 @@ impl Library {
     /// Reads and validates everything under `roots`.
     pub fn load(roots: Vec<Root>) -> Self {
         let per_root: Vec<RootFiles> = roots.iter().map(read_root).collect();
-        let (environments, environments_file) = first_environments(&per_root);
-        let envs = environments.as_ref();
+        let mut root_environments = Vec::new();
+        let mut environments_files = Vec::new();
+        for files in &per_root {
+            match &files.environments {
+                Some(f) => {
+                    let (envs, diagnostics) = load_environments(f);
+                    root_environments.push(envs);
+                    environments_files.push(Loaded::report(ENVIRONMENTS_FILE, &f.display, diagnostics));
+                }
+                None => root_environments.push(None),
+            }
+        }
+        let first = per_root.iter().position(|r| r.environments.is_some());
+        let environments = first.and_then(|i| root_environments[i].clone());
+        let environments_file = environments_files.first().cloned();
         let loaded: Vec<Vec<Loaded>> = per_root
             .iter()
-            .map(|files| files.runbooks.par_iter().map(|f| load_runbook(f, envs)).collect())
+            .enumerate()
+            .map(|(root, files)| {
+                let envs = root_environments[root].as_ref().or(environments.as_ref());
+                files.runbooks.par_iter().map(|f| Loaded { root, ..load_runbook(f, envs) }).collect()
+            })
             .collect();
         let mut runbooks = merge_roots(
             loaded,
@@ -283,7 +314,21 @@ impl Library {
         );
         runbooks.sort_by(|a, b| a.id.cmp(&b.id));
         let unreadable = per_root.iter().flat_map(|r| r.unreadable.iter().cloned()).collect();
-        Library { roots, environments, environments_file, runbooks, unreadable }
+        Library {
+            roots,
+            environments,
+            environments_file,
+            root_environments,
+            environments_files,
+            runbooks,
+            unreadable,
+        }
+    }
+
+    /// The environments a runbook runs in: its directory's, else the first on the path.
+    pub fn environments_for(&self, id: &str) -> Option<&Environments> {
+        let root = self.get(id).map_or(0, |l| l.root);
+        self.root_environments.get(root).and_then(Option::as_ref).or(self.environments.as_ref())
     }
 
     pub fn get(&self, id: &str) -> Option<&Loaded> {
@@ -342,13 +387,4 @@ impl HasDisplay for super::index::Summary {
     fn set_id(&mut self, id: String) {
         self.id = id;
     }
-}
-
-/// The environments of the first root that has an environments file.
-fn first_environments(per_root: &[RootFiles]) -> (Option<Environments>, Option<Loaded>) {
-    let Some(file) = per_root.iter().find_map(|r| r.environments.as_ref()) else {
-        return (None, None);
-    };
-    let (envs, diagnostics) = load_environments(file);
-    (envs, Some(Loaded::report(ENVIRONMENTS_FILE, &file.display, diagnostics)))
 }
