@@ -35,6 +35,11 @@ pub struct Global {
     /// A runbooks directory to search first (repeatable). Also: RUNBOOK_PATH (colon-separated).
     #[arg(long = "dir", short = 'd', global = true, value_name = "DIR")]
     pub dirs: Vec<PathBuf>,
+
+    /// The terminal UI's theme: dark, light, high-contrast, or a file in the config dir's
+    /// themes/. Also `theme:` in config.yaml. NO_COLOR turns colours off.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub theme: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

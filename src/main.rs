@@ -65,7 +65,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             Ok(ExitCode::from(cmd::health::run(dirs, env.as_deref(), all, watch, format, &vars)?))
         }
-        Some(Command::Demo { serve }) => Ok(ExitCode::from(cmd::demo::run(dirs, serve)?)),
+        Some(Command::Demo { serve }) => {
+            Ok(ExitCode::from(cmd::demo::run(dirs, serve, cli.global.theme.clone())?))
+        }
         Some(Command::Completions { shell }) => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "runbook", &mut script);
@@ -85,6 +87,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 open: cli.open,
                 env: cli.env,
                 vars: Default::default(),
+                theme: cli.global.theme.clone(),
             };
             Ok(ExitCode::from(runbook::app::driver::run(opts)?))
         }

@@ -6,7 +6,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, List, ListItem, Paragraph, Sparkline, Wrap};
 
-use crate::app::keymap::{self, Mode};
+use crate::app::keymap::{Keymap, Mode};
 use crate::app::model::{Dialog, Entry, Model, Screen};
 use crate::exec::command::Stream;
 use crate::health::State;
@@ -23,7 +23,7 @@ pub fn render(model: &Model, theme: &Theme, frame: &mut Frame) {
     }
     status_bar(model, theme, frame, status);
     if let Some(d) = &model.dialog {
-        dialog(d, theme, frame, area);
+        dialog(d, &model.keymap, theme, frame, area);
     }
 }
 
@@ -40,7 +40,7 @@ fn status_bar(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
         None => {
             let mode = if model.screen == Screen::Picker { Mode::Picker } else { Mode::Run };
             let mut spans = Vec::new();
-            for (key, what) in keymap::hints(mode) {
+            for (key, what) in model.keymap.hints(mode) {
                 spans.push(Span::styled(format!(" {key} "), theme.style(Role::Selected)));
                 spans.push(Span::styled(format!(" {what}  "), theme.style(Role::Dim)));
             }
@@ -399,7 +399,7 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
     Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h }
 }
 
-fn dialog(d: &Dialog, theme: &Theme, frame: &mut Frame, area: Rect) {
+fn dialog(d: &Dialog, help_keys: &Keymap, theme: &Theme, frame: &mut Frame, area: Rect) {
     if let Dialog::Setup(setup) = d {
         return setup_form(setup, theme, frame, area);
     }
@@ -429,7 +429,7 @@ fn dialog(d: &Dialog, theme: &Theme, frame: &mut Frame, area: Rect) {
             ],
         ),
         Dialog::Help => {
-            ("keys", keymap::help().iter().map(|(k, w)| Line::from(format!("{k:<14} {w}"))).collect())
+            ("keys", help_keys.help().iter().map(|(k, w)| Line::from(format!("{k:<14} {w}"))).collect())
         }
         Dialog::Setup(_) => return,
         Dialog::Parity(None) => ("parity", vec![Line::from("probing every monitor in every environment…")]),

@@ -18,6 +18,10 @@ struct Screen {
 
 impl Screen {
     fn spawn(args: &[&str], dir: &Path, cols: u16, rows: u16) -> Self {
+        Self::spawn_env(args, dir, cols, rows, &[])
+    }
+
+    fn spawn_env(args: &[&str], dir: &Path, cols: u16, rows: u16, env: &[(&str, &str)]) -> Self {
         let pty =
             native_pty_system().openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).unwrap();
         let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_runbook"));
@@ -28,6 +32,10 @@ impl Screen {
         cmd.env("RUNBOOK_CACHE_DIR", dir.join("cache"));
         cmd.env("RUNBOOK_CONFIG_DIR", dir.join("config"));
         cmd.env_remove("RUNBOOK_PATH");
+        cmd.env_remove("NO_COLOR");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         let child = pty.slave.spawn_command(cmd).unwrap();
         drop(pty.slave);
         let parser = Arc::new(Mutex::new(vt100::Parser::new(
@@ -243,4 +251,57 @@ fn the_setup_form_picks_the_environment_and_checks_inputs_as_typed() {
     s.wait_for("STAGING │ Deploy");
     s.keys("\r");
     s.wait_for("deploying v42 to us in staging");
+}
+
+#[test]
+fn the_config_file_rebinds_keys_and_picks_the_theme() {
+    let tmp = tempfile::tempdir().unwrap();
+    books(tmp.path(), "default: dev\nenvironments:\n  dev: {}\n");
+    std::fs::create_dir_all(tmp.path().join("config")).unwrap();
+    std::fs::write(tmp.path().join("config/config.yaml"), "theme: high-contrast\nkeys: { tick: x }\n")
+        .unwrap();
+    let mut s = Screen::spawn(&["--dir", "books", "restart"], tmp.path(), 120, 40);
+    s.wait_for(" x  tick");
+    s.keys("\r");
+    s.wait_for("✓ Look at the logs");
+    s.keys(" ");
+    s.keys("x");
+    s.wait_for("✓ Tell the team");
+    s.keys("q");
+    assert_eq!(s.wait_exit(), 0);
+}
+
+#[test]
+fn a_bad_theme_is_reported_before_the_screen_is_taken() {
+    let tmp = tempfile::tempdir().unwrap();
+    books(tmp.path(), "default: dev\nenvironments:\n  dev: {}\n");
+    let mut s = Screen::spawn(&["--dir", "books", "--theme", "neon"], tmp.path(), 100, 30);
+    s.wait_for("no theme 'neon' (built in: dark, light, high-contrast");
+    assert_eq!(s.wait_exit(), 2);
+}
+
+#[test]
+fn no_color_means_no_colour_anywhere_on_screen() {
+    let tmp = tempfile::tempdir().unwrap();
+    books(tmp.path(), "default: prod\nenvironments:\n  prod: { protected: true }\n");
+    let s = Screen::spawn_env(&["--dir", "books", "restart"], tmp.path(), 100, 30, &[("NO_COLOR", "1")]);
+    s.wait_for("PROD PROTECTED");
+    let parser = s.parser.lock().unwrap();
+    let screen = parser.screen();
+    for row in 0..30 {
+        for col in 0..100 {
+            let cell = screen.cell(row, col).unwrap();
+            assert_eq!(cell.fgcolor(), vt100::Color::Default, "colour at {row},{col}");
+            assert_eq!(cell.bgcolor(), vt100::Color::Default, "colour at {row},{col}");
+        }
+    }
+    drop(parser);
+    let with_color = Screen::spawn(&["--dir", "books", "restart"], tmp.path(), 100, 30);
+    with_color.wait_for("PROD PROTECTED");
+    let parser = with_color.parser.lock().unwrap();
+    assert_ne!(
+        parser.screen().cell(0, 1).unwrap().bgcolor(),
+        vt100::Color::Default,
+        "the protected banner is red"
+    );
 }

@@ -41,6 +41,8 @@ pub struct Options {
     pub env: Option<String>,
     /// Environment var overrides (`runbook demo` points `demo` at its service).
     pub vars: BTreeMap<String, String>,
+    /// A theme name (`--theme`); else the config file's; else dark.
+    pub theme: Option<String>,
 }
 
 /// Restores the terminal when dropped, whatever happened.
@@ -103,12 +105,36 @@ pub fn run(opts: Options) -> anyhow::Result<u8> {
 
 /// Runs the TUI on the current runtime; `keep_alive` is held until it ends (the demo).
 pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Result<u8> {
+    // Config and theme errors are reported before the screen is taken over.
+    let config_dir = crate::dirs::config_dir();
+    let config = match crate::config::load(config_dir.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("runbook: config: {e}");
+            return Ok(2);
+        }
+    };
+    let theme_name = opts.theme.clone().or(config.theme.clone()).unwrap_or_else(|| "dark".into());
+    let theme = match Theme::load(&theme_name, config_dir.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("runbook: theme: {e}");
+            return Ok(2);
+        }
+    };
+    let keymap = match super::keymap::Keymap::new(&config.keys) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("runbook: config: {e}");
+            return Ok(2);
+        }
+    };
     let library = Library::load(crate::dirs::search_path(&opts.dirs));
     let summaries: Vec<Summary> = library.runbooks.iter().map(Summary::from_loaded).collect();
     let runs = crate::dirs::data_dir().map(|d| journal::list(&d)).unwrap_or_default();
     let unfinished = runs.into_iter().filter(|r| r.is_unfinished()).collect();
     let mut model = Model::new(summaries, unfinished);
-    let theme = Theme::from_env();
+    model.keymap = keymap;
     let (tx, mut rx) = mpsc::channel::<Msg>(256);
     let mut driver = Driver {
         tx: tx.clone(),

@@ -203,6 +203,7 @@ pub struct Model {
     /// Milliseconds since the app started (from `Tick`), so views are deterministic.
     pub now_ms: u64,
     pub quit: bool,
+    pub keymap: crate::app::keymap::Keymap,
 }
 
 impl Model {
@@ -216,6 +217,7 @@ impl Model {
             status: None,
             now_ms: 0,
             quit: false,
+            keymap: crate::app::keymap::Keymap::default(),
         }
     }
 }

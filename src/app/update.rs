@@ -3,7 +3,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 
-use super::keymap::{self, Action, Mode};
+use super::keymap::{Action, Mode};
 use super::model::{Dialog, Entry, Model, MonitorView, Output, RunScreen, Screen};
 use crate::exec::command::Stream;
 use crate::health::Probed;
@@ -239,7 +239,7 @@ fn on_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
 
 fn on_picker_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
     let p = &mut model.picker;
-    match keymap::action(Mode::Picker, key) {
+    match model.keymap.action(Mode::Picker, key) {
         Some(Action::Quit) => {
             model.quit = true;
             vec![Cmd::Quit]
@@ -296,7 +296,7 @@ fn on_picker_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
 fn on_run_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
     let Some(rs) = model.run.as_mut() else { return vec![] };
     let running = rs.run.steps().iter().any(|s| s.status == Status::Running);
-    match keymap::action(Mode::Run, key) {
+    match model.keymap.action(Mode::Run, key) {
         Some(Action::Up) => {
             rs.selected = rs.selected.saturating_sub(1);
             rs.scroll = 0;

@@ -8,7 +8,7 @@ use crate::demo::Demo;
 /// The runbook the demo opens.
 pub const TOUR: &str = "onboarding/tour";
 
-pub fn run(dirs: &[PathBuf], serve: bool) -> anyhow::Result<u8> {
+pub fn run(dirs: &[PathBuf], serve: bool, theme: Option<String>) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async {
         let demo = Demo::start().await?;
@@ -18,6 +18,7 @@ pub fn run(dirs: &[PathBuf], serve: bool) -> anyhow::Result<u8> {
                 open: Some(TOUR.to_owned()),
                 env: Some("demo".to_owned()),
                 vars: demo.vars(),
+                theme,
             };
             return crate::app::driver::run_async(opts, Some(demo)).await;
         }

@@ -1,0 +1,31 @@
+//! The user's config file (`config.yaml` in the config dir): theme and key bindings.
+//!
+//! ```yaml
+//! theme: light            # dark (default), light, high-contrast, or a file in themes/
+//! keys: { tick: x, skip: ctrl-s }
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub theme: Option<String>,
+    #[serde(default)]
+    pub keys: BTreeMap<String, String>,
+}
+
+/// Reads `config.yaml` from the config dir; a missing file is the default config.
+pub fn load(config_dir: Option<&Path>) -> Result<Config, String> {
+    let Some(path) = config_dir.map(|d| d.join("config.yaml")).filter(|p| p.is_file()) else {
+        return Ok(Config::default());
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if text.trim().is_empty() {
+        return Ok(Config::default());
+    }
+    serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
