@@ -508,7 +508,7 @@ fn dialog(d: &Dialog, help_keys: &Keymap, theme: &Theme, frame: &mut Frame, area
         }
     };
     let height = lines.len() as u16 + 2;
-    let rect = centered(area, 64, height);
+    let rect = centered(area, 76, height);
     frame.render_widget(Clear, rect);
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block(title, theme)), rect);
 }

@@ -305,3 +305,28 @@ fn no_color_means_no_colour_anywhere_on_screen() {
         "the protected banner is red"
     );
 }
+
+#[test]
+fn sigterm_and_sighup_restore_the_terminal() {
+    for signal in [libc::SIGTERM, libc::SIGHUP] {
+        let tmp = tempfile::tempdir().unwrap();
+        books(tmp.path(), "default: dev\nenvironments:\n  dev: {}\n");
+        let mut s = Screen::spawn(&["--dir", "books", "restart"], tmp.path(), 100, 30);
+        s.wait_for("DEV │ Restart the API");
+        assert!(s.parser.lock().unwrap().screen().alternate_screen());
+        let pid = s.child.process_id().unwrap() as i32;
+        // SAFETY: a signal to our own child.
+        unsafe { libc::kill(pid, signal) };
+        assert_eq!(s.wait_exit(), 0, "signal {signal}");
+        // The last bytes may still be on their way through the pty: wait for them.
+        let restored = || {
+            let parser = s.parser.lock().unwrap();
+            !parser.screen().alternate_screen() && !parser.screen().hide_cursor()
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !restored() {
+            assert!(Instant::now() < deadline, "the terminal was not restored on signal {signal}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
