@@ -278,7 +278,15 @@ fn run(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
             o.lines
                 .range(start..end)
                 .map(|(stream, text)| {
-                    let role = if *stream == Stream::Stderr { Role::Stderr } else { Role::Text };
+                    let hit =
+                        rs.search.as_ref().is_some_and(|q| text.to_lowercase().contains(&q.to_lowercase()));
+                    let role = if hit {
+                        Role::Match
+                    } else if *stream == Stream::Stderr {
+                        Role::Stderr
+                    } else {
+                        Role::Text
+                    };
                     Line::from(Span::styled(text.clone(), theme.style(role)))
                 })
                 .collect()
@@ -421,6 +429,7 @@ fn dialog(d: &Dialog, help_keys: &Keymap, theme: &Theme, frame: &mut Frame, area
         Dialog::Note { text } => {
             ("note", vec![Line::from("Add a note to the journal:"), Line::from(format!("› {text}▏"))])
         }
+        Dialog::Search { query } => ("search the output", vec![Line::from(format!("/ {query}▏"))]),
         Dialog::Quit => (
             "quit",
             vec![

@@ -129,3 +129,37 @@ fn choosing_by_number_follows_the_option() {
     update(&mut model, key(KeyCode::Char('2')));
     assert_eq!(model.run.as_ref().unwrap().run.current().unwrap().id, "escalate");
 }
+
+#[test]
+fn search_scrolls_to_older_matches_and_copy_takes_the_shown_command() {
+    let mut model = tour_model();
+    let rs = model.run.as_mut().unwrap();
+    rs.selected = rs.run.runbook().step_index("metrics").unwrap();
+    for line in ["a error one", "b fine", "c ERROR two", "d fine"] {
+        update(
+            &mut model,
+            Msg::Output {
+                step: "metrics".into(),
+                stream: runbook::exec::command::Stream::Stdout,
+                bytes: format!("{line}\n").into_bytes(),
+            },
+        );
+    }
+    let search = |model: &mut Model, q: &str| {
+        update(model, key(KeyCode::Char('/')));
+        for _ in 0..10 {
+            update(model, key(KeyCode::Backspace));
+        }
+        for c in q.chars() {
+            update(model, key(KeyCode::Char(c)));
+        }
+        update(model, key(KeyCode::Enter));
+        model.run.as_ref().unwrap().scroll
+    };
+    assert_eq!(search(&mut model, "error"), 1, "the newest match: one line up from the end");
+    assert_eq!(search(&mut model, "error"), 3, "again: the older match");
+    search(&mut model, "nothing here");
+    assert_eq!(model.status.as_deref(), Some("'nothing here' not found in the output"));
+    let cmds = update(&mut model, key(KeyCode::Char('y')));
+    assert_eq!(cmds, vec![Cmd::Copy("curl -fsS http://127.0.0.1:8080/metrics".into())]);
+}

@@ -330,3 +330,22 @@ fn sigterm_and_sighup_restore_the_terminal() {
         }
     }
 }
+
+#[test]
+fn an_interactive_step_gets_the_terminal_and_gives_it_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    books(tmp.path(), "default: dev\nenvironments:\n  dev: {}\n");
+    std::fs::write(
+        tmp.path().join("books/shell.yaml"),
+        "title: Shell\nsteps:\n  - { id: ask, title: Ask, run: 'printf \"%s%s\" na \"me? \"; read -r line && test \"$line\" = hello', interactive: true }\n  - { id: after, title: After }\n",
+    )
+    .unwrap();
+    let mut s = Screen::spawn(&["--dir", "books", "shell"], tmp.path(), 100, 30);
+    s.wait_for("DEV │ Shell");
+    s.keys("\r");
+    s.wait_for("name?");
+    assert!(!s.parser.lock().unwrap().screen().alternate_screen(), "the command has the normal screen");
+    s.keys("hello\r");
+    s.wait_for("✓ Ask");
+    s.wait_for("▸ After");
+}

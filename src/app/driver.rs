@@ -95,6 +95,8 @@ struct Driver {
     prober: Prober,
     scheduler: Option<Scheduler>,
     epoch: Instant,
+    /// An `interactive: true` command waiting for the terminal.
+    interactive: Option<(String, u32, crate::run::PreparedCommand)>,
 }
 
 /// Runs the TUI until the user quits; returns the exit code.
@@ -146,12 +148,14 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
         prober: Prober::new(),
         scheduler: None,
         epoch: Instant::now(),
+        interactive: None,
     };
     install_panic_hook();
     let _guard = TerminalGuard::enter()?;
     let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
     terminal.clear()?;
-    let mut events = EventStream::new();
+    // None while an interactive command owns the terminal, so no keystroke is read from it.
+    let mut events = Some(EventStream::new());
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
@@ -161,7 +165,7 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
     terminal.draw(|f| crate::ui::render(&model, &theme, f))?;
     while !model.quit {
         let msg = tokio::select! {
-            Some(Ok(event)) = events.next() => match event {
+            Some(Ok(event)) = next_event(&mut events) => match event {
                 crossterm::event::Event::Key(key) => Some(Msg::Key(key)),
                 crossterm::event::Event::Resize(..) => Some(Msg::Tick(driver.epoch.elapsed().as_millis() as u64)),
                 _ => None,
@@ -177,6 +181,27 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
         // Drain what is already queued before drawing, so a burst of output is one frame.
         while let Ok(msg) = rx.try_recv() {
             let cmds = update(&mut model, msg);
+            driver.carry_out(&mut model, cmds).await;
+        }
+        if let Some((step, attempt, command)) = driver.interactive.take() {
+            // Hand the terminal to the command, then take it back and redraw everything.
+            drop(events.take());
+            restore();
+            println!("runbook: {} (interactive; the runbook comes back when it exits)", command.shown);
+            let result = tokio::task::block_in_place(|| crate::exec::command::run_interactive(&command));
+            terminal::enable_raw_mode()?;
+            execute!(
+                std::io::stdout(),
+                terminal::EnterAlternateScreen,
+                crossterm::cursor::Hide,
+                terminal::Clear(terminal::ClearType::All)
+            )?;
+            // Force a full redraw without `Terminal::clear`, which asks the terminal for the
+            // cursor position: with an event reader alive, that answer can be swallowed.
+            terminal.swap_buffers();
+            terminal.swap_buffers();
+            events = Some(EventStream::new());
+            let cmds = update(&mut model, Msg::Run(Event::CommandDone { step, attempt, result }));
             driver.carry_out(&mut model, cmds).await;
         }
         terminal.draw(|f| crate::ui::render(&model, &theme, f))?;
@@ -276,6 +301,14 @@ impl Driver {
                     Box::pin(self.carry_out(model, more)).await;
                 }
                 Cmd::Quit => self.shutdown(),
+                Cmd::Copy(text) => {
+                    // OSC 52: the terminal puts it on the clipboard, even over SSH.
+                    use base64::Engine as _;
+                    let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+                    let mut out = std::io::stdout();
+                    let _ = write!(out, "\x1b]52;c;{encoded}\x07");
+                    let _ = out.flush();
+                }
             }
         }
     }
@@ -367,10 +400,12 @@ impl Driver {
                 let log = self.journal.as_ref().map(|j| j.step_log(&step, attempt));
                 let execution = Execution::new();
                 self.cancellers.insert(step.clone(), execution.canceller());
-                let tx = self.tx.clone();
                 if command.interactive {
-                    model.status = Some("interactive steps run with `runbook run` for now".into());
+                    // The loop hands the terminal over before its next frame.
+                    self.interactive = Some((step, attempt, command));
+                    return;
                 }
+                let tx = self.tx.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(delay).await;
                     let out_tx = tx.clone();
@@ -430,4 +465,11 @@ async fn load_choices(command: String) -> Vec<String> {
         .await
         .unwrap_or_default();
     result.stdout.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).take(100).collect()
+}
+
+async fn next_event(events: &mut Option<EventStream>) -> Option<std::io::Result<crossterm::event::Event>> {
+    match events {
+        Some(stream) => stream.next().await,
+        None => std::future::pending().await,
+    }
 }

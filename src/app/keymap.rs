@@ -25,6 +25,8 @@ pub enum Action {
     Parity,
     ToggleHealth,
     ToggleFollow,
+    Search,
+    Copy,
     Help,
     Quit,
     /// Pick option N (1-based) of a choice step.
@@ -41,7 +43,7 @@ pub enum Mode {
 }
 
 /// The run view's rebindable actions: config name, action, default key, what it does.
-const RUN_ACTIONS: [(&str, Action, &str, &str); 13] = [
+const RUN_ACTIONS: [(&str, Action, &str, &str); 15] = [
     ("run", Action::Enter, "enter", "run or perform the current step (▸)"),
     ("tick", Action::Tick, "space", "tick off the current manual step"),
     ("skip", Action::Skip, "s", "skip the current step (asks for a reason)"),
@@ -52,6 +54,8 @@ const RUN_ACTIONS: [(&str, Action, &str, &str); 13] = [
     ("parity", Action::Parity, "p", "parity: every monitor in every environment"),
     ("health", Action::ToggleHealth, "h", "show or hide the health pane"),
     ("follow", Action::ToggleFollow, "f", "follow the output (jump to its end)"),
+    ("search", Action::Search, "/", "search the output (enter again: the previous match)"),
+    ("copy", Action::Copy, "y", "copy the resolved command (OSC 52; secrets stay masked)"),
     ("help", Action::Help, "?", "this help"),
     ("quit", Action::Quit, "q", "quit (the run stays resumable)"),
     ("back", Action::Back, "esc", "close a dialog"),

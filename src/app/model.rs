@@ -136,6 +136,8 @@ pub struct RunScreen {
     pub outputs: HashMap<String, Output>,
     /// Lines scrolled up from the end of the output; 0 follows the output.
     pub scroll: usize,
+    /// The output search, highlighted in the output pane.
+    pub search: Option<String>,
 }
 
 impl RunScreen {
@@ -179,6 +181,10 @@ pub enum Dialog {
     },
     Note {
         text: String,
+    },
+    /// Search the output of the selected step.
+    Search {
+        query: String,
     },
     /// Quit while a step runs.
     Quit,

@@ -74,6 +74,8 @@ pub enum Cmd {
     Resume(String),
     /// Kill whatever runs and leave; the run stays resumable.
     Quit,
+    /// Put text on the terminal's clipboard (OSC 52).
+    Copy(String),
 }
 
 pub fn update(model: &mut Model, msg: Msg) -> Vec<Cmd> {
@@ -122,8 +124,14 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Cmd> {
                 .into_iter()
                 .map(|(id, title)| MonitorView { id, title, ..MonitorView::default() })
                 .collect();
-            model.run =
-                Some(RunScreen { run: *run, run_id, selected: 0, outputs: Default::default(), scroll: 0 });
+            model.run = Some(RunScreen {
+                run: *run,
+                run_id,
+                selected: 0,
+                outputs: Default::default(),
+                scroll: 0,
+                search: None,
+            });
             model.screen = Screen::Run;
             model.status = None;
             match resumed {
@@ -328,6 +336,28 @@ fn on_run_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
             vec![]
         }
         Some(Action::Timeline) => vec![Cmd::Timeline],
+        Some(Action::Search) => {
+            model.dialog = Some(Dialog::Search { query: rs.search.clone().unwrap_or_default() });
+            vec![]
+        }
+        Some(Action::Copy) => {
+            let step = &rs.run.runbook().steps[rs.selected];
+            let state = &rs.run.steps()[rs.selected];
+            let text = match &step.action {
+                StepAction::Command(c) => Some(state.shown.clone().unwrap_or_else(|| rs.run.preview(&c.run))),
+                StepAction::Check(c) => {
+                    Some(state.shown.clone().unwrap_or_else(|| rs.run.preview(c.probe.target.template())))
+                }
+                _ => None,
+            };
+            match text {
+                Some(text) => {
+                    model.status = Some("copied the command to the clipboard (secrets stay masked)".into());
+                    vec![Cmd::Copy(text)]
+                }
+                None => vec![],
+            }
+        }
         Some(Action::Parity) => {
             model.dialog = Some(Dialog::Parity(None));
             vec![Cmd::Parity]
@@ -454,6 +484,23 @@ fn on_dialog_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
                 _ => vec![],
             }
         }
+        Dialog::Search { query } => match key.code {
+            KeyCode::Enter => {
+                let query = query.clone();
+                model.dialog = None;
+                search(model, query);
+                vec![]
+            }
+            KeyCode::Backspace => {
+                query.pop();
+                vec![]
+            }
+            KeyCode::Char(c) => {
+                query.push(c);
+                vec![]
+            }
+            _ => vec![],
+        },
         Dialog::Skip { reason: text } | Dialog::Note { text } => match key.code {
             KeyCode::Enter if text.trim().is_empty() => {
                 model.status = Some("type something first, or Esc".into());
@@ -546,4 +593,31 @@ fn setup_focus_changed(model: &mut Model) -> Vec<Cmd> {
         }
         _ => vec![],
     }
+}
+
+/// Scrolls the output to the next older line that contains `query` (case-insensitive).
+fn search(model: &mut Model, query: String) {
+    let Some(rs) = model.run.as_mut() else { return };
+    if query.is_empty() {
+        rs.search = None;
+        return;
+    }
+    let id = rs.run.runbook().steps[rs.selected].id.clone();
+    let Some(output) = rs.outputs.get(&id) else {
+        model.status = Some("no output to search".into());
+        return;
+    };
+    let needle = query.to_lowercase();
+    let len = output.lines.len();
+    // Searching again with the same query goes on to an older match.
+    let start = if rs.search.as_deref() == Some(query.as_str()) { rs.scroll + 1 } else { 0 };
+    let found = (start..len).find(|&back| output.lines[len - 1 - back].1.to_lowercase().contains(&needle));
+    match found {
+        Some(back) => {
+            rs.scroll = back;
+            model.status = None;
+        }
+        None => model.status = Some(format!("'{query}' not found in the output")),
+    }
+    rs.search = Some(query);
 }
