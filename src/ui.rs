@@ -60,7 +60,12 @@ fn picker(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
         Span::raw(p.query.clone()),
         Span::styled("▏", theme.style(Role::Dim)),
     ]))
-    .block(block("runbook", theme).title_bottom(Line::from(count).right_aligned()));
+    .block({
+        let kind = p.kind.map_or_else(|| "all kinds".to_owned(), |k| format!("kind: {k}"));
+        block("runbook", theme)
+            .title_bottom(Line::from(format!(" {kind} (tab) ")).left_aligned())
+            .title_bottom(Line::from(count).right_aligned())
+    });
     frame.render_widget(query, search);
     let wide = body.width >= 100;
     let [list_area, preview_area] = if wide {
@@ -114,6 +119,52 @@ fn picker(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
             )),
             Line::from(Span::styled("enter picks it up where it stopped", theme.style(Role::Dim))),
         ],
+        Some(Entry::Runbook(s))
+            if s.error.is_none() && p.preview.as_ref().is_some_and(|(id, _)| id == &s.id) =>
+        {
+            let rb =
+                &p.preview.as_ref().map(|(_, r)| r.clone()).unwrap_or_else(|| unreachable!("checked above"));
+            let mut lines = vec![Line::from(Span::styled(rb.title.clone(), theme.style(Role::Title)))];
+            let owner = rb.owner.as_ref().map(|o| format!(" · {o}")).unwrap_or_default();
+            lines.push(Line::from(Span::styled(
+                format!("{} · {}{owner}", rb.id, rb.kind),
+                theme.style(Role::Dim),
+            )));
+            if let Some(envs) = &rb.environments {
+                lines.push(Line::from(Span::styled(
+                    format!("environments: {}", envs.join(", ")),
+                    theme.style(Role::Dim),
+                )));
+            }
+            lines.push(Line::from(""));
+            lines.extend(rb.description.lines().map(|l| markdown_line(l, theme)));
+            if !rb.inputs.is_empty() {
+                lines.push(Line::from(Span::styled("inputs", theme.style(Role::Title))));
+                for i in &rb.inputs {
+                    let req = if i.default.is_none() { " (required)" } else { "" };
+                    lines.push(Line::from(format!("  {}{req}  {}", i.name, i.description)));
+                }
+            }
+            lines.push(Line::from(Span::styled(
+                format!("{} steps", rb.steps.len()),
+                theme.style(Role::Title),
+            )));
+            for (i, step) in rb.steps.iter().enumerate() {
+                let branch = rb.steps[..i].iter().any(|s| s.end);
+                let sym = match step.action {
+                    crate::runbook::Action::Manual => "○",
+                    crate::runbook::Action::Command(_) => "$",
+                    crate::runbook::Action::Check(_) => "✓",
+                    crate::runbook::Action::Choice(_) => "?",
+                };
+                let indent = if branch { "  ↳ " } else { "" };
+                lines.push(Line::from(vec![
+                    Span::styled(format!("{sym} "), theme.style(Role::Dim)),
+                    Span::raw(format!("{indent}{}", step.title.source())),
+                ]));
+            }
+            lines
+        }
         Some(Entry::Runbook(s)) => {
             let mut lines = vec![Line::from(Span::styled(s.title.clone(), theme.style(Role::Title)))];
             lines.push(Line::from(Span::styled(s.id.clone(), theme.style(Role::Dim))));

@@ -35,7 +35,13 @@ fn picker_model(query: &str) -> Model {
     let lib = library();
     let mut model = Model::new(lib.runbooks.iter().map(Summary::from_loaded).collect(), vec![]);
     for c in query.chars() {
-        update(&mut model, key(KeyCode::Char(c)));
+        // The driver answers preview requests; here the test does.
+        for cmd in update(&mut model, key(KeyCode::Char(c))) {
+            if let Cmd::Preview(id) = cmd {
+                let rb = Arc::new(lib.get(&id).unwrap().runbook.clone().unwrap());
+                update(&mut model, Msg::Preview(id, rb));
+            }
+        }
     }
     model
 }
@@ -162,4 +168,26 @@ fn search_scrolls_to_older_matches_and_copy_takes_the_shown_command() {
     assert_eq!(model.status.as_deref(), Some("'nothing here' not found in the output"));
     let cmds = update(&mut model, key(KeyCode::Char('y')));
     assert_eq!(cmds, vec![Cmd::Copy("curl -fsS http://127.0.0.1:8080/metrics".into())]);
+}
+
+#[test]
+fn tab_filters_by_kind_and_the_preview_follows_the_selection() {
+    let mut model = picker_model("");
+    update(&mut model, key(KeyCode::Tab));
+    assert_eq!(model.picker.kind, Some(runbook::runbook::Kind::Incident));
+    assert!(
+        model
+            .picker
+            .filtered
+            .iter()
+            .all(|&i| model.picker.items[i].kind == Some(runbook::runbook::Kind::Incident))
+    );
+    let cmds = update(&mut model, key(KeyCode::Down));
+    let Some(Cmd::Preview(id)) = cmds.last() else { panic!("{cmds:?}") };
+    let Some(Entry::Runbook(current)) = model.picker.current() else { panic!() };
+    assert_eq!(id, &current.id);
+    for _ in 0..6 {
+        update(&mut model, key(KeyCode::Tab));
+    }
+    assert_eq!(model.picker.kind, None, "tab cycles back to every kind");
 }

@@ -161,6 +161,9 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     if let Some(id) = &opts.open {
         driver.carry_out(&mut model, vec![Cmd::Open(id.clone())]).await;
+    } else if let Some(crate::app::model::Entry::Runbook(s)) = model.picker.current() {
+        let id = s.id.clone();
+        driver.carry_out(&mut model, vec![Cmd::Preview(id)]).await;
     }
     terminal.draw(|f| crate::ui::render(&model, &theme, f))?;
     while !model.quit {
@@ -301,6 +304,12 @@ impl Driver {
                     Box::pin(self.carry_out(model, more)).await;
                 }
                 Cmd::Quit => self.shutdown(),
+                Cmd::Preview(id) => {
+                    if let Some(runbook) = self.library.get(&id).and_then(|l| l.runbook.clone()) {
+                        let more = update(model, Msg::Preview(id, Arc::new(runbook)));
+                        Box::pin(self.carry_out(model, more)).await;
+                    }
+                }
                 Cmd::Copy(text) => {
                     // OSC 52: the terminal puts it on the clipboard, even over SSH.
                     use base64::Engine as _;

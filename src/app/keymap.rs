@@ -148,7 +148,10 @@ impl Keymap {
             let key = overrides.get(name).map_or(default, String::as_str);
             let (code, mods) = parse_key(key).map_err(|e| format!("keys.{name}: {e}"))?;
             if let Some(i) = run.iter().position(|(c, m, _)| *c == code && *m == mods) {
-                return Err(format!("keys: '{key}' is bound to both {} and {name}: give one of them another key", names[i].0));
+                return Err(format!(
+                    "keys: '{key}' is bound to both {} and {name}: give one of them another key",
+                    names[i].0
+                ));
             }
             run.push((code, mods, action));
             names.push((name, key));
@@ -248,7 +251,10 @@ mod tests {
     #[test]
     fn bad_rebindings_are_reported() {
         let clash = BTreeMap::from([("tick".to_owned(), "s".to_owned())]);
-        assert_eq!(Keymap::new(&clash).unwrap_err(), "keys: 's' is bound to both tick and skip: give one of them another key");
+        assert_eq!(
+            Keymap::new(&clash).unwrap_err(),
+            "keys: 's' is bound to both tick and skip: give one of them another key"
+        );
         let unknown = BTreeMap::from([("tock".to_owned(), "x".to_owned())]);
         assert!(Keymap::new(&unknown).unwrap_err().starts_with("unknown action 'tock'"));
         assert!(parse_key("hyper-x").is_err());

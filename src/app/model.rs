@@ -31,6 +31,10 @@ pub struct Picker {
     pub runs_filtered: Vec<usize>,
     /// Row in the combined list (runs, then runbooks).
     pub selected: usize,
+    /// Only runbooks of this kind (Tab cycles).
+    pub kind: Option<crate::runbook::Kind>,
+    /// The selected runbook, loaded for the preview (id, runbook).
+    pub preview: Option<(String, std::sync::Arc<crate::runbook::Runbook>)>,
 }
 
 /// A row of the picker.
@@ -51,6 +55,9 @@ impl Picker {
         let mut fuzzy = Fuzzy::new(&self.query);
         let hay: Vec<String> = self.items.iter().map(Summary::haystack).collect();
         self.filtered = fuzzy.rank(hay.iter().map(String::as_str));
+        if let Some(kind) = self.kind {
+            self.filtered.retain(|&i| self.items[i].kind == Some(kind));
+        }
         let run_hay: Vec<String> =
             self.runs.iter().map(|r| format!("{} {} {}", r.runbook, r.title, r.environment)).collect();
         self.runs_filtered = fuzzy.rank(run_hay.iter().map(String::as_str));
@@ -77,6 +84,24 @@ impl Picker {
 
     pub fn current(&self) -> Option<Entry<'_>> {
         self.row(self.selected)
+    }
+
+    /// Tab: the next kind filter (all, incident, recovery, deploy, maintenance, onboarding, other).
+    pub fn cycle_kind(&mut self) {
+        use crate::runbook::Kind::*;
+        const ORDER: [Option<crate::runbook::Kind>; 7] = [
+            None,
+            Some(Incident),
+            Some(Recovery),
+            Some(Deploy),
+            Some(Maintenance),
+            Some(Onboarding),
+            Some(Other),
+        ];
+        let at = ORDER.iter().position(|k| *k == self.kind).unwrap_or(0);
+        self.kind = ORDER[(at + 1) % ORDER.len()];
+        self.selected = 0;
+        self.refilter();
     }
 
     /// Character indices of the title that the query matched, for highlighting.

@@ -45,6 +45,8 @@ pub enum Msg {
     Timeline(Vec<[String; 4]>),
     /// The parity table, probed.
     Parity(super::model::Parity),
+    /// A runbook loaded for the picker's preview.
+    Preview(String, std::sync::Arc<crate::runbook::Runbook>),
     /// Suggestions for an input, from its `choices_from`.
     Choices {
         field: String,
@@ -76,6 +78,8 @@ pub enum Cmd {
     Quit,
     /// Put text on the terminal's clipboard (OSC 52).
     Copy(String),
+    /// Load a runbook for the picker's preview.
+    Preview(String),
 }
 
 pub fn update(model: &mut Model, msg: Msg) -> Vec<Cmd> {
@@ -151,6 +155,10 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Cmd> {
             if matches!(model.dialog, Some(Dialog::Parity(None))) {
                 model.dialog = Some(Dialog::Parity(Some(table)));
             }
+            vec![]
+        }
+        Msg::Preview(id, runbook) => {
+            model.picker.preview = Some((id, runbook));
             vec![]
         }
         Msg::Timeline(rows) => {
@@ -246,6 +254,28 @@ fn on_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
 }
 
 fn on_picker_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
+    let mut cmds = on_picker_key_inner(model, key);
+    // The preview follows the selection: load the newly selected runbook.
+    let selected = model.picker.current().and_then(entry_id);
+    let loaded = model.picker.preview.as_ref().map(|(id, _)| id);
+    if let Some(id) = selected.filter(|s| Some(s) != loaded && !model.quit) {
+        cmds.push(Cmd::Preview(id));
+    }
+    cmds
+}
+
+fn entry_id(entry: Entry<'_>) -> Option<String> {
+    match entry {
+        Entry::Runbook(s) if !s.is_broken() => Some(s.id.clone()),
+        _ => None,
+    }
+}
+
+fn on_picker_key_inner(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
+    if key.code == KeyCode::Tab {
+        model.picker.cycle_kind();
+        return vec![];
+    }
     let p = &mut model.picker;
     match model.keymap.action(Mode::Picker, key) {
         Some(Action::Quit) => {
