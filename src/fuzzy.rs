@@ -2,7 +2,7 @@
 //! matcher behind helix's picker): smart case, Unicode-normalised, fzf-style syntax.
 
 use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
-use nucleo_matcher::{Config, Matcher, Utf32Str};
+use nucleo_matcher::{Config, Matcher, Utf32Str, Utf32String};
 
 /// A query compiled once and matched against many haystacks.
 pub struct Fuzzy {
@@ -47,6 +47,23 @@ impl Fuzzy {
         indices.sort_unstable();
         indices.dedup();
         indices.into_iter().map(|i| i as usize).collect()
+    }
+
+    /// Like [`Fuzzy::rank`] over haystacks converted once (`Utf32String`), optionally only
+    /// the indices in `within` (the matches of a shorter query: typing only narrows).
+    pub fn rank_prepared(&mut self, items: &[Utf32String], within: Option<&[usize]>) -> Vec<usize> {
+        if self.is_empty() {
+            return within.map_or_else(|| (0..items.len()).collect(), <[usize]>::to_vec);
+        }
+        let candidates: Box<dyn Iterator<Item = usize>> = match within {
+            Some(w) => Box::new(w.iter().copied()),
+            None => Box::new(0..items.len()),
+        };
+        let mut scored: Vec<(u32, usize)> = candidates
+            .filter_map(|i| self.pattern.score(items[i].slice(..), &mut self.matcher).map(|s| (s, i)))
+            .collect();
+        scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        scored.into_iter().map(|(_, i)| i).collect()
     }
 
     /// Indices of `items` that match, best first; ties keep the input order.

@@ -75,6 +75,7 @@ fn picker(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
     };
     let height = list_area.height.saturating_sub(2) as usize;
     let first = p.selected.saturating_sub(height.saturating_sub(1));
+    let mut highlighter = p.highlighter();
     let items: Vec<ListItem> = (first..p.len().min(first + height))
         .filter_map(|row| p.row(row).map(|e| (row, e)))
         .map(|(row, entry)| {
@@ -98,7 +99,7 @@ fn picker(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
                     if s.is_broken() { s.id.clone() } else { format!("{}  {}", s.title, s.id) }
                 }
             };
-            let marks = p.highlights(&text);
+            let marks = highlighter.indices(&text);
             for (ci, ch) in text.chars().enumerate() {
                 let role = if marks.contains(&ci) { Role::Match } else { Role::Text };
                 spans.push(Span::styled(ch.to_string(), theme.style(role)));

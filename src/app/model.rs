@@ -35,6 +35,11 @@ pub struct Picker {
     pub kind: Option<crate::runbook::Kind>,
     /// The selected runbook, loaded for the preview (id, runbook).
     pub preview: Option<(String, std::sync::Arc<crate::runbook::Runbook>)>,
+    /// What the query matches against, converted once.
+    haystacks: Vec<nucleo_matcher::Utf32String>,
+    run_haystacks: Vec<nucleo_matcher::Utf32String>,
+    /// The query and kind `filtered` was computed for, to narrow instead of rescoring all.
+    last: Option<(String, Option<crate::runbook::Kind>)>,
 }
 
 /// A row of the picker.
@@ -46,21 +51,36 @@ pub enum Entry<'a> {
 
 impl Picker {
     pub fn new(items: Vec<Summary>, runs: Vec<RunInfo>) -> Self {
-        let mut p = Self { items, runs, ..Self::default() };
+        let haystacks = items.iter().map(|s| s.haystack().as_str().into()).collect();
+        let run_haystacks = runs
+            .iter()
+            .map(|r| format!("{} {} {}", r.runbook, r.title, r.environment).as_str().into())
+            .collect();
+        let mut p = Self { items, runs, haystacks, run_haystacks, ..Self::default() };
         p.refilter();
         p
     }
 
     pub fn refilter(&mut self) {
         let mut fuzzy = Fuzzy::new(&self.query);
-        let hay: Vec<String> = self.items.iter().map(Summary::haystack).collect();
-        self.filtered = fuzzy.rank(hay.iter().map(String::as_str));
+        // Typing more of the same query only narrows: rescore the previous matches only.
+        let narrowing = self.last.as_ref().is_some_and(|(q, k)| {
+            *k == self.kind
+                && self.query.starts_with(q.as_str())
+                && !q.is_empty()
+                && !self.query.contains(['|', '!', '^', '$', '\''])
+        });
+        let within = narrowing.then(|| {
+            let mut w = self.filtered.clone();
+            w.sort_unstable();
+            w
+        });
+        self.filtered = fuzzy.rank_prepared(&self.haystacks, within.as_deref());
         if let Some(kind) = self.kind {
             self.filtered.retain(|&i| self.items[i].kind == Some(kind));
         }
-        let run_hay: Vec<String> =
-            self.runs.iter().map(|r| format!("{} {} {}", r.runbook, r.title, r.environment)).collect();
-        self.runs_filtered = fuzzy.rank(run_hay.iter().map(String::as_str));
+        self.last = Some((self.query.clone(), self.kind));
+        self.runs_filtered = fuzzy.rank_prepared(&self.run_haystacks, None);
         self.selected = self.selected.min(self.len().saturating_sub(1));
     }
 
@@ -104,9 +124,10 @@ impl Picker {
         self.refilter();
     }
 
-    /// Character indices of the title that the query matched, for highlighting.
-    pub fn highlights(&self, text: &str) -> Vec<usize> {
-        Fuzzy::new(&self.query).indices(text)
+    /// A matcher for highlighting what the query matched; make one per frame, not per row
+    /// (a matcher allocates its scoring matrix).
+    pub fn highlighter(&self) -> Fuzzy {
+        Fuzzy::new(&self.query)
     }
 }
 
@@ -259,4 +280,47 @@ pub struct Parity {
     pub envs: Vec<String>,
     pub monitors: Vec<String>,
     pub readings: Vec<crate::health::Reading>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(id: &str) -> Summary {
+        Summary {
+            id: id.into(),
+            path: String::new(),
+            title: id.into(),
+            kind: None,
+            tags: vec![],
+            error: None,
+            warnings: 0,
+        }
+    }
+
+    #[test]
+    fn narrowing_the_query_gives_the_same_matches_as_a_fresh_filter() {
+        let items: Vec<Summary> =
+            ["deploy/production", "deploy/staging", "incidents/api-5xx", "dev/probe", "docs"]
+                .iter()
+                .map(|i| summary(i))
+                .collect();
+        let mut typed = Picker::new(items.clone(), vec![]);
+        let fresh = |q: &str| {
+            let mut p = Picker::new(items.clone(), vec![]);
+            p.query = q.into();
+            p.refilter();
+            p.filtered
+        };
+        for c in "dep prod".chars() {
+            typed.query.push(c);
+            typed.refilter();
+            assert_eq!(typed.filtered, fresh(&typed.query), "after typing {:?}", typed.query);
+        }
+        while !typed.query.is_empty() {
+            typed.query.pop();
+            typed.refilter();
+            assert_eq!(typed.filtered, fresh(&typed.query), "after deleting to {:?}", typed.query);
+        }
+    }
 }
