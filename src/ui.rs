@@ -200,11 +200,51 @@ fn symbol(status: &Status, current: bool) -> (&'static str, Role) {
     }
 }
 
+/// Where the run view's panes go; shared with `update`, which maps mouse clicks to steps.
+#[derive(Debug, Clone, Copy)]
+pub struct RunLayout {
+    pub banner: Rect,
+    /// The one-line health strip of narrow terminals.
+    pub strip: Option<Rect>,
+    /// The checklist, borders included.
+    pub list: Rect,
+    /// Detail and output.
+    pub right: Rect,
+    pub health: Option<Rect>,
+}
+
+pub fn run_layout(model: &Model, area: Rect) -> RunLayout {
+    let [banner, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
+    let show_health = model.health.visible && !model.health.monitors.is_empty();
+    // Wide terminals get the side pane; narrow ones a one-line strip of monitor states.
+    let (work, strip, health) = if show_health && body.width >= 100 {
+        let [w, h] = Layout::horizontal([Constraint::Min(60), Constraint::Length(34)]).areas(body);
+        (w, None, Some(h))
+    } else if show_health {
+        let [strip, w] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(body);
+        (w, Some(strip), None)
+    } else {
+        (body, None, None)
+    };
+    let [list, right] = if work.width < 90 {
+        Layout::vertical([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(work)
+    } else {
+        Layout::horizontal([Constraint::Percentage(38), Constraint::Percentage(62)]).areas(work)
+    };
+    RunLayout { banner, strip, list, right, health }
+}
+
+/// The screen area without the status bar.
+pub fn main_area(area: Rect) -> Rect {
+    let [main, _] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    main
+}
+
 fn run(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
     let Some(rs) = &model.run else { return };
     let run = &rs.run;
     let env = run.environment();
-    let [banner, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
+    let RunLayout { banner, strip, list: list_area, right, health: health_area } = run_layout(model, area);
     let done = run.steps().iter().filter(|s| s.status.is_done()).count();
     let total = run.steps().len();
     let role = if env.protected { Role::BannerProtected } else { Role::Banner };
@@ -217,24 +257,9 @@ fn run(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
     );
     frame.render_widget(Paragraph::new(banner_text).style(theme.style(role)), banner);
 
-    let show_health = model.health.visible && !model.health.monitors.is_empty();
-    // Wide terminals get the side pane; narrow ones a one-line strip of monitor states.
-    let (work, health_area) = if show_health && body.width >= 100 {
-        let [w, h] = Layout::horizontal([Constraint::Min(60), Constraint::Length(34)]).areas(body);
-        (w, Some(h))
-    } else if show_health {
-        let [strip, w] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(body);
+    if let Some(strip) = strip {
         health_strip(model, theme, frame, strip);
-        (w, None)
-    } else {
-        (body, None)
-    };
-    let narrow = work.width < 90;
-    let [list_area, right] = if narrow {
-        Layout::vertical([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(work)
-    } else {
-        Layout::horizontal([Constraint::Percentage(38), Constraint::Percentage(62)]).areas(work)
-    };
+    }
     // The checklist.
     let cursor = run.cursor();
     let items: Vec<ListItem> = run

@@ -191,3 +191,21 @@ fn tab_filters_by_kind_and_the_preview_follows_the_selection() {
     }
     assert_eq!(model.picker.kind, None, "tab cycles back to every kind");
 }
+
+#[test]
+fn the_mouse_wheel_scrolls_the_output_and_a_click_selects_a_step() {
+    use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    let mut model = tour_model();
+    update(&mut model, Msg::Resize(120, 40));
+    let mouse =
+        |kind, column, row| Msg::Mouse(MouseEvent { kind, column, row, modifiers: KeyModifiers::NONE });
+    update(&mut model, mouse(MouseEventKind::ScrollUp, 60, 30));
+    assert_eq!(model.run.as_ref().unwrap().scroll, 3);
+    update(&mut model, mouse(MouseEventKind::ScrollDown, 60, 30));
+    assert_eq!(model.run.as_ref().unwrap().scroll, 0);
+    // Row 0 is the banner, row 1 the checklist's border: row 4 is the third step.
+    update(&mut model, mouse(MouseEventKind::Down(MouseButton::Left), 5, 4));
+    assert_eq!(model.run.as_ref().unwrap().selected, 2);
+    let screen = draw(&model, 120, 40);
+    assert!(screen.contains("┌ Break the API (inject the errors fault) "), "{screen}");
+}

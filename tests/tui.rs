@@ -349,3 +349,14 @@ fn an_interactive_step_gets_the_terminal_and_gives_it_back() {
     s.wait_for("✓ Ask");
     s.wait_for("▸ After");
 }
+
+#[test]
+fn clicking_a_step_shows_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    books(tmp.path(), "default: dev\nenvironments:\n  dev: {}\n");
+    let mut s = Screen::spawn(&["--dir", "books", "restart"], tmp.path(), 120, 40);
+    s.wait_for("DEV │ Restart the API");
+    // SGR mouse report: left button pressed at column 6, row 5 (1-based): the third step.
+    s.keys("\x1b[<0;6;5M\x1b[<0;6;5m");
+    s.wait_for("┌ Restart it ");
+}

@@ -52,14 +52,24 @@ impl TerminalGuard {
     fn enter() -> anyhow::Result<Self> {
         terminal::enable_raw_mode().context("cannot put the terminal in raw mode")?;
         let guard = TerminalGuard;
-        execute!(std::io::stdout(), terminal::EnterAlternateScreen, crossterm::cursor::Hide)?;
+        execute!(
+            std::io::stdout(),
+            terminal::EnterAlternateScreen,
+            crossterm::cursor::Hide,
+            crossterm::event::EnableMouseCapture
+        )?;
         Ok(guard)
     }
 }
 
 fn restore() {
     let _ = terminal::disable_raw_mode();
-    let _ = execute!(std::io::stdout(), terminal::LeaveAlternateScreen, crossterm::cursor::Show);
+    let _ = execute!(
+        std::io::stdout(),
+        crossterm::event::DisableMouseCapture,
+        terminal::LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
 }
 
 impl Drop for TerminalGuard {
@@ -153,6 +163,9 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
     install_panic_hook();
     let _guard = TerminalGuard::enter()?;
     let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
+    if let Ok(size) = terminal.size() {
+        model.size = (size.width, size.height);
+    }
     terminal.clear()?;
     // None while an interactive command owns the terminal, so no keystroke is read from it.
     let mut events = Some(EventStream::new());
@@ -170,7 +183,8 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
         let msg = tokio::select! {
             Some(Ok(event)) = next_event(&mut events) => match event {
                 crossterm::event::Event::Key(key) => Some(Msg::Key(key)),
-                crossterm::event::Event::Resize(..) => Some(Msg::Tick(driver.epoch.elapsed().as_millis() as u64)),
+                crossterm::event::Event::Resize(w, h) => Some(Msg::Resize(w, h)),
+                crossterm::event::Event::Mouse(m) => Some(Msg::Mouse(m)),
                 _ => None,
             },
             Some(msg) = rx.recv() => Some(msg),
@@ -197,6 +211,7 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
                 std::io::stdout(),
                 terminal::EnterAlternateScreen,
                 crossterm::cursor::Hide,
+                crossterm::event::EnableMouseCapture,
                 terminal::Clear(terminal::ClearType::All)
             )?;
             // Force a full redraw without `Terminal::clear`, which asks the terminal for the

@@ -256,6 +256,8 @@ pub struct Model {
     pub now_ms: u64,
     pub quit: bool,
     pub keymap: crate::app::keymap::Keymap,
+    /// The terminal's size (columns, rows), for mapping mouse clicks.
+    pub size: (u16, u16),
 }
 
 impl Model {
@@ -270,6 +272,7 @@ impl Model {
             now_ms: 0,
             quit: false,
             keymap: crate::app::keymap::Keymap::default(),
+            size: (80, 24),
         }
     }
 }

@@ -14,6 +14,9 @@ use crate::runbook::Action as StepAction;
 #[derive(Debug)]
 pub enum Msg {
     Key(KeyEvent),
+    Mouse(crossterm::event::MouseEvent),
+    /// The terminal's new size (columns, rows).
+    Resize(u16, u16),
     /// Time passed (ms since start): durations and "time in state" move on.
     Tick(u64),
     /// A worker finished something for the run (CommandDone, ProbeDone).
@@ -90,6 +93,11 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Cmd> {
         }
         Msg::Key(key) if key.kind == KeyEventKind::Release => vec![],
         Msg::Key(key) => on_key(model, key),
+        Msg::Resize(w, h) => {
+            model.size = (w, h);
+            vec![]
+        }
+        Msg::Mouse(m) => on_mouse(model, m),
         Msg::Run(event) => apply(model, event),
         Msg::Output { step, stream, bytes } => {
             if let Some(rs) = model.run.as_mut() {
@@ -650,4 +658,52 @@ fn search(model: &mut Model, query: String) {
         None => model.status = Some(format!("'{query}' not found in the output")),
     }
     rs.search = Some(query);
+}
+
+/// The wheel scrolls (the output in the run view, the list in the picker); a click on a step
+/// selects it.
+fn on_mouse(model: &mut Model, m: crossterm::event::MouseEvent) -> Vec<Cmd> {
+    use crossterm::event::{MouseButton, MouseEventKind};
+    if model.dialog.is_some() {
+        return vec![];
+    }
+    match (model.screen, m.kind) {
+        (Screen::Run, MouseEventKind::ScrollUp) => {
+            if let Some(rs) = model.run.as_mut() {
+                rs.scroll += 3;
+            }
+        }
+        (Screen::Run, MouseEventKind::ScrollDown) => {
+            if let Some(rs) = model.run.as_mut() {
+                rs.scroll = rs.scroll.saturating_sub(3);
+            }
+        }
+        (Screen::Picker, MouseEventKind::ScrollUp) => {
+            model.picker.selected = model.picker.selected.saturating_sub(1)
+        }
+        (Screen::Picker, MouseEventKind::ScrollDown) => {
+            model.picker.selected = (model.picker.selected + 1).min(model.picker.len().saturating_sub(1));
+        }
+        (Screen::Run, MouseEventKind::Down(MouseButton::Left)) => {
+            let (w, h) = model.size;
+            let layout =
+                crate::ui::run_layout(model, crate::ui::main_area(ratatui::layout::Rect::new(0, 0, w, h)));
+            let list = layout.list;
+            let inside = m.column > list.x
+                && m.column < list.x + list.width.saturating_sub(1)
+                && m.row > list.y
+                && m.row < list.y + list.height.saturating_sub(1);
+            if let Some(rs) = model.run.as_mut()
+                && inside
+            {
+                let index = (m.row - list.y - 1) as usize;
+                if index < rs.run.runbook().steps.len() {
+                    rs.selected = index;
+                    rs.scroll = 0;
+                }
+            }
+        }
+        _ => {}
+    }
+    vec![]
 }
