@@ -641,5 +641,6 @@ fn setup_form(setup: &crate::app::setup::Setup, theme: &Theme, frame: &mut Frame
     let title = format!("start: {}", setup.runbook.title);
     let rect = centered(area, 80, lines.len() as u16 + 2);
     frame.render_widget(Clear, rect);
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block(&title, theme)), rect);
+    // No wrapping: every row is one line, so the form's height is exact; long descriptions are cut.
+    frame.render_widget(Paragraph::new(lines).block(block(&title, theme)), rect);
 }

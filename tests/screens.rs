@@ -209,3 +209,60 @@ fn the_mouse_wheel_scrolls_the_output_and_a_click_selects_a_step() {
     let screen = draw(&model, 120, 40);
     assert!(screen.contains("┌ Break the API (inject the errors fault) "), "{screen}");
 }
+
+#[test]
+fn every_dialog_at_every_size() {
+    use runbook::app::model::{Dialog, Parity};
+    use runbook::app::setup::Setup;
+    use runbook::health::Reading;
+    let lib = library();
+    let deploy = Arc::new(lib.get("deploy/production").unwrap().runbook.clone().unwrap());
+    let setup =
+        Setup::new(deploy, vec![("demo".into(), false), ("production".into(), true)], Some("production"));
+    let reading = |env: &str, state, reason: &str| Reading {
+        environment: env.into(),
+        monitor: "api".into(),
+        title: "API".into(),
+        state,
+        latency_ms: 12,
+        reason: reason.into(),
+    };
+    let dialogs = [
+        ("setup", Dialog::Setup(Box::new(setup))),
+        (
+            "confirm",
+            Dialog::Confirm {
+                kind: runbook::run::Confirmation::TypeEnvironment("production".into()),
+                typed: "prod".into(),
+                retry: false,
+            },
+        ),
+        ("skip", Dialog::Skip { reason: "known flaky".into() }),
+        ("quit", Dialog::Quit),
+        (
+            "timeline",
+            Dialog::Timeline(vec![
+                ["10:00:00".into(), "".into(), "run started".into(), "by sre@host".into()],
+                ["10:00:05".into(), "healthy".into(), "✓ passed".into(), "after 3 ms".into()],
+            ]),
+        ),
+        (
+            "parity",
+            Dialog::Parity(Some(Parity {
+                envs: vec!["demo".into(), "production".into()],
+                monitors: vec!["api".into()],
+                readings: vec![
+                    reading("demo", State::Up, "ok"),
+                    reading("production", State::Down, "HTTP 503"),
+                ],
+            })),
+        ),
+    ];
+    for (name, dialog) in dialogs {
+        let mut model = tour_model();
+        model.dialog = Some(dialog);
+        for (w, h) in SIZES {
+            insta::assert_snapshot!(format!("dialog_{name}_{w}x{h}"), draw(&model, w, h));
+        }
+    }
+}

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 
 struct Screen {
+    master: Box<dyn portable_pty::MasterPty + Send>,
     parser: Arc<Mutex<vt100::Parser>>,
     writer: Arc<Mutex<Box<dyn Write + Send>>>,
     child: Box<dyn portable_pty::Child + Send + Sync>,
@@ -63,9 +64,14 @@ impl Screen {
                 }
             }
         });
-        // The master must live as long as the child: leak it into the reader's lifetime.
-        std::mem::forget(pty.master);
-        Self { parser, writer, child }
+        Self { master: pty.master, parser, writer, child }
+    }
+
+    /// Resizes the terminal, as a user dragging the window would.
+    fn resize(&self, cols: u16, rows: u16) {
+        let nz = |n: u16| std::num::NonZeroU16::new(n).unwrap();
+        self.parser.lock().unwrap().screen_mut().set_size(nz(rows), nz(cols));
+        self.master.resize(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).unwrap();
     }
 
     fn text(&self) -> String {
@@ -359,4 +365,30 @@ fn clicking_a_step_shows_it() {
     // SGR mouse report: left button pressed at column 6, row 5 (1-based): the third step.
     s.keys("\x1b[<0;6;5M\x1b[<0;6;5m");
     s.wait_for("┌ Restart it ");
+}
+
+#[test]
+fn resizing_rearranges_the_panes_and_a_query_opens_the_picker() {
+    let tmp = tempfile::tempdir().unwrap();
+    books(
+        tmp.path(),
+        "default: dev\nenvironments:\n  dev: {}\nmonitors:\n  - { id: api, title: Local, check: { tcp: '127.0.0.1:9' }, interval: 1s }\n",
+    );
+    // Not an id: the picker opens with it as the query.
+    let mut s = Screen::spawn(&["--dir", "books", "restart api"], tmp.path(), 120, 40);
+    s.wait_for("› restart api");
+    s.keys("\r");
+    s.wait_for("health · dev");
+    s.resize(80, 24);
+    s.wait_for("dev ● Local down");
+    assert!(!s.text().contains("health · dev"), "the side pane collapsed into a strip:\n{}", s.text());
+    s.keys("h");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.text().contains("dev ○ Local") || s.text().contains("dev ● Local") {
+        assert!(Instant::now() < deadline, "h did not hide the health strip:\n{}", s.text());
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    s.resize(200, 60);
+    s.keys("h");
+    s.wait_for("health · dev");
 }

@@ -172,9 +172,19 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-    if let Some(id) = &opts.open {
+    // `runbook ID` opens that runbook; anything else is a query for the picker.
+    if let Some(id) = opts.open.as_ref().filter(|id| driver.library.get(id).is_some()) {
         driver.carry_out(&mut model, vec![Cmd::Open(id.clone())]).await;
-    } else if let Some(crate::app::model::Entry::Runbook(s)) = model.picker.current() {
+    } else {
+        if let Some(query) = &opts.open {
+            model.picker.query = query.clone();
+            model.picker.refilter();
+        }
+    }
+    if model.screen == crate::app::model::Screen::Picker
+        && model.dialog.is_none()
+        && let Some(crate::app::model::Entry::Runbook(s)) = model.picker.current()
+    {
         let id = s.id.clone();
         driver.carry_out(&mut model, vec![Cmd::Preview(id)]).await;
     }
