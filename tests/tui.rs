@@ -392,3 +392,31 @@ fn resizing_rearranges_the_panes_and_a_query_opens_the_picker() {
     s.keys("h");
     s.wait_for("health · dev");
 }
+
+#[test]
+fn a_panic_restores_the_terminal_and_says_what_happened() {
+    let tmp = tempfile::tempdir().unwrap();
+    books(tmp.path(), "default: dev\nenvironments:\n  dev: {}\n");
+    let mut s = Screen::spawn_env(
+        &["--dir", "books"],
+        tmp.path(),
+        100,
+        30,
+        &[("RUNBOOK_TEST_PANIC", "1"), ("RUST_BACKTRACE", "0")],
+    );
+    s.wait_for("Restart the API");
+    s.keys("x");
+    assert_ne!(s.wait_exit(), 0);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let restored = {
+            let parser = s.parser.lock().unwrap();
+            !parser.screen().alternate_screen() && !parser.screen().hide_cursor()
+        };
+        if restored && s.text().contains("panicking on the first key") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not restored after a panic:\n{}", s.text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

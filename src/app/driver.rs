@@ -189,6 +189,7 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
         driver.carry_out(&mut model, vec![Cmd::Preview(id)]).await;
     }
     terminal.draw(|f| crate::ui::render(&model, &theme, f))?;
+    let panic_on_key = std::env::var_os("RUNBOOK_TEST_PANIC").is_some();
     while !model.quit {
         let msg = tokio::select! {
             Some(Ok(event)) = next_event(&mut events) => match event {
@@ -203,6 +204,10 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
             _ = hup.recv() => Some(Msg::Terminate),
         };
         let Some(msg) = msg else { continue };
+        // A test hook: proves the panic path restores the terminal (tests/tui.rs).
+        if panic_on_key && matches!(msg, Msg::Key(_)) {
+            panic!("RUNBOOK_TEST_PANIC is set: panicking on the first key, as asked");
+        }
         let cmds = update(&mut model, msg);
         driver.carry_out(&mut model, cmds).await;
         // Drain what is already queued before drawing, so a burst of output is one frame.
