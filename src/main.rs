@@ -38,6 +38,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Run(args)) => {
+            use std::io::IsTerminal;
+            // On a terminal, `runbook run` is the TUI; in CI, in a pipe, or with --headless it
+            // is the line-by-line runner. --yes, --choice and --dry-run are headless answers.
+            let terminal = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+            let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
+            let headless_only = args.yes || !args.choices.is_empty() || args.dry_run;
+            if terminal && !ci && !args.headless && !headless_only {
+                let (Ok(inputs), Ok(vars)) = (
+                    runbook::start::pairs(&args.inputs, "--input"),
+                    runbook::start::pairs(&args.vars, "--var"),
+                ) else {
+                    eprintln!("runbook: --input and --var take NAME=VALUE");
+                    return Ok(ExitCode::from(2));
+                };
+                let opts = runbook::app::driver::Options {
+                    dirs: dirs.clone(),
+                    open: args.runbook,
+                    env: args.env,
+                    vars,
+                    theme: cli.global.theme.clone(),
+                    inputs,
+                    resume: args.resume,
+                };
+                return Ok(ExitCode::from(runbook::app::driver::run(opts)?));
+            }
             let opts = runbook::headless::Options {
                 runbook: args.runbook,
                 env: args.env,
@@ -88,6 +113,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 env: cli.env,
                 vars: Default::default(),
                 theme: cli.global.theme.clone(),
+                inputs: Default::default(),
+                resume: None,
             };
             Ok(ExitCode::from(runbook::app::driver::run(opts)?))
         }

@@ -420,3 +420,39 @@ fn a_panic_restores_the_terminal_and_says_what_happened() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn runbook_run_on_a_terminal_opens_the_tui_and_headless_forces_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    books(tmp.path(), "default: dev\nenvironments:\n  dev: {}\n  prod: {}\n");
+    std::fs::write(
+        tmp.path().join("books/greet.yaml"),
+        "title: Greet\ninputs:\n  who: { pattern: '^[a-z]+$' }\nsteps:\n  - { id: hi, title: Hi, run: 'echo hello {{ who }}' }\n",
+    )
+    .unwrap();
+    let mut s = Screen::spawn_env(
+        &["run", "greet", "--input", "who=ops", "--dir", "books"],
+        tmp.path(),
+        100,
+        30,
+        &[("CI", "")],
+    );
+    s.wait_for("start: Greet");
+    s.wait_for("ops");
+    s.keys("\r\r");
+    s.wait_for("DEV │ Greet");
+    s.keys("\r");
+    s.wait_for("│hello ops");
+    s.wait_for("run succeeded");
+    s.keys("q");
+    assert_eq!(s.wait_exit(), 0);
+    let mut lines = Screen::spawn_env(
+        &["run", "greet", "--input", "who=ops", "--headless", "--dir", "books"],
+        tmp.path(),
+        100,
+        30,
+        &[("CI", "")],
+    );
+    lines.wait_for("│ hello ops");
+    assert_eq!(lines.wait_exit(), 0);
+}

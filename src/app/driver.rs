@@ -43,6 +43,10 @@ pub struct Options {
     pub vars: BTreeMap<String, String>,
     /// A theme name (`--theme`); else the config file's; else dark.
     pub theme: Option<String>,
+    /// Input values that prefill the setup form (`runbook run ID --input k=v` on a terminal).
+    pub inputs: BTreeMap<String, String>,
+    /// Resume this run (an id or `latest`) instead of opening the picker.
+    pub resume: Option<String>,
 }
 
 /// Restores the terminal when dropped, whatever happened.
@@ -173,7 +177,9 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     // `runbook ID` opens that runbook; anything else is a query for the picker.
-    if let Some(id) = opts.open.as_ref().filter(|id| driver.library.get(id).is_some()) {
+    if let Some(which) = &opts.resume {
+        driver.carry_out(&mut model, vec![Cmd::Resume(which.clone())]).await;
+    } else if let Some(id) = opts.open.as_ref().filter(|id| driver.library.get(id).is_some()) {
         driver.carry_out(&mut model, vec![Cmd::Open(id.clone())]).await;
     } else {
         if let Some(query) = &opts.open {
@@ -366,7 +372,14 @@ impl Driver {
             anyhow::bail!("runbook '{id}' allows no environment that environments.yaml defines");
         }
         let default = self.opts.env.clone().or_else(|| envs.default.clone());
-        Ok(Setup::new(runbook, allowed, default.as_deref()))
+        let mut setup = Setup::new(runbook, allowed, default.as_deref());
+        for f in &mut setup.fields {
+            if let Some(v) = self.opts.inputs.get(&f.name) {
+                f.value = v.clone();
+            }
+        }
+        setup.validate();
+        Ok(setup)
     }
 
     /// Starts a run: journal, health monitors for its environment.

@@ -19,6 +19,8 @@ pub fn run(dirs: &[PathBuf], serve: bool, theme: Option<String>) -> anyhow::Resu
                 env: Some("demo".to_owned()),
                 vars: demo.vars(),
                 theme,
+                inputs: Default::default(),
+                resume: None,
             };
             return crate::app::driver::run_async(opts, Some(demo)).await;
         }
