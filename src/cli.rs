@@ -77,9 +77,9 @@ pub enum Command {
         #[arg(value_enum, default_value_t = SchemaKind::Runbook)]
         kind: SchemaKind,
     },
-    /// Run a runbook without the terminal UI (CI, scripts): progress line by line.
+    /// Run a runbook: on a terminal in the UI; in CI, a pipe or with --headless line by line.
     ///
-    /// Exit status: 0 succeeded, 1 a step failed, 2 bad usage, an invalid runbook or input,
+    /// Headless exit status: 0 succeeded, 1 a step failed, 2 bad usage, an invalid runbook or input,
     /// 3 a human is needed (a manual step without --yes, a choice without --choice, a
     /// confirmation without --yes), 130 cancelled with Ctrl-C. The run is journaled and can
     /// be resumed with --resume.
