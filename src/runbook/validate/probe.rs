@@ -179,6 +179,27 @@ fn in_env(env: &Option<String>) -> String {
     env.as_ref().map(|e| format!(" in environment '{e}'")).unwrap_or_default()
 }
 
+/// Checks a target in every environment it can render in; `problem` says what is wrong
+/// with one rendered value, given how to show it (" (which is 'x' in environment 'y')").
+fn check_rendered(
+    raw: &Sp<String>,
+    t: &crate::runbook::Template,
+    scope: &Scope,
+    diags: &mut Diagnostics,
+    problem: impl Fn(&str, &str) -> Option<String>,
+) {
+    for (env, value) in renderings(t, scope) {
+        let shown = if t.has_placeholders() {
+            format!(" (which is {}{})", quote(&value), in_env(&env))
+        } else {
+            String::new()
+        };
+        if let Some(message) = problem(&value, &shown) {
+            diags.error(raw.pos, message);
+        }
+    }
+}
+
 fn check_url(
     raw: &Sp<String>,
     t: &crate::runbook::Template,
@@ -186,31 +207,17 @@ fn check_url(
     diags: &mut Diagnostics,
     place: &str,
 ) {
-    for (env, url) in renderings(t, scope) {
-        let shown = if t.has_placeholders() {
-            format!(" (which is {}{})", quote(&url), in_env(&env))
-        } else {
-            String::new()
-        };
-        match reqwest::Url::parse(&url) {
-            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
-            Ok(u) => diags.error(
-                raw.pos,
-                format!(
-                    "URL {}{shown}{place} uses '{}': an http check needs an http:// or https:// URL",
-                    quote(&raw.value),
-                    u.scheme()
-                ),
-            ),
-            Err(e) => diags.error(
-                raw.pos,
-                format!(
-                    "URL {}{shown}{place} does not parse ({e}): write a full URL such as https://host/health",
-                    quote(&raw.value)
-                ),
-            ),
-        }
-    }
+    let written = quote(&raw.value);
+    check_rendered(raw, t, scope, diags, |url, shown| match reqwest::Url::parse(url) {
+        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => None,
+        Ok(u) => Some(format!(
+            "URL {written}{shown}{place} uses '{}': an http check needs an http:// or https:// URL",
+            u.scheme()
+        )),
+        Err(e) => Some(format!(
+            "URL {written}{shown}{place} does not parse ({e}): write a full URL such as https://host/health"
+        )),
+    });
 }
 
 fn check_address(
@@ -220,25 +227,15 @@ fn check_address(
     diags: &mut Diagnostics,
     place: &str,
 ) {
-    for (env, address) in renderings(t, scope) {
-        let shown = if t.has_placeholders() {
-            format!(" (which is {}{})", quote(&address), in_env(&env))
-        } else {
-            String::new()
-        };
+    let written = quote(&raw.value);
+    check_rendered(raw, t, scope, diags, |address, shown| {
         let port_ok = address
             .rsplit_once(':')
             .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
-        if !port_ok {
-            diags.error(
-                raw.pos,
-                format!(
-                    "TCP address {}{shown}{place} is not HOST:PORT: write it like db.internal:5432",
-                    quote(&raw.value)
-                ),
-            );
-        }
-    }
+        (!port_ok).then(|| {
+            format!("TCP address {written}{shown}{place} is not HOST:PORT: write it like db.internal:5432")
+        })
+    });
 }
 
 /// Compiles `stdout_matches`-style regexes (searched, not anchored).
