@@ -391,3 +391,18 @@ fn replaying_the_records_rebuilds_the_exact_run() {
     let statuses = |r: &Run| r.steps().iter().map(|s| s.status.clone()).collect::<Vec<_>>();
     assert_eq!(statuses(&replayed), statuses(&run));
 }
+
+#[test]
+fn a_capture_larger_than_its_limit_fails_the_step() {
+    let yaml = "title: Big\nsteps:\n  - { id: big, title: Big, run: cat big, capture: blob }\n";
+    let (mut run, _) = start(yaml, &[]);
+    run.apply(Event::Perform);
+    let fx = exit(&mut run, 0, &"x".repeat(64 * 1024 + 1));
+    assert!(fx.contains(&Effect::NeedsHuman { step: "big".into(), why: Waiting::Failed }));
+    assert!(
+        matches!(&run.steps()[0].status, Status::Failed { reason, .. } if reason == "output is too large to capture into 'blob' (limit 64 KiB)")
+    );
+    run.apply(Event::Retry);
+    exit(&mut run, 0, &"x".repeat(64 * 1024));
+    assert_eq!(run.steps()[0].status, Status::Passed, "exactly the limit is fine");
+}
