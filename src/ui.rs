@@ -339,7 +339,10 @@ fn run(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
         detail.push(Line::from(Span::styled(format!("last probe: {reason}"), theme.style(Role::Dim))));
     }
     let output = rs.outputs.get(&step.id);
-    let detail_height = (detail.len() as u16 + 2).clamp(3, right.height * 3 / 5);
+    // Rows the detail takes once wrapped, so the instructions are not cut short.
+    let inner = right.width.saturating_sub(2).max(1) as usize;
+    let wrapped: usize = detail.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();
+    let detail_height = (wrapped as u16 + 2).clamp(3, right.height * 3 / 5);
     let [detail_area, output_area] =
         Layout::vertical([Constraint::Length(detail_height), Constraint::Min(3)]).areas(right);
     let title = run.preview(&step.title);
