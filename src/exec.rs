@@ -3,3 +3,4 @@
 pub mod command;
 pub mod mask;
 pub mod probe;
+pub mod workers;

@@ -17,8 +17,7 @@ use anyhow::Context;
 use tokio::sync::mpsc;
 
 use self::print::Printer;
-use crate::exec::command::{self, Canceller, Execution};
-use crate::exec::probe::Prober;
+use crate::exec::workers::{Outlet, Workers};
 use crate::journal::{self, Journal};
 use crate::run::{Effect, Event, Outcome, Record, Run, Waiting};
 use crate::runbook::Action;
@@ -222,9 +221,8 @@ async fn drive(ready: Ready, opts: &Options, printer: Arc<Mutex<Printer>>) -> an
         .map(|(s, l)| (s.to_owned(), l.to_owned()))
         .collect();
     let (tx, mut rx) = mpsc::channel::<Event>(64);
-    let prober = Prober::new();
-    let mut cancellers: HashMap<String, Canceller> = HashMap::new();
-    let mut check_started: HashMap<String, Instant> = HashMap::new();
+    let outlet = LineOutlet { tx, printer: Arc::clone(&printer) };
+    let mut workers = Workers::default();
     let mut queue: std::collections::VecDeque<Effect> = effects.into();
     let mut interrupted = false;
     let started = Instant::now();
@@ -239,48 +237,12 @@ async fn drive(ready: Ready, opts: &Options, printer: Arc<Mutex<Printer>>) -> an
                 }
                 Effect::Spawn { step, attempt, command, delay } => {
                     let log = journal.step_log(&step, attempt);
-                    let execution = Execution::new();
-                    cancellers.insert(step.clone(), execution.canceller());
-                    let tx = tx.clone();
-                    let printer = Arc::clone(&printer);
-                    tokio::spawn(async move {
-                        tokio::time::sleep(delay).await;
-                        let result = tokio::task::spawn_blocking(move || {
-                            if command.interactive {
-                                return command::run_interactive(&command);
-                            }
-                            printer.lock().unwrap_or_else(|e| e.into_inner()).begin_output(Some(log.clone()));
-                            let result = execution.run(&command, Some(&log), |stream, bytes| {
-                                printer.lock().unwrap_or_else(|e| e.into_inner()).output(stream, bytes);
-                            });
-                            printer.lock().unwrap_or_else(|e| e.into_inner()).end_output();
-                            result
-                        })
-                        .await
-                        .unwrap_or_default();
-                        let _ = tx.send(Event::CommandDone { step, attempt, result }).await;
-                    });
+                    workers.spawn(&outlet, step, attempt, command, delay, Some(log));
                 }
                 Effect::Probe { step, attempt, probe, delay } => {
-                    // A check's wait runs from its first probe.
-                    if attempt == 1 {
-                        check_started.insert(step.clone(), Instant::now() + delay);
-                    }
-                    let first = *check_started.entry(step.clone()).or_insert_with(Instant::now);
-                    let tx = tx.clone();
-                    let prober = prober.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(delay).await;
-                        let result = prober.probe(&probe).await;
-                        let elapsed_ms = first.elapsed().as_millis() as u64;
-                        let _ = tx.send(Event::ProbeDone { step, attempt, result, elapsed_ms }).await;
-                    });
+                    workers.probe(&outlet, step, attempt, probe, delay)
                 }
-                Effect::Kill { step } => {
-                    if let Some(c) = cancellers.get(&step) {
-                        c.cancel();
-                    }
-                }
+                Effect::Kill { step } => workers.kill(&step),
                 Effect::NeedsHuman { step, why } => {
                     if interrupted {
                         say("runbook: cancelled; resume with `runbook run --resume latest`");
@@ -330,6 +292,34 @@ async fn drive(ready: Ready, opts: &Options, printer: Arc<Mutex<Printer>>) -> an
         }
     }
     Ok(EXIT_FAILED)
+}
+
+/// Headless output goes to the printer; results go back to the loop.
+#[derive(Clone)]
+struct LineOutlet {
+    tx: mpsc::Sender<Event>,
+    printer: Arc<Mutex<Printer>>,
+}
+
+impl Outlet for LineOutlet {
+    fn begin(&self, _step: &str, log: Option<&std::path::Path>) {
+        self.printer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .begin_output(log.map(std::path::Path::to_path_buf));
+    }
+
+    fn output(&self, _step: &str, stream: crate::exec::command::Stream, bytes: &[u8]) {
+        self.printer.lock().unwrap_or_else(|e| e.into_inner()).output(stream, bytes);
+    }
+
+    fn end(&self, _step: &str) {
+        self.printer.lock().unwrap_or_else(|e| e.into_inner()).end_output();
+    }
+
+    async fn event(&self, event: Event) {
+        let _ = self.tx.send(event).await;
+    }
 }
 
 enum Decision {

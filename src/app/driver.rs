@@ -5,7 +5,7 @@
 //! loop ends normally). Command output never reaches the screen directly: it comes back as
 //! messages and is drawn inside the output pane.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,8 +22,8 @@ use tokio::sync::mpsc;
 use super::model::Model;
 use super::setup::Setup;
 use super::update::{Cmd, Msg, update};
-use crate::exec::command::{Canceller, Execution};
-use crate::exec::probe::Prober;
+use crate::exec::command::Execution;
+use crate::exec::workers::{Outlet, Workers};
 use crate::health::{self, Scheduler};
 use crate::journal::{self, Journal};
 use crate::run::{Effect, Event, Run};
@@ -104,9 +104,7 @@ struct Driver {
     library: Library,
     opts: Options,
     journal: Option<Journal>,
-    cancellers: HashMap<String, Canceller>,
-    check_started: HashMap<String, Instant>,
-    prober: Prober,
+    workers: Workers,
     scheduler: Option<Scheduler>,
     epoch: Instant,
     /// An `interactive: true` command waiting for the terminal.
@@ -157,9 +155,7 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
         library,
         opts: opts.clone(),
         journal: None,
-        cancellers: HashMap::new(),
-        check_started: HashMap::new(),
-        prober: Prober::new(),
+        workers: Workers::default(),
         scheduler: None,
         epoch: Instant::now(),
         interactive: None,
@@ -259,9 +255,7 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
 
 impl Driver {
     fn shutdown(&mut self) {
-        for c in self.cancellers.values() {
-            c.cancel();
-        }
+        self.workers.kill_all();
         self.scheduler = None;
     }
 
@@ -449,55 +443,43 @@ impl Driver {
                 }
             }
             Effect::Spawn { step, attempt, command, delay } => {
-                let log = self.journal.as_ref().map(|j| j.step_log(&step, attempt));
-                let execution = Execution::new();
-                self.cancellers.insert(step.clone(), execution.canceller());
                 if command.interactive {
                     // The loop hands the terminal over before its next frame.
                     self.interactive = Some((step, attempt, command));
                     return;
                 }
-                let tx = self.tx.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(delay).await;
-                    let out_tx = tx.clone();
-                    let out_step = step.clone();
-                    let result = tokio::task::spawn_blocking(move || {
-                        execution.run(&command, log.as_deref(), |stream, bytes| {
-                            let _ = out_tx.blocking_send(Msg::Output {
-                                step: out_step.clone(),
-                                stream,
-                                bytes: bytes.to_vec(),
-                            });
-                        })
-                    })
-                    .await
-                    .unwrap_or_default();
-                    let _ = tx.send(Msg::OutputDone { step: step.clone() }).await;
-                    let _ = tx.send(Msg::Run(Event::CommandDone { step, attempt, result })).await;
-                });
+                let log = self.journal.as_ref().map(|j| j.step_log(&step, attempt));
+                let outlet = ScreenOutlet { tx: self.tx.clone() };
+                self.workers.spawn(&outlet, step, attempt, command, delay, log);
             }
             Effect::Probe { step, attempt, probe, delay } => {
-                if attempt == 1 {
-                    self.check_started.insert(step.clone(), Instant::now() + delay);
-                }
-                let first = *self.check_started.entry(step.clone()).or_insert_with(Instant::now);
-                let tx = self.tx.clone();
-                let prober = self.prober.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(delay).await;
-                    let result = prober.probe(&probe).await;
-                    let elapsed_ms = first.elapsed().as_millis() as u64;
-                    let _ = tx.send(Msg::Run(Event::ProbeDone { step, attempt, result, elapsed_ms })).await;
-                });
+                let outlet = ScreenOutlet { tx: self.tx.clone() };
+                self.workers.probe(&outlet, step, attempt, probe, delay);
             }
-            Effect::Kill { step } => {
-                if let Some(c) = self.cancellers.get(&step) {
-                    c.cancel();
-                }
-            }
+            Effect::Kill { step } => self.workers.kill(&step),
             Effect::NeedsHuman { .. } | Effect::Finished(_) => {}
         }
+    }
+}
+
+/// The screen's outlet: output and results become messages for `update`.
+#[derive(Clone)]
+struct ScreenOutlet {
+    tx: mpsc::Sender<Msg>,
+}
+
+impl Outlet for ScreenOutlet {
+    fn output(&self, step: &str, stream: crate::exec::command::Stream, bytes: &[u8]) {
+        // On the command's reader thread: wait for room rather than drop output.
+        let _ = self.tx.blocking_send(Msg::Output { step: step.to_owned(), stream, bytes: bytes.to_vec() });
+    }
+
+    fn end(&self, step: &str) {
+        let _ = self.tx.blocking_send(Msg::OutputDone { step: step.to_owned() });
+    }
+
+    async fn event(&self, event: Event) {
+        let _ = self.tx.send(Msg::Run(event)).await;
     }
 }
 
