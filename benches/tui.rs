@@ -12,7 +12,6 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -76,7 +75,7 @@ fn main() {
     // 1b. Moving in the run view while output streams at 100,000 lines/s: every 16 ms frame
     // brings 1,600 new lines.
     let lib = Library::load(vec![Root::Bundled]);
-    let tour = Arc::new(lib.get("onboarding/tour").unwrap().runbook.clone().unwrap());
+    let tour = lib.get("onboarding/tour").unwrap().runbook.clone().unwrap();
     let env = lib.environments.as_ref().unwrap().get("demo").unwrap().clone();
     let run = Run::new(tour, env, &BTreeMap::new()).unwrap();
     let monitors = ["api", "database", "mail", "queue"].map(|m| (m.to_string(), m.to_string())).to_vec();

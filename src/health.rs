@@ -119,12 +119,7 @@ impl MonitorTask {
         loop {
             tokio::time::sleep_until(next).await;
             let late = tokio::time::Instant::now().saturating_duration_since(next);
-            let result = match &prepared {
-                Ok(p) => self.prober.probe(p).await,
-                Err(why) => {
-                    crate::run::ProbeResult { passed: false, slow: false, latency_ms: 0, reason: why.clone() }
-                }
-            };
+            let result = probe_prepared(&self.prober, &prepared).await;
             let at_ms = self.epoch.elapsed().as_millis() as u64;
             let state = self.tracker.observe(&result, at_ms);
             let probed = Probed {
@@ -156,6 +151,19 @@ fn jittered(interval: Duration, id: &str, tick: u64) -> Duration {
     interval.mul_f64(0.9 + 0.2 * r)
 }
 
+/// Probes a monitor; a probe that could not be prepared (a missing var) is a failure.
+async fn probe_prepared(
+    prober: &Prober,
+    prepared: &Result<PreparedProbe, String>,
+) -> crate::run::ProbeResult {
+    match prepared {
+        Ok(p) => prober.probe(p).await,
+        Err(why) => {
+            crate::run::ProbeResult { passed: false, slow: false, latency_ms: 0, reason: why.clone() }
+        }
+    }
+}
+
 /// Probes every monitor once, retrying a failure until `fail_after` failures in a row, as a
 /// health-check script would. Returns the results in monitor order.
 pub async fn probe_once(monitors: &[&Monitor], env: &Environment) -> Vec<(State, Sample)> {
@@ -172,15 +180,7 @@ pub async fn probe_once(monitors: &[&Monitor], env: &Environment) -> Vec<(State,
                 let _permit = gate.acquire().await;
                 let mut tracker = Tracker::new(fail_after);
                 for attempt in 1..=fail_after.max(1) {
-                    let result = match &prepared {
-                        Ok(p) => prober.probe(p).await,
-                        Err(why) => crate::run::ProbeResult {
-                            passed: false,
-                            slow: false,
-                            latency_ms: 0,
-                            reason: why.clone(),
-                        },
-                    };
+                    let result = probe_prepared(&prober, &prepared).await;
                     let state = tracker.observe(&result, epoch.elapsed().as_millis() as u64);
                     if state != State::Unknown || attempt == fail_after {
                         break;

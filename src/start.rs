@@ -31,7 +31,7 @@ pub fn find_runbook<'a>(library: &'a Library, id: &str) -> Result<(&'a Loaded, A
         return Err(usage(format!("no runbook '{id}'{hint}: `runbook list` shows them")));
     };
     match &loaded.runbook {
-        Some(r) => Ok((loaded, Arc::new(r.clone()))),
+        Some(r) => Ok((loaded, Arc::clone(r))),
         None => {
             let lines: Vec<String> = loaded
                 .diagnostics

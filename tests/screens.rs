@@ -2,7 +2,6 @@
 //! pure `update` driven by keys. Time is a message, so the screens are deterministic.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
@@ -38,7 +37,7 @@ fn picker_model(query: &str) -> Model {
         // The driver answers preview requests; here the test does.
         for cmd in update(&mut model, key(KeyCode::Char(c))) {
             if let Cmd::Preview(id) = cmd {
-                let rb = Arc::new(lib.get(&id).unwrap().runbook.clone().unwrap());
+                let rb = lib.get(&id).unwrap().runbook.clone().unwrap();
                 update(&mut model, Msg::Preview(id, rb));
             }
         }
@@ -48,7 +47,7 @@ fn picker_model(query: &str) -> Model {
 
 fn tour_model() -> Model {
     let lib = library();
-    let runbook = Arc::new(lib.get("onboarding/tour").unwrap().runbook.clone().unwrap());
+    let runbook = lib.get("onboarding/tour").unwrap().runbook.clone().unwrap();
     let env = lib.environments.as_ref().unwrap().get("demo").unwrap().clone();
     let run = Run::new(runbook, env, &BTreeMap::new()).unwrap();
     let mut model = picker_model("");
@@ -216,7 +215,7 @@ fn every_dialog_at_every_size() {
     use runbook::app::setup::Setup;
     use runbook::health::Reading;
     let lib = library();
-    let deploy = Arc::new(lib.get("deploy/production").unwrap().runbook.clone().unwrap());
+    let deploy = lib.get("deploy/production").unwrap().runbook.clone().unwrap();
     let setup =
         Setup::new(deploy, vec![("demo".into(), false), ("production".into(), true)], Some("production"));
     let reading = |env: &str, state, reason: &str| Reading {

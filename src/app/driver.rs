@@ -336,7 +336,7 @@ impl Driver {
                 Cmd::Quit => self.shutdown(),
                 Cmd::Preview(id) => {
                     if let Some(runbook) = self.library.get(&id).and_then(|l| l.runbook.clone()) {
-                        let more = update(model, Msg::Preview(id, Arc::new(runbook)));
+                        let more = update(model, Msg::Preview(id, runbook));
                         Box::pin(self.carry_out(model, more)).await;
                     }
                 }
@@ -399,8 +399,7 @@ impl Driver {
             start::resume(&self.library, &data_dir, run_id, None, &BTreeMap::new(), &self.opts.vars)?;
         let start::Resumed { run, journal, run_id, changed, effects } = resumed;
         self.journal = Some(journal);
-        let runbook = Arc::new(run.runbook().clone());
-        let monitors = self.start_health(&runbook, run.environment());
+        let monitors = self.start_health(run.runbook(), run.environment());
         let mut effects = effects;
         if changed {
             effects.push(Effect::Journal(crate::run::Record::Note {

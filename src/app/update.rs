@@ -325,12 +325,8 @@ fn on_picker_key_inner(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
             vec![Cmd::Quit]
         }
         _ => {
-            match key.code {
-                KeyCode::Char(c) => p.query.push(c),
-                KeyCode::Backspace => {
-                    p.query.pop();
-                }
-                _ => return vec![],
+            if !edit(&mut p.query, key.code) {
+                return vec![];
             }
             p.selected = 0;
             p.refilter();
@@ -453,6 +449,19 @@ fn on_run_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
     }
 }
 
+/// Typing into a one-line text field: characters append, backspace deletes. Returns whether
+/// the key edited the text.
+fn edit(text: &mut String, code: KeyCode) -> bool {
+    match code {
+        KeyCode::Char(c) => text.push(c),
+        KeyCode::Backspace => {
+            text.pop();
+        }
+        _ => return false,
+    }
+    true
+}
+
 fn on_dialog_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
     let Some(dialog) = model.dialog.as_mut() else { return vec![] };
     if key.code == KeyCode::Esc {
@@ -511,15 +520,10 @@ fn on_dialog_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
                         vec![]
                     }
                 }
-                KeyCode::Backspace => {
-                    typed.pop();
+                _ => {
+                    edit(&mut *typed, key.code);
                     vec![]
                 }
-                KeyCode::Char(c) => {
-                    typed.push(c);
-                    vec![]
-                }
-                _ => vec![],
             }
         }
         Dialog::Search { query } => match key.code {
@@ -529,15 +533,10 @@ fn on_dialog_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
                 search(model, query);
                 vec![]
             }
-            KeyCode::Backspace => {
-                query.pop();
+            _ => {
+                edit(&mut *query, key.code);
                 vec![]
             }
-            KeyCode::Char(c) => {
-                query.push(c);
-                vec![]
-            }
-            _ => vec![],
         },
         Dialog::Skip { reason: text } | Dialog::Note { text } => match key.code {
             KeyCode::Enter if text.trim().is_empty() => {
@@ -554,15 +553,10 @@ fn on_dialog_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
                 model.dialog = None;
                 apply(model, event)
             }
-            KeyCode::Backspace => {
-                text.pop();
+            _ => {
+                edit(&mut *text, key.code);
                 vec![]
             }
-            KeyCode::Char(c) => {
-                text.push(c);
-                vec![]
-            }
-            _ => vec![],
         },
     }
 }
@@ -600,16 +594,9 @@ fn on_setup_key(
             setup.cycle(true);
             Some(false)
         }
-        KeyCode::Backspace => {
+        KeyCode::Backspace | KeyCode::Char(_) => {
             if let Some(f) = setup.field_mut() {
-                f.value.pop();
-            }
-            setup.validate();
-            Some(false)
-        }
-        KeyCode::Char(c) => {
-            if let Some(f) = setup.field_mut() {
-                f.value.push(c);
+                edit(&mut f.value, key.code);
             }
             setup.validate();
             Some(false)

@@ -121,11 +121,7 @@ impl EnvironmentsFor<'_> {
         self.fallback
             .get_or_insert_with(|| {
                 let roots = crate::dirs::search_path(self.dirs);
-                roots
-                    .iter()
-                    .map(load::read_root)
-                    .find_map(|f| f.environments)
-                    .and_then(|f| load::load_environments(&f).0)
+                roots.iter().find_map(load::environments_file).and_then(|f| load::load_environments(&f).0)
             })
             .clone()
     }

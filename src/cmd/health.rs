@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::Context;
 
 use crate::cli::Format;
-use crate::health::{self, Probed, Sample, State};
+use crate::health::{self, Probed, State};
 use crate::runbook::load::Library;
 use crate::runbook::{Environment, Environments};
 
@@ -58,13 +58,9 @@ pub fn run(
     }
     let results = runtime.block_on(health::probe_once(&monitors, &environment));
     let rows: Vec<Row> =
-        monitors.iter().zip(results).map(|(m, (state, s))| row(&environment, m, state, &s)).collect();
+        monitors.iter().zip(results).map(|(m, (state, s))| Row::new(&environment, m, state, &s)).collect();
     print_rows(&rows, format)?;
     Ok(if rows.iter().any(|r| r.state == State::Down) { 1 } else { 0 })
-}
-
-fn row(env: &Environment, m: &crate::runbook::Monitor, state: State, s: &Sample) -> Row {
-    Row::new(env, m, state, s)
 }
 
 fn print_rows(rows: &[Row], format: Format) -> anyhow::Result<()> {
@@ -136,10 +132,10 @@ async fn watch_table(
                 latest[index] = Some(p);
                 if format == Format::Json {
                     let p = latest[index].as_ref().context("just set")?;
-                    let r = row(env, monitors[index], p.state, &p.sample);
+                    let r = Row::new(env, monitors[index], p.state, &p.sample);
                     println!("{}", serde_json::to_string(&r)?);
                 } else if tty && last_draw.elapsed().as_millis() >= 250 {
-                    let rows: Vec<Row> = monitors.iter().zip(&latest).filter_map(|(m, p)| p.as_ref().map(|p| row(env, m, p.state, &p.sample))).collect();
+                    let rows: Vec<Row> = monitors.iter().zip(&latest).filter_map(|(m, p)| p.as_ref().map(|p| Row::new(env, m, p.state, &p.sample))).collect();
                     print!("\x1b[H\x1b[2J");
                     println!("{} · every monitor, live (Ctrl-C to stop)\n", env.name);
                     print_rows(&rows, format)?;

@@ -23,7 +23,7 @@ fn runbook(yaml: &str) -> Arc<Runbook> {
     assert!(d.is_empty(), "{d:?}");
     let loaded = load::load_runbook(&file(yaml), envs.as_ref());
     assert!(loaded.diagnostics.iter().all(|d| !d.is_error()), "{:?}", loaded.diagnostics);
-    Arc::new(loaded.runbook.unwrap())
+    loaded.runbook.unwrap()
 }
 
 fn env(name: &str) -> Environment {

@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
@@ -145,12 +146,29 @@ pub fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut bytes = Vec::new();
     std::fs::File::open(path)?.take(yaml::MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes)?;
-    if bytes.len() > yaml::MAX_FILE_BYTES {
-        // Keep the real size for the message without reading the rest.
-        let size = std::fs::metadata(path).map_or(bytes.len(), |m| m.len() as usize);
-        bytes.resize(size.min(yaml::MAX_FILE_BYTES + 1), 0);
-    }
     Ok(bytes)
+}
+
+/// The environments file of one root alone, without reading its runbooks.
+pub fn environments_file(root: &Root) -> Option<SourceFile> {
+    match root {
+        Root::Bundled => {
+            bundled::FILES.iter().find(|(rel, _)| *rel == ENVIRONMENTS_FILE).map(|(rel, text)| SourceFile {
+                rel: (*rel).to_owned(),
+                display: format!("{}/{rel}", bundled::PREFIX),
+                bytes: Cow::Borrowed(text.as_bytes()),
+            })
+        }
+        Root::Dir(dir) => {
+            let path = dir.join(ENVIRONMENTS_FILE);
+            let bytes = read_limited(&path).ok()?;
+            Some(SourceFile {
+                rel: ENVIRONMENTS_FILE.into(),
+                display: path.display().to_string(),
+                bytes: Cow::Owned(bytes),
+            })
+        }
+    }
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
@@ -184,7 +202,8 @@ pub struct Loaded {
     pub root: usize,
     /// blake3 of the file's bytes, so a run notices when its runbook changed.
     pub content_hash: String,
-    pub runbook: Option<Runbook>,
+    /// Shared, so opening or previewing a runbook never copies it.
+    pub runbook: Option<Arc<Runbook>>,
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -232,7 +251,7 @@ pub fn load_runbook(file: &SourceFile, envs: Option<&Environments>) -> Loaded {
             if let Some(own) = &raw.id {
                 id = own.value.clone();
             }
-            validate::runbook(&raw, file.path_id(), text, envs, &mut diags)
+            validate::runbook(&raw, file.path_id(), text, envs, &mut diags).map(Arc::new)
         }
         Err(d) => {
             diags.push(d);
