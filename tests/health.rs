@@ -253,3 +253,43 @@ fn the_tour_runs_end_to_end_against_the_demo_service() {
         assert!(text.contains("✓ run succeeded"), "{text}");
     }
 }
+
+#[test]
+fn health_watch_reports_state_changes_as_they_happen() {
+    use std::io::{BufRead, BufReader};
+    let server = support::HealthServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("books")).unwrap();
+    std::fs::write(
+        tmp.path().join("books/environments.yaml"),
+        format!(
+            "environments:\n  a: {{}}\nmonitors:\n  - {{ id: api, check: {{ http: '{}' }}, interval: 100ms, fail_after: 2 }}\n",
+            server.url("/health")
+        ),
+    )
+    .unwrap();
+    // Not a terminal: one line per state change.
+    let mut child = runbook_cmd(&["health", "--dir", "books", "--watch"], tmp.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let next = || rx.recv_timeout(Duration::from_secs(10)).expect("a state change within 10 s");
+    let first = next();
+    assert!(first.starts_with("api up "), "{first}");
+    server.set_status(503);
+    let down = next();
+    assert!(down.starts_with("api down ") && down.ends_with("HTTP 503"), "{down}");
+    server.set_status(200);
+    let up = next();
+    assert!(up.starts_with("api up "), "{up}");
+    // SAFETY: SIGINT to our own child, as Ctrl-C would.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert_eq!(child.wait().unwrap().code(), Some(0), "the last state was up");
+}

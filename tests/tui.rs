@@ -79,21 +79,36 @@ impl Screen {
     }
 
     fn wait_for(&self, needle: &str) {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while !self.text().contains(needle) {
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {needle:?}; the screen:\n{}",
-                self.text()
-            );
-            std::thread::sleep(Duration::from_millis(30));
-        }
+        self.wait_until(&format!("{needle:?} shows"), |s| s.text().contains(needle));
     }
 
     fn keys(&mut self, keys: &str) {
         let mut w = self.writer.lock().unwrap();
         w.write_all(keys.as_bytes()).unwrap();
         w.flush().unwrap();
+    }
+
+    /// Waits until `ready` holds for the screen, or fails with `what` and the screen.
+    fn wait_until(&self, what: &str, ready: impl Fn(&Screen) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !ready(self) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting until {what}; the screen:\n{}",
+                self.text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn wait_gone(&self, needle: &str) {
+        self.wait_until(&format!("{needle:?} is gone"), |s| !s.text().contains(needle));
+    }
+
+    /// The alternate screen is left and the cursor shown again.
+    fn restored(&self) -> bool {
+        let parser = self.parser.lock().unwrap();
+        !parser.screen().alternate_screen() && !parser.screen().hide_cursor()
     }
 
     fn wait_exit(&mut self) -> u32 {
@@ -136,11 +151,7 @@ fn pick_a_runbook_run_a_step_tick_skip_and_quit() {
     let mut s = Screen::spawn(&["--dir", "books"], tmp.path(), 120, 40);
     s.wait_for("Rotate the secrets");
     s.keys("restart api");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while s.text().contains("Rotate the secrets") {
-        assert!(Instant::now() < deadline, "the query does not filter the list:\n{}", s.text());
-        std::thread::sleep(Duration::from_millis(30));
-    }
+    s.wait_gone("Rotate the secrets");
     assert!(s.text().contains("Restart the API"), "{}", s.text());
     s.keys("\r");
     s.wait_for("DEV │ Restart the API");
@@ -192,11 +203,7 @@ fn a_monitor_goes_from_up_to_down_in_the_health_pane() {
     s.wait_for("HTTP 503");
     assert!(s.text().contains("down"), "{}", s.text());
     server.set_status(200);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while s.text().contains("HTTP 503") {
-        assert!(Instant::now() < deadline, "the monitor did not recover:\n{}", s.text());
-        std::thread::sleep(Duration::from_millis(30));
-    }
+    s.wait_gone("HTTP 503");
     // The parity view: dev is up, prod refuses connections.
     s.keys("p");
     s.wait_for("≠ api");
@@ -232,7 +239,7 @@ fn the_setup_form_picks_the_environment_and_checks_inputs_as_typed() {
     books(tmp.path(), "default: staging\nenvironments:\n  staging: {}\n  production: { protected: true }\n");
     std::fs::write(
         tmp.path().join("books/deploy.yaml"),
-        "title: Deploy\ninputs:\n  version: { description: Image tag, pattern: '^v\\d+$' }\n  region: { default: eu, choices: [eu, us] }\n  token: { secret: true, default: '' }\nsteps:\n  - { id: go, title: Go, run: 'echo deploying {{ version }} to {{ region }} in {{ environment }}' }\n",
+        "title: Deploy\ninputs:\n  version: { description: Image tag, pattern: '^v\\d+$' }\n  region: { default: eu, choices: [eu, us] }\n  token: { secret: true, default: '' }\n  zone: { choices_from: 'printf \"zone-a\\nzone-b\\n\"' }\nsteps:\n  - { id: go, title: Go, run: 'echo deploying {{ version }} to {{ region }} in {{ environment }} {{ zone }}' }\n",
     )
     .unwrap();
     let mut s = Screen::spawn(&["--dir", "books"], tmp.path(), 120, 40);
@@ -253,10 +260,15 @@ fn the_setup_form_picks_the_environment_and_checks_inputs_as_typed() {
     }
     s.keys("v42");
     s.keys("\t\x1b[C"); // region: eu → us
-    s.keys("\r\r\r");
+    s.keys("\t\t"); // token, then zone: its choices_from runs on focus
+    s.wait_for("zone-a");
+    s.wait_for("◂▸ 2 options");
+    s.keys("\x1b[C"); // zone-a → zone-b
+    s.wait_for("zone-b");
+    s.keys("\r");
     s.wait_for("STAGING │ Deploy");
     s.keys("\r");
-    s.wait_for("deploying v42 to us in staging");
+    s.wait_for("deploying v42 to us in staging zone-b");
 }
 
 #[test]
@@ -325,15 +337,7 @@ fn sigterm_and_sighup_restore_the_terminal() {
         unsafe { libc::kill(pid, signal) };
         assert_eq!(s.wait_exit(), 0, "signal {signal}");
         // The last bytes may still be on their way through the pty: wait for them.
-        let restored = || {
-            let parser = s.parser.lock().unwrap();
-            !parser.screen().alternate_screen() && !parser.screen().hide_cursor()
-        };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !restored() {
-            assert!(Instant::now() < deadline, "the terminal was not restored on signal {signal}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        s.wait_until(&format!("the terminal is restored on signal {signal}"), Screen::restored);
     }
 }
 
@@ -383,11 +387,9 @@ fn resizing_rearranges_the_panes_and_a_query_opens_the_picker() {
     s.wait_for("dev ● Local down");
     assert!(!s.text().contains("health · dev"), "the side pane collapsed into a strip:\n{}", s.text());
     s.keys("h");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while s.text().contains("dev ○ Local") || s.text().contains("dev ● Local") {
-        assert!(Instant::now() < deadline, "h did not hide the health strip:\n{}", s.text());
-        std::thread::sleep(Duration::from_millis(30));
-    }
+    s.wait_until("h hides the health strip", |s| {
+        !s.text().contains("dev ○ Local") && !s.text().contains("dev ● Local")
+    });
     s.resize(200, 60);
     s.keys("h");
     s.wait_for("health · dev");
@@ -407,18 +409,9 @@ fn a_panic_restores_the_terminal_and_says_what_happened() {
     s.wait_for("Restart the API");
     s.keys("x");
     assert_ne!(s.wait_exit(), 0);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let restored = {
-            let parser = s.parser.lock().unwrap();
-            !parser.screen().alternate_screen() && !parser.screen().hide_cursor()
-        };
-        if restored && s.text().contains("panicking on the first key") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "not restored after a panic:\n{}", s.text());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    s.wait_until("the terminal is restored and the panic reported", |s| {
+        s.restored() && s.text().contains("panicking on the first key")
+    });
 }
 
 #[test]
