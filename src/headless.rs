@@ -105,6 +105,10 @@ fn prepare(dirs: &[PathBuf], opts: &Options, printer: &Arc<Mutex<Printer>>) -> a
         return Err(UsageError("name a runbook to run (or --resume RUN)".into()).into());
     };
     let (loaded, runbook) = start::find_runbook(&library, id)?;
+    // The author's warnings (a value handed to `eval`, say) are worth a look before it runs.
+    for d in loaded.diagnostics.iter().filter(|d| !d.is_error()) {
+        say(&format!("runbook: {}", d.display(&loaded.display)));
+    }
     let env = start::pick_environment(&library, &runbook, opts.env.as_deref(), &vars)?;
     let inputs = start::inputs(&runbook, &given_inputs);
     let made =

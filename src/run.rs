@@ -60,11 +60,13 @@ pub struct StepState {
 /// A command ready to run: everything resolved, secrets known for masking.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PreparedCommand {
-    /// The script to run. Never displayed or journaled.
+    /// The script to run: values are not in it, only references to `env` (see
+    /// `Template::render_script`). Never displayed or journaled.
     pub script: String,
-    /// The script as shown, secrets masked.
+    /// The script as shown, values in place, secrets masked.
     pub shown: String,
-    pub shell: String,
+    /// The step's `shell:`; `None` is the strict default.
+    pub shell: Option<String>,
     pub cwd: Option<String>,
     pub env: Vec<(String, String)>,
     pub timeout: Duration,
@@ -86,9 +88,20 @@ pub struct PreparedProbe {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum PreparedTarget {
-    Http { url: String, method: String, headers: Vec<(String, String)>, insecure: bool },
-    Tcp { address: String },
-    Command { script: String },
+    Http {
+        url: String,
+        method: String,
+        headers: Vec<(String, String)>,
+        insecure: bool,
+    },
+    Tcp {
+        address: String,
+    },
+    /// `env` carries the values the script references.
+    Command {
+        script: String,
+        env: Vec<(String, String)>,
+    },
 }
 
 /// The result of one command try.
@@ -886,14 +899,14 @@ impl Run {
         let Action::Command(c) = &step.action else { return Err("not a command step".into()) };
         let lookup = |n: &Name| self.value(n);
         let missing = |m: template::Missing| format!("{m}: the step that sets it has not run");
-        let script = c.run.render(Quoting::Shell, &lookup).map_err(missing)?;
+        let script = c.run.render_script(&lookup).map_err(|e| e.to_string())?;
         let mut secrets = self.secrets();
         secrets.extend(script.secrets.iter().cloned());
         let cwd = match &c.cwd {
             Some(t) => Some(t.render(Quoting::Plain, &lookup).map_err(missing)?.real),
             None => None,
         };
-        let mut env = Vec::new();
+        let mut env = script.env.clone();
         for (k, t) in &c.env {
             let r = t.render(Quoting::Plain, &lookup).map_err(missing)?;
             secrets.extend(r.secrets);
@@ -903,7 +916,7 @@ impl Run {
         secrets.dedup();
         Ok(PreparedCommand {
             shown: template::mask(&script.shown, &secrets).into_owned(),
-            script: script.real,
+            script: script.code,
             shell: c.shell.clone(),
             cwd,
             env,
@@ -954,9 +967,9 @@ pub fn prepare_probe(
             (PreparedTarget::Tcp { address: a.real }, format!("tcp {}", a.shown))
         }
         ProbeTarget::Command { script } => {
-            let s = script.render(Quoting::Shell, lookup).map_err(missing)?;
+            let s = script.render_script(lookup).map_err(|e| e.to_string())?;
             secrets.extend(s.secrets.iter().cloned());
-            (PreparedTarget::Command { script: s.real }, format!("$ {}", s.shown))
+            (PreparedTarget::Command { script: s.code, env: s.env }, format!("$ {}", s.shown))
         }
     };
     secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
@@ -970,18 +983,38 @@ pub fn prepare_probe(
     })
 }
 
+/// Output is matched as `capture` sees it: trimmed, so `^\d+$` matches `echo 5400`.
+/// A failed match quotes what the command printed (already masked), shortened.
 fn expectation_failure(expect: &crate::runbook::CommandExpect, stdout: &str) -> Option<String> {
-    if let Some(text) = &expect.stdout_contains
+    let stdout = stdout.trim();
+    let failure = if let Some(text) = &expect.stdout_contains
         && !stdout.contains(text.as_str())
     {
-        return Some(format!("stdout does not contain '{text}'"));
-    }
-    if let Some(re) = &expect.stdout_matches
+        format!("stdout does not contain '{text}'")
+    } else if let Some(re) = &expect.stdout_matches
         && !re.is_match(stdout)
     {
-        return Some(format!("stdout does not match /{}/", re.as_str()));
+        format!("stdout does not match /{}/", re.as_str())
+    } else {
+        return None;
+    };
+    Some(format!("{failure}; it printed {}", shorten(stdout)))
+}
+
+/// At most ~200 characters of output for a message: the end, where the answer usually is.
+fn shorten(text: &str) -> String {
+    const MAX: usize = 200;
+    if text.is_empty() {
+        return "nothing".to_owned();
     }
-    None
+    let chars = text.chars().count();
+    let shown: String = if chars > MAX {
+        let tail: String = text.chars().skip(chars - MAX).collect();
+        format!("…{tail}")
+    } else {
+        text.to_owned()
+    };
+    format!("'{}'", shown.escape_debug())
 }
 
 /// What confirming a step takes.

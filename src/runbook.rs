@@ -10,6 +10,7 @@ pub mod duration;
 pub mod index;
 pub mod load;
 pub mod raw;
+pub mod shell;
 pub mod span;
 pub mod template;
 pub mod validate;
@@ -161,7 +162,8 @@ impl Action {
 #[derive(Debug, Clone)]
 pub struct CommandStep {
     pub run: Template,
-    pub shell: String,
+    /// The `shell:` words; `None` runs the strict default (see `exec::command::shell_argv`).
+    pub shell: Option<String>,
     pub cwd: Option<Template>,
     pub env: Vec<(String, Template)>,
     pub timeout: Duration,

@@ -14,7 +14,7 @@ fn command(script: &str, timeout: Duration) -> PreparedCommand {
     PreparedCommand {
         script: script.into(),
         shown: script.into(),
-        shell: "sh".into(),
+        shell: Some("sh".into()),
         cwd: None,
         env: vec![],
         timeout,
@@ -121,9 +121,35 @@ fn env_cwd_and_stdin_are_as_documented() {
 #[test]
 fn a_missing_shell_is_a_clear_error() {
     let mut cmd = command("true", Duration::from_secs(5));
-    cmd.shell = "no-such-shell-here".into();
+    cmd.shell = Some("no-such-shell-here".into());
     let result = Execution::new().run(&cmd, None, |_, _| {});
-    assert!(result.spawn_error.unwrap().starts_with("no-such-shell-here: "));
+    assert_eq!(result.spawn_error.unwrap(), "the shell 'no-such-shell-here' was not found (shell:)");
+}
+
+#[test]
+fn a_missing_working_directory_is_named() {
+    let mut cmd = command("true", Duration::from_secs(5));
+    cmd.cwd = Some("/no/such/dir".into());
+    let result = Execution::new().run(&cmd, None, |_, _| {});
+    assert_eq!(result.spawn_error.unwrap(), "the working directory '/no/such/dir' does not exist (cwd)");
+}
+
+fn strict(script: &str) -> runbook::run::CommandResult {
+    let mut cmd = command(script, Duration::from_secs(10));
+    cmd.shell = None;
+    Execution::new().run(&cmd, None, |_, _| {})
+}
+
+#[test]
+fn scripts_fail_fast_by_default() {
+    assert_eq!(strict("false\necho went on").exit, Some(1), "a failing line fails the script");
+    assert_eq!(strict("ls /no/such/dir | tail -1").exit, Some(2), "a failing pipe stage fails the script");
+    assert_ne!(strict("echo $NO_SUCH_VARIABLE_HERE").exit, Some(0), "an unset variable is an error");
+    assert_eq!(strict("false || echo handled").exit, Some(0), "a handled failure is fine");
+    // `shell:` as written opts out.
+    let mut cmd = command("false\necho went on", Duration::from_secs(10));
+    cmd.shell = Some("bash".into());
+    assert_eq!(Execution::new().run(&cmd, None, |_, _| {}).exit, Some(0));
 }
 
 fn probe(target: PreparedTarget, timeout: Duration, expect: ProbeExpect) -> PreparedProbe {
@@ -217,13 +243,13 @@ fn command_probes_check_exit_and_stdout() {
     let prober = Prober::new();
     let expect = ProbeExpect { stdout_contains: Some("accepting".into()), ..Default::default() };
     let ok = block_on(prober.probe(&probe(
-        PreparedTarget::Command { script: "echo accepting connections".into() },
+        PreparedTarget::Command { script: "echo accepting connections".into(), env: vec![] },
         Duration::from_secs(5),
         expect.clone(),
     )));
     assert!(ok.passed);
     let bad = block_on(prober.probe(&probe(
-        PreparedTarget::Command { script: "echo no; exit 2".into() },
+        PreparedTarget::Command { script: "echo no; exit 2".into(), env: vec![] },
         Duration::from_secs(5),
         expect,
     )));

@@ -370,3 +370,147 @@ fn resuming_after_the_runbook_changed_says_so_and_maps_steps_by_id() {
     let resumed = env.journal(&run).into_iter().find(|e| e["type"] == "resumed").unwrap();
     assert_eq!(resumed["runbook_changed"], true);
 }
+
+/// Every quoting context of the shell, with payloads that would run as code if a value were
+/// ever pasted into the script: heredocs, comments with apostrophes, here-strings, `case`,
+/// `[[ ]]`, command substitution in double quotes, and captures carrying the same payloads.
+const CONTEXTS: &str = r#"title: Contexts
+inputs:
+  v: { description: anything }
+steps:
+  - id: heredoc
+    title: Heredoc
+    run: |
+      cat <<EOF
+      heredoc:[{{ v }}]
+      EOF
+  - id: comment
+    title: Comment
+    run: |
+      echo hi # it's a comment with an apostrophe
+      echo comment:[{{ v }}]
+  - id: herestring
+    title: Here-string
+    run: sed 's/^/herestring:[/; s/$/]/' <<< {{ v }}
+  - id: case
+    title: Case
+    run: |
+      case {{ v }} in
+        {{ v }}) echo "case:[{{ v }}]" ;;
+        *) echo case:nomatch ;;
+      esac
+  - id: test
+    title: Test
+    run: '[[ {{ v }} == "{{ v }}" ]] && echo "test:[{{ v }}]"'
+  - id: subst
+    title: Substitution in double quotes
+    run: echo "subst:[$(printf %s {{ v }})]"
+  - id: cap
+    title: Capture the value back
+    run: printf '%s\n' {{ v }}
+    capture: got
+  - id: captured
+    title: Use the capture in a heredoc
+    run: |
+      cat <<EOF
+      captured:[{{ got }}]
+      EOF
+"#;
+
+#[test]
+fn values_are_data_in_every_shell_context() {
+    let env = Env::new(ENVS);
+    env.book("contexts", CONTEXTS);
+    let corpus = [
+        "$(touch pwned1)",
+        "`touch pwned2`",
+        "'; touch pwned3; '",
+        "\"; touch pwned4; \"",
+        "$'\\x41' $((1+1)) ${HOME} \\",
+        "*",
+        "EOF",
+    ];
+    for value in corpus {
+        let o = env.run(&["run", "contexts", "--input", &format!("v={value}")]);
+        assert_eq!(o.status.code(), Some(0), "{value:?}: {}", stdout(&o));
+        let text = stdout(&o);
+        for context in ["heredoc", "comment", "herestring", "case", "test", "subst", "captured"] {
+            assert!(
+                text.contains(&format!("│ {context}:[{value}]")),
+                "{value:?} did not arrive as data in the {context} context:\n{text}"
+            );
+        }
+    }
+    let made: Vec<String> = std::fs::read_dir(env.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("pwned"))
+        .collect();
+    assert!(made.is_empty(), "a value was executed: {made:?}");
+}
+
+#[test]
+fn a_value_in_shell_arithmetic_must_be_a_number() {
+    let env = Env::new(ENVS);
+    env.book(
+        "arith",
+        "title: Arith\ninputs:\n  n: { description: a count }\nsteps:\n  - { id: add, title: Add, run: 'echo sum:$(( {{ n }} + 1 )); (( {{ n }} > 0 )) && [[ {{ n }} -lt 100 ]] && echo small' }\n",
+    );
+    let o = env.run(&["run", "arith", "--input", "n=41"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("│ sum:42") && stdout(&o).contains("│ small"), "{}", stdout(&o));
+    // bash evaluates array subscripts in arithmetic, command substitution included.
+    let o = env.run(&["run", "arith", "--input", "n=a[$(touch pwned)]"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("is used in shell arithmetic"), "{}", stdout(&o));
+    assert!(!env.path().join("pwned").exists(), "the subscript ran");
+}
+
+#[test]
+fn a_secret_is_never_on_a_command_line() {
+    let env = Env::new(ENVS);
+    let secret = "argv-5ecr3t-value";
+    env.book(
+        "argv",
+        "title: Argv\ninputs:\n  token: { secret: true }\nsteps:\n  - { id: use, title: Use, run: 'printf %s {{ token }} > arrived; sh -c \"sleep 30\" & wait' , timeout: 60s }\n",
+    );
+    let mut child = env.cmd(&["run", "argv"]).env("RUNBOOK_INPUT_TOKEN", secret).spawn().unwrap();
+    let arrived = env.path().join("arrived");
+    wait_for("the step to run", Duration::from_secs(20), || arrived.exists().then_some(()));
+    wait_for("the sleep to start", Duration::from_secs(10), || {
+        let any_sleep = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .any(|p| std::fs::read(p.path().join("cmdline")).is_ok_and(|c| c.starts_with(b"sleep\x0030")));
+        any_sleep.then_some(())
+    });
+    let mut scanned = 0;
+    for p in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmdline) = std::fs::read(p.path().join("cmdline")) {
+            scanned += 1;
+            let text = String::from_utf8_lossy(&cmdline);
+            assert!(!text.contains(secret), "the secret is in the argv of pid {:?}: {text}", p.file_name());
+        }
+    }
+    assert!(scanned > 3);
+    assert_eq!(std::fs::read_to_string(&arrived).unwrap(), secret, "the value reached the command");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn a_secret_in_set_x_traces_and_encoded_forms_is_masked() {
+    let env = Env::new(ENVS);
+    env.book(
+        "trace",
+        "title: Trace\ninputs:\n  token: { secret: true }\nsteps:\n  - { id: use, title: Use, run: 'set -x; : {{ token }}; : \"\\\"{{ token }}\\\"\"' }\n",
+    );
+    let secret = "it's a 5ecret/&value";
+    let o = env.cmd(&["run", "trace"]).env("RUNBOOK_INPUT_TOKEN", secret).output().unwrap();
+    let all = format!("{}{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr), env.all_files_text());
+    assert!(all.contains("••••"), "{all}");
+    for form in ["5ecret", "it'\\''s"] {
+        assert!(!all.contains(form), "the form {form:?} of the secret leaked:\n{all}");
+    }
+}

@@ -487,7 +487,7 @@ async fn load_choices(command: String) -> Vec<String> {
     let cmd = crate::run::PreparedCommand {
         shown: command.clone(),
         script: command,
-        shell: "sh".into(),
+        shell: None,
         cwd: None,
         env: vec![],
         timeout: Duration::from_secs(10),

@@ -88,14 +88,8 @@ impl Execution {
             p.parent().map(std::fs::create_dir_all);
             std::fs::File::create(p).ok().map(|f| std::io::BufWriter::with_capacity(256 * 1024, f))
         });
-        let mut command = Command::new(&cmd.shell);
-        command
-            .arg("-c")
-            .arg(&cmd.script)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
+        let mut command = shell_command(cmd);
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
         if let Some(cwd) = &cmd.cwd {
             command.current_dir(cwd);
         }
@@ -104,7 +98,7 @@ impl Execution {
             Ok(c) => c,
             Err(e) => {
                 return CommandResult {
-                    spawn_error: Some(format!("{}: {e}", cmd.shell)),
+                    spawn_error: Some(spawn_problem(cmd, &e)),
                     duration_ms: started.elapsed().as_millis() as u64,
                     ..Default::default()
                 };
@@ -279,8 +273,7 @@ fn kill_group(pgid: libc::pid_t, signal: libc::c_int) {
 /// stderr inherited). Its output is not captured or masked: it belongs to the user.
 pub fn run_interactive(cmd: &PreparedCommand) -> CommandResult {
     let started = Instant::now();
-    let mut command = Command::new(&cmd.shell);
-    command.arg("-c").arg(&cmd.script);
+    let mut command = shell_command(cmd);
     if let Some(cwd) = &cmd.cwd {
         command.current_dir(cwd);
     }
@@ -292,9 +285,54 @@ pub fn run_interactive(cmd: &PreparedCommand) -> CommandResult {
             ..Default::default()
         },
         Err(e) => CommandResult {
-            spawn_error: Some(format!("{}: {e}", cmd.shell)),
+            spawn_error: Some(spawn_problem(cmd, &e)),
             duration_ms: started.elapsed().as_millis() as u64,
             ..Default::default()
         },
+    }
+}
+
+/// The program and flags that run a script: the step's `shell:` words as written, or by
+/// default bash with errexit, nounset and pipefail, so a failing line or pipe stage fails
+/// the step (`sh -eu` where bash is missing: POSIX sh before 2024 has no pipefail).
+pub fn shell_argv(shell: Option<&str>) -> Vec<String> {
+    if let Some(words) = shell {
+        return shlex::split(words).filter(|w| !w.is_empty()).unwrap_or_else(|| vec![words.to_owned()]);
+    }
+    static BASH: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let has_bash = *BASH.get_or_init(|| {
+        std::env::var_os("PATH").is_some_and(|path| {
+            std::env::split_paths(&path).any(|dir| {
+                let p = dir.join("bash");
+                std::fs::metadata(&p).is_ok_and(|m| m.is_file())
+            })
+        })
+    });
+    let words: &[&str] = if has_bash { &["bash", "-euo", "pipefail"] } else { &["sh", "-eu"] };
+    words.iter().map(|w| (*w).to_owned()).collect()
+}
+
+/// `PROGRAM [FLAGS] -c SCRIPT`: the script is the runbook's text with references, never values.
+fn shell_command(cmd: &PreparedCommand) -> Command {
+    let argv = shell_argv(cmd.shell.as_deref());
+    let mut command = Command::new(&argv[0]);
+    command.args(&argv[1..]).arg("-c").arg(&cmd.script);
+    command
+}
+
+/// Why a command could not start, in words: the shell or the working directory.
+fn spawn_problem(cmd: &PreparedCommand, e: &std::io::Error) -> String {
+    if let Some(cwd) = &cmd.cwd {
+        match std::fs::metadata(cwd) {
+            Err(_) => return format!("the working directory '{cwd}' does not exist (cwd)"),
+            Ok(m) if !m.is_dir() => return format!("the working directory '{cwd}' is not a directory (cwd)"),
+            Ok(_) => {}
+        }
+    }
+    let program = shell_argv(cmd.shell.as_deref()).into_iter().next().unwrap_or_default();
+    if e.kind() == std::io::ErrorKind::NotFound {
+        format!("the shell '{program}' was not found (shell:)")
+    } else {
+        format!("{program}: {e}")
     }
 }

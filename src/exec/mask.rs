@@ -16,7 +16,7 @@ pub struct Masker {
 impl Masker {
     pub fn new(secrets: &[String]) -> Self {
         let mut secrets: Vec<Vec<u8>> =
-            secrets.iter().filter(|s| !s.is_empty()).map(|s| s.as_bytes().to_vec()).collect();
+            crate::runbook::template::secret_forms(secrets).into_iter().map(String::into_bytes).collect();
         // Longest first, so a secret that contains another is masked whole.
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         let longest = secrets.first().map_or(0, Vec::len);

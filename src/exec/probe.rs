@@ -123,13 +123,13 @@ impl Prober {
                     }
                 }
             }
-            PreparedTarget::Command { script } => {
+            PreparedTarget::Command { script, env } => {
                 let command = PreparedCommand {
                     script: script.clone(),
                     shown: String::new(),
-                    shell: "sh".into(),
+                    shell: None,
                     cwd: None,
-                    env: vec![],
+                    env: env.clone(),
                     timeout: probe.timeout,
                     interactive: false,
                     secrets: probe.secrets.clone(),

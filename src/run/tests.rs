@@ -234,7 +234,9 @@ steps:
     exit(&mut run, 0, "v1.2.3; rm -rf /  \n");
     assert_eq!(run.preview(&run.runbook().steps[1].title), "Roll back to v1.2.3; rm -rf /");
     let (_, _, cmd) = spawned(&run.apply(Event::Perform));
-    assert_eq!(cmd.script, "deploy 'v1.2.3; rm -rf /'", "a captured value is one shell word");
+    assert_eq!(cmd.script, r#"deploy "${RUNBOOK_V_previous}""#, "a captured value is never script text");
+    assert!(cmd.env.contains(&("RUNBOOK_V_previous".into(), "v1.2.3; rm -rf /".into())));
+    assert_eq!(cmd.shown, "deploy 'v1.2.3; rm -rf /'", "shown as one shell word");
 }
 
 #[test]
@@ -337,7 +339,12 @@ steps:
     assert_eq!(missing, StartError::MissingInput("version".into()));
     let (mut run, _) = start(yaml, &[("version", "v2")]);
     let (_, _, cmd) = spawned(&run.apply(Event::Perform));
-    assert_eq!(cmd.script, "deploy v2 --token s3cr3t-value staging");
+    assert_eq!(
+        cmd.script,
+        r#"deploy "${RUNBOOK_V_version}" --token "${RUNBOOK_V_token}" "${RUNBOOK_V_environment}""#
+    );
+    assert!(!cmd.script.contains("s3cr3t-value"), "no value, secret or not, is in the script (argv)");
+    assert!(cmd.env.contains(&("RUNBOOK_V_token".into(), "s3cr3t-value".into())));
     assert_eq!(cmd.shown, "deploy v2 --token •••• staging");
     let started = run.started_record("h", "u", "host");
     let text = serde_json::to_string(&started).unwrap();
@@ -405,4 +412,22 @@ fn a_capture_larger_than_its_limit_fails_the_step() {
     run.apply(Event::Retry);
     exit(&mut run, 0, &"x".repeat(64 * 1024));
     assert_eq!(run.steps()[0].status, Status::Passed, "exactly the limit is fine");
+}
+
+#[test]
+fn output_is_matched_trimmed_and_a_failed_match_quotes_it() {
+    let yaml = r#"
+title: Match
+steps:
+  - { id: n, title: N, run: echo 5400, expect: { stdout_matches: '^\d+$' } }
+  - { id: m, title: M, run: echo nope, expect: { stdout_contains: ready } }
+"#;
+    let (mut run, _) = start(yaml, &[]);
+    run.apply(Event::Perform);
+    let fx = exit(&mut run, 0, "5400\n");
+    assert!(fx.iter().any(|e| matches!(e, Effect::Journal(Record::StepPassed { step, .. }) if step == "n")));
+    run.apply(Event::Perform);
+    exit(&mut run, 0, "  not yet\n");
+    let Status::Failed { reason, .. } = &run.steps()[1].status else { panic!("{:?}", run.steps()[1]) };
+    assert_eq!(reason, "stdout does not contain 'ready'; it printed 'not yet'");
 }

@@ -8,6 +8,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use super::shell;
+
 /// A parsed template; keeps its source for display and hashing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
@@ -220,6 +222,76 @@ impl Template {
         Ok(Rendered { real, shown, secrets })
     }
 
+    /// The shell context of each placeholder, in order, and the ones a command re-parses.
+    pub fn shell_analysis(&self) -> shell::Analysis {
+        let pieces: Vec<shell::Piece<'_>> = self
+            .parts
+            .iter()
+            .map(|p| match p {
+                Part::Text(t) => shell::Piece::Text(t),
+                Part::Slot(_) => shell::Piece::Slot,
+            })
+            .collect();
+        shell::analyse(&pieces)
+    }
+
+    /// Renders shell code without putting any value into it: each placeholder becomes a
+    /// reference to an environment variable (`"${RUNBOOK_V_name}"`, written for its quoting
+    /// context), and the values travel in `env`. No quoting context, here-document or
+    /// comment can then turn a value into code, and no value is ever in argv.
+    pub fn render_script(&self, lookup: &dyn Fn(&Name) -> Option<Value>) -> Result<Script, ScriptError> {
+        let contexts = self.shell_analysis().contexts;
+        let mut code = String::with_capacity(self.source.len() + 16);
+        let mut shown = String::with_capacity(self.source.len());
+        let mut env: Vec<(String, String)> = Vec::new();
+        let mut secrets = Vec::new();
+        let mut slot = 0;
+        for part in &self.parts {
+            match part {
+                Part::Text(t) => {
+                    code.push_str(t);
+                    shown.push_str(t);
+                }
+                Part::Slot(ph) => {
+                    let context = contexts.get(slot).copied().unwrap_or(shell::Context::Unquoted);
+                    slot += 1;
+                    let value =
+                        lookup(&ph.name).ok_or_else(|| ScriptError::Missing(Missing(ph.name.clone())))?;
+                    if context == shell::Context::Arithmetic && !is_number(&value.text) {
+                        return Err(ScriptError::NotANumber(ph.name.clone()));
+                    }
+                    let var = env_var_name(&ph.name);
+                    match context {
+                        shell::Context::Unquoted => {
+                            code.push_str("\"${");
+                            code.push_str(&var);
+                            code.push_str("}\"");
+                        }
+                        _ => {
+                            code.push_str("${");
+                            code.push_str(&var);
+                            code.push('}');
+                        }
+                    }
+                    if value.secret {
+                        shown.push_str(MASK);
+                        if !value.text.is_empty() {
+                            secrets.push(value.text.clone());
+                        }
+                    } else if context == shell::Context::Unquoted {
+                        shown.push_str(&shell_quote(&value.text));
+                    } else {
+                        shown.push_str(&value.text);
+                    }
+                    if !env.iter().any(|(k, _)| *k == var) {
+                        env.push((var, value.text.replace('\0', "")));
+                    }
+                }
+            }
+        }
+        Ok(Script { code, shown, env, secrets })
+    }
+
     /// Renders for display only: unknown values show as `‹name›`, secrets as [`MASK`].
     pub fn preview(&self, lookup: &dyn Fn(&Name) -> Option<Value>) -> String {
         let mut out = String::with_capacity(self.source.len());
@@ -239,32 +311,59 @@ impl Template {
         }
         out
     }
+}
 
-    /// Placeholders written inside shell quotes (`"{{ x }}"`), where the added quoting would
-    /// become part of the value.
-    pub fn quoted_placeholders(&self) -> Vec<&Placeholder> {
-        let mut found = Vec::new();
-        let mut quote: Option<char> = None;
-        let mut escaped = false;
-        for part in &self.parts {
-            match part {
-                Part::Text(t) => {
-                    for c in t.chars() {
-                        match (quote, c) {
-                            _ if escaped => escaped = false,
-                            (Some('"') | None, '\\') => escaped = true,
-                            (None, '\'' | '"') => quote = Some(c),
-                            (Some(q), c) if c == q => quote = None,
-                            _ => {}
-                        }
-                    }
-                }
-                Part::Slot(ph) if quote.is_some() => found.push(ph),
-                Part::Slot(_) => {}
-            }
+/// Shell code rendered by [`Template::render_script`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    /// The code, with references instead of values. Never displayed.
+    pub code: String,
+    /// The code as shown: values in place (shell-quoted where unquoted), secrets masked.
+    pub shown: String,
+    /// One variable per distinct placeholder: the values, to pass in the environment.
+    pub env: Vec<(String, String)>,
+    /// The secret values that went in, for masking output.
+    pub secrets: Vec<String>,
+}
+
+/// Why shell code could not be rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScriptError {
+    Missing(Missing),
+    /// A value used in arithmetic (`$(( ))`, `(( ))`, `[[ -eq ]]`) that is not a number:
+    /// bash would evaluate it as an expression, which can run commands.
+    NotANumber(Name),
+}
+
+impl fmt::Display for ScriptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScriptError::Missing(m) => write!(f, "{m}: the step that sets it has not run"),
+            ScriptError::NotANumber(n) => write!(
+                f,
+                "the value of '{n}' is used in shell arithmetic, where bash evaluates it as code, and it is not a number; the step did not run"
+            ),
         }
-        found
     }
+}
+
+/// The environment variable that carries a placeholder's value into a script.
+pub fn env_var_name(name: &Name) -> String {
+    match name {
+        Name::Var(n) => format!("RUNBOOK_V_{n}"),
+        Name::Env(n) => format!("RUNBOOK_E_{n}"),
+    }
+}
+
+/// A decimal or hexadecimal integer, or a decimal fraction, with an optional sign.
+fn is_number(text: &str) -> bool {
+    let t = text.trim();
+    let t = t.strip_prefix(['-', '+']).unwrap_or(t);
+    if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        return !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit());
+    }
+    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+    !int.is_empty() && int.bytes().all(|b| b.is_ascii_digit()) && frac.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn parse_name(inner: &str) -> Option<Name> {
@@ -307,10 +406,59 @@ pub fn shell_quote(value: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Replaces every occurrence of each secret in `text` with [`MASK`].
+/// The forms a secret takes in output: as it is, shell-quoted (what `set -x` prints),
+/// JSON-escaped (what an API echoes back) and URL-encoded (what a request log shows).
+pub fn secret_forms(secrets: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(secrets.len() * 2);
+    for s in secrets.iter().filter(|s| !s.is_empty()) {
+        // Quoted forms without their outer quotes, so they are found inside a larger
+        // quoted word too (`'"it'\''s"'`: a JSON string that `set -x` quoted again).
+        out.push(s.clone());
+        let quoted = shell_quote(s);
+        out.push(quoted.strip_prefix('\'').and_then(|q| q.strip_suffix('\'')).unwrap_or(&quoted).to_owned());
+        let ansi_c = bash_ansi_c_quote(s);
+        out.push(ansi_c[2..ansi_c.len() - 1].to_owned());
+        if let Ok(json) = serde_json::to_string(s.as_str()) {
+            out.push(json[1..json.len() - 1].to_owned());
+        }
+        let url = percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
+        out.push(url.clone());
+        out.push(url.replace("%20", "+"));
+        // Encoders differ on which punctuation they leave alone: the RFC 3986 unreserved set.
+        const COMPONENT: &percent_encoding::AsciiSet =
+            &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+        out.push(percent_encoding::utf8_percent_encode(s, COMPONENT).to_string());
+    }
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out.dedup();
+    out
+}
+
+/// How bash's `set -x` writes a word with control characters: `$'a\nb'`.
+fn bash_ansi_c_quote(s: &str) -> String {
+    let mut out = String::from("$'");
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\'' => out.push_str("\\'"),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\{:03o}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// Replaces every occurrence of each secret, in each of its [`secret_forms`], with [`MASK`].
 pub fn mask<'a>(text: &'a str, secrets: &[String]) -> Cow<'a, str> {
     let mut out = Cow::Borrowed(text);
-    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+    if secrets.is_empty() {
+        return out;
+    }
+    for secret in secret_forms(secrets).iter() {
         if out.contains(secret.as_str()) {
             out = Cow::Owned(out.replace(secret.as_str(), MASK));
         }
@@ -379,11 +527,17 @@ mod tests {
     }
 
     #[test]
-    fn spots_placeholders_inside_quotes() {
-        let t =
-            Template::parse(r#"echo "{{ version }}" {{ version }} 'a {{ version }}' "it\"s {{ version }}""#)
-                .unwrap();
-        let offsets: Vec<_> = t.quoted_placeholders().iter().map(|p| p.offset).collect();
-        assert_eq!(offsets.len(), 3);
+    fn masks_the_quoted_json_and_url_forms_of_a_secret() {
+        let secrets = vec!["it's a \"5ecret\"/&".to_string()];
+        for leaked in [
+            r#"+ echo 'it'\''s a "5ecret"/&'"#,
+            r#"{"token":"it's a \"5ecret\"/&"}"#,
+            "GET /login?token=it%27s%20a%20%225ecret%22%2F%26",
+            "token=it%27s+a+%225ecret%22%2F%26",
+        ] {
+            let masked = mask(leaked, &secrets);
+            assert!(!masked.contains("5ecret"), "{leaked} -> {masked}");
+            assert!(masked.contains(MASK));
+        }
     }
 }

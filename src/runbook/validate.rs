@@ -653,7 +653,7 @@ fn command(
     }
     Some(CommandStep {
         run: run?,
-        shell: s.shell.as_ref().map_or_else(|| "sh".to_owned(), |v| v.value.clone()),
+        shell: s.shell.as_ref().map(|v| v.value.clone()),
         cwd,
         env,
         timeout,

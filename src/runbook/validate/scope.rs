@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use crate::runbook::diagnostic::{Diagnostics, did_you_mean};
+use crate::runbook::shell;
 use crate::runbook::span::{Pos, Sp};
 use crate::runbook::template::{Name, Template};
 use crate::runbook::{Environment, Environments};
@@ -150,7 +151,9 @@ pub fn template(
     Some(t)
 }
 
-/// Like [`template`] for shell code, with the lint for placeholders inside quotes.
+/// Like [`template`] for shell code: a placeholder where the shell does not expand (single
+/// quotes, `$'…'`, a quoted here-document) is an error, and one handed to a command that
+/// parses its arguments as code again (`eval`, `sh -c`, `ssh`) is a warning.
 pub fn shell_template(
     value: &Sp<String>,
     scope: &Scope,
@@ -159,15 +162,28 @@ pub fn shell_template(
     place: &str,
 ) -> Option<Template> {
     let t = template(value, scope, lines, diags, place)?;
-    for ph in t.quoted_placeholders() {
-        let pos = lines.find_after(value.pos, &ph.written);
-        diags.warning(
-            pos,
-            format!(
-                "placeholder '{}'{place} is inside quotes: values are shell-quoted already, so the quotes would become part of the command; remove the quotes around it",
-                ph.written
-            ),
-        );
+    let analysis = t.shell_analysis();
+    let mut cursor = value.pos;
+    for (i, ph) in t.placeholders().enumerate() {
+        cursor = lines.find_after(cursor, &ph.written);
+        if analysis.contexts.get(i) == Some(&shell::Context::Literal) {
+            diags.error(
+                cursor,
+                format!(
+                    "placeholder '{}'{place} is inside single quotes (or $'…', or a here-document with a quoted delimiter), where the shell expands nothing: the value would never arrive; put it outside the quotes, e.g. 'text '{} or \"text {}\"",
+                    ph.written, ph.written, ph.written
+                ),
+            );
+        }
+        if let Some(r) = analysis.reparse.iter().find(|r| r.slot == i) {
+            diags.warning(
+                cursor,
+                format!(
+                    "placeholder '{}'{place} is passed to `{}`, which parses it as shell code again, so shell syntax in the value would run: quote it for that shell with \"$(printf %q {})\", or pass it as an argument of a script",
+                    ph.written, r.what, ph.written
+                ),
+            );
+        }
     }
     Some(t)
 }
