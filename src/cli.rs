@@ -84,10 +84,22 @@ pub enum Command {
     /// confirmation without --yes), 130 cancelled with Ctrl-C. The run is journaled and can
     /// be resumed with --resume.
     Run(RunArgs),
-    /// List runs, newest first.
+    /// List runs, newest first; abandon one, or prune old ones.
     Runs {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Give up an unfinished run: journaled as abandoned, no longer offered for resume.
+        #[arg(long, value_name = "RUN", conflicts_with = "prune")]
+        abandon: Option<String>,
+        /// Remove finished and abandoned runs older than --older-than (asks first).
+        #[arg(long, requires = "older_than")]
+        prune: bool,
+        /// With --prune: an age such as 30d, 12h or 2w.
+        #[arg(long, value_name = "AGE")]
+        older_than: Option<String>,
+        /// With --prune: do not ask.
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
     /// Write a run's incident timeline (for the postmortem).
     Export {
@@ -158,15 +170,36 @@ pub struct RunArgs {
     /// Override an environment var, NAME=VALUE (repeatable).
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub vars: Vec<String>,
-    /// Tick manual steps and confirm `confirm: true` steps (also in protected environments).
+    /// Tick manual steps and confirm `confirm: true` steps; on resume, run an interrupted
+    /// step again. In a protected environment a confirmation also needs --confirm-env.
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Confirm steps in this protected environment (type its name, as the TUI asks).
+    #[arg(long, value_name = "NAME")]
+    pub confirm_env: Option<String>,
     /// The option to pick at a choice step, STEP=LABEL (repeatable).
     #[arg(long = "choice", value_name = "STEP=LABEL")]
     pub choices: Vec<String>,
-    /// Continue a run from its journal: a run id, or `latest`.
+    /// Continue a run from its journal: a run id (or its short id), or `latest`. No --dir
+    /// needed: the run remembers where its runbook came from.
     #[arg(long, value_name = "RUN")]
     pub resume: Option<String>,
+    /// With --resume: run the step that failed, was cancelled or was interrupted again.
+    #[arg(long, requires = "resume")]
+    pub retry: bool,
+    /// With --resume: skip this step (the one the run stopped at); --note gives the reason.
+    #[arg(long, value_name = "STEP", requires = "resume")]
+    pub skip: Option<String>,
+    /// With --resume: mark this step done without running it; --note says why.
+    #[arg(long, value_name = "STEP", requires = "resume")]
+    pub mark_done: Option<String>,
+    /// A note for the journal: the reason for --skip or --mark-done, or, with --resume
+    /// alone, a note added to the run (also after it ended).
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+    /// With --resume: end the processes that a runner that died left running in its step.
+    #[arg(long, requires = "resume")]
+    pub stop_running: bool,
     /// Print every resolved command and check; run nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -3,4 +3,5 @@
 pub mod command;
 pub mod mask;
 pub mod probe;
+pub mod tree;
 pub mod workers;

@@ -156,7 +156,17 @@ fn describe(record: &Record) -> Option<(String, &'static str, String)> {
         ),
         Record::StepSkipped { step, reason } => d(step, "skipped", reason.clone()),
         Record::StepCancelled { step, reason } => d(step, "cancelled", reason.clone()),
-        Record::StepInterrupted { step } => d(step, "interrupted", "the runner stopped while it ran".into()),
+        Record::StepInterrupted { step } => {
+            d(step, "interrupted", "the runner stopped while it ran; outcome unknown".into())
+        }
+        Record::StepMarkedDone { step, note } => d(
+            step,
+            "✓ marked done",
+            note.as_ref()
+                .map_or_else(|| "by a person, without running it".into(), |n| format!("by a person: {n}")),
+        ),
+        Record::StepProcess { step, pid, .. } => d(step, "process", format!("pid {pid}")),
+        Record::Confirmed { step, how, by } => d(step, "confirmed", format!("by {by}: {how}")),
         Record::Captured { step, name, value, .. } => d(step, "captured", format!("{name} = {value}")),
         Record::Chose { step, label, goto } => d(step, "chose", format!("{label} → {goto}")),
         Record::Note { text, step } => d(step.as_deref().unwrap_or(""), "note", text.clone()),

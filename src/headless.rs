@@ -2,9 +2,10 @@
 //!
 //! It drives the same [`Run`] as the TUI, prints progress line by line, and decides what a
 //! person would: manual steps need `--yes`, choices need `--choice STEP=LABEL`, confirmations
-//! need `--yes`. When it cannot decide it stops with exit code 3, and the run stays
-//! resumable. Exit codes: 0 succeeded, 1 a step failed, 2 bad usage or runbook, 3 a human
-//! is needed, 130 cancelled with Ctrl-C.
+//! need `--yes` (and `--confirm-env NAME` in a protected environment). When it cannot decide
+//! it stops with exit code 3, and the run stays resumable. Exit codes: 0 succeeded, 1 a step
+//! failed, 2 bad usage or runbook (or the run is driven elsewhere), 3 a human is needed,
+//! 4 the journal could not be written, 129/130/143 stopped by SIGHUP/SIGINT/SIGTERM.
 
 mod print;
 
@@ -19,10 +20,11 @@ use tokio::sync::mpsc;
 use self::print::Printer;
 use crate::exec::workers::{Outlet, Workers};
 use crate::journal::{self, Journal};
-use crate::run::{Effect, Event, Outcome, Record, Run, Waiting};
+use crate::run::{Confirmation, Effect, Event, Outcome, Record, Run, Waiting};
 use crate::runbook::Action;
 use crate::runbook::load::Library;
 use crate::start::{self, UsageError};
+use crate::text::escape_controls;
 
 /// What `runbook run` was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -35,13 +37,27 @@ pub struct Options {
     pub choices: Vec<String>,
     pub resume: Option<String>,
     pub dry_run: bool,
+    /// The protected environment's name, typed as the TUI asks for it.
+    pub confirm_env: Option<String>,
+    /// On resume: run the failed, cancelled or interrupted step again.
+    pub retry: bool,
+    /// On resume: skip this step (with `note` as the reason).
+    pub skip: Option<String>,
+    /// On resume: mark this step done without running it (with `note`).
+    pub mark_done: Option<String>,
+    pub note: Option<String>,
+    /// On resume: end the processes a dead runner left running in its step.
+    pub stop_running: bool,
 }
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_HUMAN: u8 = 3;
+pub const EXIT_JOURNAL: u8 = 4;
+pub const EXIT_HANGUP: u8 = 129;
 pub const EXIT_CANCELLED: u8 = 130;
+pub const EXIT_TERMINATED: u8 = 143;
 
 /// Runs headless; returns the exit code.
 pub fn run(dirs: &[PathBuf], opts: &Options) -> anyhow::Result<u8> {
@@ -87,14 +103,48 @@ fn prepare(dirs: &[PathBuf], opts: &Options, printer: &Arc<Mutex<Printer>>) -> a
     let say = |text: &str| printer.lock().unwrap_or_else(|e| e.into_inner()).line(text);
 
     if let Some(which) = &opts.resume {
-        let resumed =
+        let mut resumed =
             start::resume(&library, &data_dir, which, opts.runbook.as_deref(), &given_inputs, &vars)?;
-        let start::Resumed { run, journal, run_id, changed, effects } = resumed;
+        for problem in &resumed.problems {
+            say(&format!("runbook: warning: {problem}"));
+        }
+        if let Some(still) = &resumed.still_running {
+            let step = still.step.clone();
+            let pids = format!("{:?}", still.pids);
+            let leave = opts.skip.as_deref() == Some(step.as_str())
+                || opts.mark_done.as_deref() == Some(step.as_str());
+            if opts.stop_running {
+                say(&format!(
+                    "runbook: step '{step}' was still running (pids {pids}): stopping it (--stop-running)"
+                ));
+                start::settle_still_running(&mut resumed, start::StillRunningChoice::Stop)?;
+            } else if leave {
+                say(&format!("runbook: step '{step}' is still running (pids {pids}): left alone"));
+                start::settle_still_running(&mut resumed, start::StillRunningChoice::Leave)?;
+            } else {
+                say(&format!(
+                    "runbook: a human is needed: step '{step}' is still running from the runner that stopped (pids {pids}); \
+                     it is not started again beside itself. Wait for it to end and resume, stop it with \
+                     `runbook run --resume {which} --stop-running`, or leave it and mark the step with --mark-done {step} or --skip {step} (--note WHY)",
+                ));
+                return Ok(Prepared::Done(EXIT_HUMAN));
+            }
+        }
+        let start::Resumed { mut run, mut journal, run_id, changed, effects, .. } = resumed;
         say(&format!("runbook: resuming run {run_id} of {} in {}", run.runbook().id, run.environment().name));
         if changed {
             say("runbook: warning: the runbook changed since this run began; steps are matched by id");
         }
         if let Some(outcome) = run.outcome() {
+            // A note after the end still goes into the run's record.
+            if let Some(note) = &opts.note {
+                for effect in run.apply(Event::Note(note.clone())) {
+                    if let Effect::Journal(r) = effect {
+                        journal.append(r)?;
+                    }
+                }
+                say("runbook: note saved to the run's journal");
+            }
             say(&format!("runbook: run {run_id} already {outcome}"));
             return Ok(Prepared::Done(exit_code(outcome)));
         }
@@ -132,7 +182,7 @@ fn prepare(dirs: &[PathBuf], opts: &Options, printer: &Arc<Mutex<Printer>>) -> a
     }
     let (mut journal, run_id) = Journal::create(&data_dir, &run.runbook().id)?;
     let (user, host) = journal::user_and_host();
-    let started = run.started_record(&loaded.content_hash, &user, &host);
+    let started = run.started_record(&loaded.content_hash, start::source_of(&library, loaded), &user, &host);
     journal.append(started.clone())?;
     run.record(&started);
     say(&format!(
@@ -206,14 +256,26 @@ fn dry_run(run: &Run, p: &mut Printer) {
             }
             Action::Manual => {}
         }
+        if let Some(body) = &step.body {
+            for line in run.preview(body).lines() {
+                p.line(&format!("       │ {}", crate::text::escape_controls(line)));
+            }
+        }
     }
 }
 
 fn exit_code(outcome: Outcome) -> u8 {
     match outcome {
         Outcome::Succeeded => EXIT_OK,
-        Outcome::Failed | Outcome::Aborted => EXIT_FAILED,
+        Outcome::Failed | Outcome::Aborted | Outcome::Abandoned => EXIT_FAILED,
     }
+}
+
+/// Which signal stopped the runner, and the exit code it means.
+#[derive(Debug, Clone, Copy)]
+struct Stopped {
+    name: &'static str,
+    code: u8,
 }
 
 async fn drive(ready: Ready, opts: &Options, printer: Arc<Mutex<Printer>>) -> anyhow::Result<u8> {
@@ -227,16 +289,35 @@ async fn drive(ready: Ready, opts: &Options, printer: Arc<Mutex<Printer>>) -> an
     let (tx, mut rx) = mpsc::channel::<Event>(64);
     let outlet = LineOutlet { tx, printer: Arc::clone(&printer) };
     let mut workers = Workers::default();
+    workers.run_id = run_id.clone();
     let mut queue: std::collections::VecDeque<Effect> = effects.into();
-    let mut interrupted = false;
+    let mut stopped: Option<Stopped> = None;
+    let mut answered = Answered::default();
     let started = Instant::now();
     let say = |text: &str| printer.lock().unwrap_or_else(|e| e.into_inner()).line(text);
+    let resume_hint = format!("runbook run --resume {run_id}");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
 
     loop {
         while let Some(effect) = queue.pop_front() {
             match effect {
                 Effect::Journal(record) => {
-                    journal.append(record.clone())?;
+                    if let Err(e) = journal.append(record.clone()) {
+                        // Nothing may happen that the journal does not hold: stop driving,
+                        // end what runs, and say how to go on.
+                        workers.kill_all();
+                        tokio::task::spawn_blocking(|| {
+                            crate::exec::tree::stop_all_running(crate::exec::command::KILL_GRACE)
+                        })
+                        .await
+                        .ok();
+                        say(&format!("runbook: {e:#}"));
+                        say(&format!(
+                            "runbook: stopped driving: nothing runs that the journal cannot record. Free the space (or fix the error) and resume with `{resume_hint}`"
+                        ));
+                        return Ok(EXIT_JOURNAL);
+                    }
                     report(&run, &record, &say);
                 }
                 Effect::Spawn { step, attempt, command, delay } => {
@@ -248,22 +329,22 @@ async fn drive(ready: Ready, opts: &Options, printer: Arc<Mutex<Printer>>) -> an
                 }
                 Effect::Kill { step } => workers.kill(&step),
                 Effect::NeedsHuman { step, why } => {
-                    if interrupted {
-                        say("runbook: cancelled; resume with `runbook run --resume latest`");
-                        return Ok(EXIT_CANCELLED);
+                    if let Some(s) = stopped {
+                        say(&format!("runbook: stopped by {}; resume with `{resume_hint}`", s.name));
+                        return Ok(s.code);
                     }
-                    match decide(&run, &step, why, opts, &choices) {
-                        Decision::Event(event, note) => {
+                    match decide(&run, &step, why, opts, &choices, &mut answered) {
+                        Decision::Event(events, note) => {
                             if let Some(note) = note {
                                 say(&note);
                             }
-                            queue.extend(run.apply(event));
+                            for event in events {
+                                queue.extend(run.apply(event));
+                            }
                         }
                         Decision::Stop(code, message) => {
                             say(&message);
-                            say(&format!(
-                                "runbook: the run is kept; resume it with `runbook run --resume {run_id}`"
-                            ));
+                            say(&format!("runbook: the run is kept; resume it with `{resume_hint}`"));
                             return Ok(code);
                         }
                     }
@@ -278,22 +359,30 @@ async fn drive(ready: Ready, opts: &Options, printer: Arc<Mutex<Printer>>) -> an
                 }
             }
         }
-        tokio::select! {
+        let signal = tokio::select! {
             msg = rx.recv() => {
                 let Some(event) = msg else { break };
                 queue.extend(run.apply(event));
+                continue;
             }
-            _ = tokio::signal::ctrl_c(), if !interrupted => {
-                interrupted = true;
-                say("runbook: Ctrl-C: cancelling the running step");
-                let effects = run.apply(Event::Cancel);
-                if effects.is_empty() {
-                    say("runbook: cancelled; resume with `runbook run --resume latest`");
-                    return Ok(EXIT_CANCELLED);
-                }
-                queue.extend(effects);
-            }
+            _ = tokio::signal::ctrl_c() => Stopped { name: "Ctrl-C (SIGINT)", code: EXIT_CANCELLED },
+            _ = term.recv() => Stopped { name: "SIGTERM", code: EXIT_TERMINATED },
+            _ = hup.recv() => Stopped { name: "SIGHUP", code: EXIT_HANGUP },
+        };
+        if stopped.is_some() {
+            // A second signal: no more grace for what still runs.
+            say(&format!("runbook: {}: killing the running step now", signal.name));
+            crate::exec::tree::kill_all_running();
+            continue;
         }
+        stopped = Some(signal);
+        say(&format!("runbook: {}: stopping the running step", signal.name));
+        let effects = run.apply(Event::Stop(format!("stopped by {}", signal.name)));
+        if effects.is_empty() {
+            say(&format!("runbook: stopped by {}; resume with `{resume_hint}`", signal.name));
+            return Ok(signal.code);
+        }
+        queue.extend(effects);
     }
     Ok(EXIT_FAILED)
 }
@@ -327,8 +416,14 @@ impl Outlet for LineOutlet {
 }
 
 enum Decision {
-    Event(Event, Option<String>),
+    Event(Vec<Event>, Option<String>),
     Stop(u8, String),
+}
+
+/// One-time answers already given, so that `--retry` runs a step again once, not forever.
+#[derive(Debug, Default)]
+struct Answered {
+    retried: std::collections::HashSet<String>,
 }
 
 /// What a headless run does where a person would act.
@@ -338,22 +433,57 @@ fn decide(
     why: Waiting,
     opts: &Options,
     choices: &HashMap<String, String>,
+    answered: &mut Answered,
 ) -> Decision {
     let Some(step) = run.runbook().step(step_id) else {
         return Decision::Stop(EXIT_FAILED, format!("runbook: internal: no step '{step_id}'"));
     };
     let human = |what: String| Decision::Stop(EXIT_HUMAN, format!("runbook: a human is needed: {what}"));
+    let note = opts.note.clone();
+    let by = || {
+        let (user, host) = journal::user_and_host();
+        format!("{user}@{host}")
+    };
+    // Answers for a step that stopped: --skip, --mark-done, --retry.
+    let settle = |answered: &mut Answered, retry_ok: bool| -> Option<Decision> {
+        if opts.skip.as_deref() == Some(step_id) {
+            let reason = note.clone().unwrap_or_else(|| "skipped with --skip".into());
+            return Some(Decision::Event(
+                vec![Event::Skip(reason)],
+                Some("       ↷ skipped (--skip)".into()),
+            ));
+        }
+        if opts.mark_done.as_deref() == Some(step_id) {
+            return Some(Decision::Event(
+                vec![Event::MarkDone(note.clone())],
+                Some("       ✓ marked done (--mark-done)".into()),
+            ));
+        }
+        if retry_ok && answered.retried.insert(step_id.to_owned()) {
+            return Some(Decision::Event(vec![Event::Retry], Some("       ↻ running it again".into())));
+        }
+        None
+    };
+    let options = format!(
+        "--retry runs it again, --skip {step_id} skips it, --mark-done {step_id} marks it done (--note WHY)"
+    );
     match why {
-        Waiting::Failed => {
-            Decision::Stop(EXIT_FAILED, format!("✗ step '{step_id}' failed; the run stops here"))
-        }
-        Waiting::Cancelled => {
-            Decision::Stop(EXIT_CANCELLED, format!("runbook: step '{step_id}' was cancelled"))
-        }
+        Waiting::Failed => settle(answered, opts.retry).unwrap_or_else(|| {
+            Decision::Stop(EXIT_FAILED, format!("✗ step '{step_id}' failed; the run stops here. On resume, {options}"))
+        }),
+        Waiting::Cancelled => settle(answered, opts.retry).unwrap_or_else(|| {
+            Decision::Stop(EXIT_CANCELLED, format!("runbook: step '{step_id}' was cancelled. On resume, {options}"))
+        }),
+        Waiting::Interrupted => settle(answered, opts.retry || opts.yes).unwrap_or_else(|| {
+            human(format!(
+                "step '{step_id}' was running when the runner stopped, so its outcome is unknown and it does not run again by itself: --yes (or --retry) runs it again, --skip {step_id} skips it, --mark-done {step_id} marks it done (--note WHY)"
+            ))
+        }),
         Waiting::Choice => match choices.get(step_id) {
-            Some(label) => {
-                Decision::Event(Event::Choose(label.clone()), Some(format!("       → {label} (--choice)")))
-            }
+            Some(label) => Decision::Event(
+                vec![Event::Choose(label.clone())],
+                Some(format!("       → {label} (--choice)")),
+            ),
             None => human(format!(
                 "step '{step_id}' is a choice; pass --choice '{step_id}=LABEL' ({})",
                 choice_help(run, step_id)
@@ -361,25 +491,47 @@ fn decide(
         },
         Waiting::Ready => match &step.action {
             Action::Manual if opts.yes => {
-                Decision::Event(Event::Tick, Some("       ✓ ticked (--yes)".into()))
+                Decision::Event(vec![Event::Tick], Some("       ✓ ticked (--yes)".into()))
             }
             Action::Manual => {
+                if let Some(d) = settle(answered, false) {
+                    return d;
+                }
                 human(format!("step '{step_id}' is a manual step; pass --yes to tick manual steps"))
             }
             Action::Command(_) => match run.needs_confirmation() {
+                None => Decision::Event(vec![Event::Perform], None),
                 Some(_) if !opts.yes => {
-                    let protected = if run.environment().protected {
-                        format!(" in protected environment '{}'", run.environment().name)
+                    let protected = run.environment().protected;
+                    let how = if protected {
+                        format!(
+                            " in protected environment '{0}'; pass --yes --confirm-env {0}",
+                            run.environment().name
+                        )
                     } else {
-                        String::new()
+                        "; pass --yes to confirm".into()
                     };
-                    human(format!("step '{step_id}' asks for confirmation{protected}; pass --yes to confirm"))
+                    human(format!("step '{step_id}' asks for confirmation{how}"))
                 }
-                Some(_) => Decision::Event(Event::Perform, Some("       ✓ confirmed (--yes)".into())),
-                None => Decision::Event(Event::Perform, None),
+                Some(Confirmation::TypeEnvironment(env)) => match opts.confirm_env.as_deref() {
+                    Some(typed) if typed == env => Decision::Event(
+                        vec![Event::Confirmed { how: format!("--yes --confirm-env {env}"), by: by() }, Event::Perform],
+                        Some(format!("       ✓ confirmed for protected environment '{env}' (--confirm-env)")),
+                    ),
+                    Some(typed) => human(format!(
+                        "step '{step_id}' runs in protected environment '{env}', but --confirm-env says '{typed}'"
+                    )),
+                    None => human(format!(
+                        "step '{step_id}' asks for confirmation in protected environment '{env}': --yes is not enough there; add --confirm-env {env}"
+                    )),
+                },
+                Some(Confirmation::YesNo) => Decision::Event(
+                    vec![Event::Confirmed { how: "--yes".into(), by: by() }, Event::Perform],
+                    Some("       ✓ confirmed (--yes)".into()),
+                ),
             },
-            Action::Check(_) => Decision::Event(Event::Perform, None),
-            Action::Choice(_) => Decision::Event(Event::Perform, None),
+            Action::Check(_) => Decision::Event(vec![Event::Perform], None),
+            Action::Choice(_) => Decision::Event(vec![Event::Perform], None),
         },
     }
 }
@@ -396,12 +548,20 @@ fn report(run: &Run, record: &Record, say: &dyn Fn(&str)) {
     match record {
         Record::Moved { to: Some(id) } => {
             let (n, t) = title(id);
-            let kind = run.runbook().step(id).map(|s| s.action.kind_name()).unwrap_or("");
-            say(&format!("[{n}/{total}] {t} ({kind})"));
+            let step = run.runbook().step(id);
+            let kind = step.map(|s| s.action.kind_name()).unwrap_or("");
+            say(&format!("[{n}/{total}] {} ({kind})", escape_controls(&t)));
+            // The instructions are what a person reads before acting, headless too.
+            if let Some(body) = step.and_then(|s| s.body.as_ref()) {
+                for line in run.preview(body).lines() {
+                    say(&format!("       │ {}", escape_controls(line)));
+                }
+            }
         }
         Record::StepStarted { command: Some(c), attempt, .. } => {
             let again = if *attempt > 1 { format!(" (try {attempt})") } else { String::new() };
             for (i, line) in c.lines().enumerate() {
+                let line = escape_controls(line);
                 say(&format!(
                     "       {} {line}{}",
                     if i == 0 { "$" } else { " " },
@@ -409,7 +569,7 @@ fn report(run: &Run, record: &Record, say: &dyn Fn(&str)) {
                 ));
             }
         }
-        Record::StepStarted { check: Some(c), .. } => say(&format!("       check {c}")),
+        Record::StepStarted { check: Some(c), .. } => say(&format!("       check {}", escape_controls(c))),
         Record::AttemptFailed { reason, attempt, .. } => {
             say(&format!("       ✗ try {attempt}: {reason}; trying again"))
         }
@@ -424,15 +584,22 @@ fn report(run: &Run, record: &Record, say: &dyn Fn(&str)) {
         },
         Record::StepFailed { reason, tolerated, .. } => {
             let then = if *tolerated { " (on_failure: continue)" } else { "" };
-            say(&format!("       ✗ {reason}{then}"));
+            say(&format!("       ✗ {}{then}", escape_controls(reason)));
         }
         Record::StepSkipped { step, reason } => {
             let (n, t) = title(step);
-            say(&format!("[{n}/{total}] {t}: skipped, {reason}"));
+            say(&format!("[{n}/{total}] {}: skipped, {}", escape_controls(&t), escape_controls(reason)));
         }
         Record::StepCancelled { reason, .. } => say(&format!("       ✗ {reason}")),
-        Record::Captured { name, value, .. } => say(&format!("       ↳ {name} = {value}")),
-        Record::Note { text, .. } => say(&format!("       ✎ {text}")),
+        Record::StepInterrupted { step } => say(&format!(
+            "       ? step '{step}' was running when the runner stopped: its outcome is unknown"
+        )),
+        Record::StepMarkedDone { note, .. } => match note {
+            Some(n) => say(&format!("       ✓ marked done: {}", escape_controls(n))),
+            None => say("       ✓ marked done"),
+        },
+        Record::Captured { name, value, .. } => say(&format!("       ↳ {name} = {}", escape_controls(value))),
+        Record::Note { text, .. } => say(&format!("       ✎ {}", escape_controls(text))),
         _ => {}
     }
 }

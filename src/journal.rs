@@ -5,24 +5,51 @@
 //! last line, so every completed record survives.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::run::{Entry, Outcome, Record};
 
-/// An open journal of one run.
+/// An open journal of one run, with the run's lease: only one process drives a run.
 #[derive(Debug)]
 pub struct Journal {
     dir: PathBuf,
     file: File,
+    _lease: Lease,
 }
 
 /// Where runs live under the data dir.
 pub fn runs_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("runs")
+}
+
+/// Creates a directory (and its parents) readable only by its owner: run data holds
+/// command output, which on a shared host is nobody else's business.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+/// A warning when the data directory can be read by others (it was made before, or by hand).
+pub fn permission_warning(data_dir: &Path) -> Option<String> {
+    let mode = std::fs::metadata(data_dir).ok()?.permissions().mode();
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "warning: {} can be read by other users (mode {:o}); run data holds command output: `chmod -R go-rwx {}`",
+            data_dir.display(),
+            mode & 0o777,
+            data_dir.display()
+        )
+    })
+}
+
+/// Opens (creating) a file that only its owner can read, whatever the umask.
+pub fn create_private_file(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)
 }
 
 impl Journal {
@@ -36,18 +63,21 @@ impl Journal {
             blake3::hash(format!("{}{}", std::process::id(), now.as_nanosecond()).as_bytes()).to_hex();
         let id = format!("{stamp}-{slug}-{}", &nonce[..4]);
         let dir = runs_dir(data_dir).join(&id);
-        std::fs::create_dir_all(dir.join("steps"))
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+        create_private_dir(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+        create_private_dir(&dir.join("steps")).with_context(|| format!("cannot create {}", dir.display()))?;
         let journal = Self::open(&dir)?;
         Ok((journal, id))
     }
 
-    /// Opens an existing run's journal for appending (resume).
+    /// Opens an existing run's journal for appending (resume), taking its lease first: a run
+    /// that another live process drives is refused with [`LeaseHeld`].
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        let lease = Lease::take(dir)?;
         let path = dir.join("journal.jsonl");
         let file = OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(&path)
             .with_context(|| format!("cannot open {}", path.display()))?;
         // A torn last line from a crash would glue onto the next record: cut it off. It was
@@ -58,20 +88,28 @@ impl Journal {
             file.set_len(keep as u64)?;
             file.sync_data()?;
         }
-        Ok(Self { dir: dir.to_path_buf(), file })
+        Ok(Self { dir: dir.to_path_buf(), file, _lease: lease })
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// Appends a record and waits until it is on disk.
+    /// Appends a record and waits until it is on disk. A record that could not be written
+    /// whole is cut off again, so the journal never holds half a record before the next.
     pub fn append(&mut self, record: Record) -> anyhow::Result<Entry> {
         let entry = Entry { at: jiff::Timestamp::now(), record };
         let mut line = serde_json::to_vec(&entry)?;
         line.push(b'\n');
-        self.file.write_all(&line).context("cannot write the journal")?;
-        self.file.sync_data().context("cannot sync the journal to disk")?;
+        let before = self.file.metadata().map(|m| m.len()).ok();
+        let written = self.file.write_all(&line).and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            if let Some(len) = before {
+                let _ = self.file.set_len(len);
+            }
+            return Err(anyhow::Error::new(e)
+                .context(format!("cannot write the journal {}", self.dir.join("journal.jsonl").display())));
+        }
         Ok(entry)
     }
 
@@ -81,25 +119,139 @@ impl Journal {
     }
 }
 
-/// Reads a run's entries. A line that does not parse is tolerated only at the end (a torn
-/// write); anywhere else it is an error, because records would be lost silently.
-pub fn read(dir: &Path) -> anyhow::Result<Vec<Entry>> {
+/// Who drives a run: written into the run's `lease` file by its driver.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    pub user: String,
+    pub host: String,
+    pub pid: u32,
+    pub since: jiff::Timestamp,
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}@{} (pid {}) since {} UTC",
+            self.user,
+            self.host,
+            self.pid,
+            self.since.strftime("%Y-%m-%d %H:%M:%S")
+        )
+    }
+}
+
+/// Another process drives the run.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "run {run} is being driven by {holder}; only one driver at a time. Resume it once that runner has ended (quit with q, or its process is gone: the lease is released with it)"
+)]
+pub struct LeaseHeld {
+    pub run: String,
+    pub holder: Holder,
+}
+
+/// The exclusive right to drive a run: an advisory lock (`flock`) on the run's `lease`
+/// file. The kernel releases it when the process ends, however it ends (kill -9 included),
+/// so a dead driver never blocks the run.
+#[derive(Debug)]
+pub struct Lease {
+    _file: File,
+}
+
+impl Lease {
+    pub fn take(dir: &Path) -> anyhow::Result<Self> {
+        let path = dir.join("lease");
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        // SAFETY: flock on a file descriptor this function owns.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                let holder = holder_of(dir).unwrap_or_else(|| Holder {
+                    user: "unknown".into(),
+                    host: "unknown".into(),
+                    pid: 0,
+                    since: jiff::Timestamp::UNIX_EPOCH,
+                });
+                let run = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                return Err(LeaseHeld { run, holder }.into());
+            }
+            return Err(anyhow::Error::new(err).context(format!("cannot lock {}", path.display())));
+        }
+        let (user, host) = user_and_host();
+        let holder = Holder { user, host, pid: std::process::id(), since: jiff::Timestamp::now() };
+        file.set_len(0)?;
+        file.write_all(&serde_json::to_vec(&holder)?)?;
+        Ok(Self { _file: file })
+    }
+}
+
+/// Who holds a run's lease now, if anyone does.
+pub fn current_holder(dir: &Path) -> Option<Holder> {
+    let file = File::open(dir.join("lease")).ok()?;
+    // SAFETY: flock on a file descriptor this function owns; a shared lock taken here is
+    // dropped with the file at the end of the function.
+    let free = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0;
+    if free {
+        return None;
+    }
+    holder_of(dir)
+}
+
+fn holder_of(dir: &Path) -> Option<Holder> {
+    serde_json::from_slice(&std::fs::read(dir.join("lease")).ok()?).ok()
+}
+
+/// A run's entries and what could not be read.
+#[derive(Debug, Default)]
+pub struct Read {
+    pub entries: Vec<Entry>,
+    /// One sentence per damaged record, with its line number.
+    pub problems: Vec<String>,
+}
+
+/// Reads a run's entries. Reading is by bytes, not lines of UTF-8, so one bad byte costs at
+/// most its record: a torn last record (a crash mid-write) is left out with a warning, and
+/// a damaged record anywhere else is reported with its line number while the rest still reads.
+pub fn read_all(dir: &Path) -> anyhow::Result<Read> {
     let path = dir.join("journal.jsonl");
-    let file = File::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let lines: Vec<String> = BufReader::new(file).lines().collect::<Result<_, _>>()?;
-    let mut entries = Vec::new();
-    let last_nonempty = lines.iter().rposition(|l| !l.trim().is_empty());
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut out = Read::default();
+    let torn = !bytes.is_empty() && !bytes.ends_with(b"\n");
+    let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    let last = lines.len().saturating_sub(1);
     for (i, line) in lines.iter().enumerate() {
-        if line.trim().is_empty() {
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match serde_json::from_str::<Entry>(line) {
-            Ok(e) => entries.push(e),
-            Err(_) if Some(i) == last_nonempty => break,
-            Err(e) => bail!("{}:{}: unreadable journal record: {e}", path.display(), i + 1),
+        match serde_json::from_slice::<Entry>(line) {
+            Ok(e) => out.entries.push(e),
+            Err(_) if torn && i == last => out.problems.push(format!(
+                "{}:{}: the last record was cut short (the runner stopped while writing it); it is left out",
+                path.display(),
+                i + 1
+            )),
+            Err(e) => out.problems.push(format!(
+                "{}:{}: a damaged record is left out ({e}); the records around it are kept",
+                path.display(),
+                i + 1
+            )),
         }
     }
-    Ok(entries)
+    Ok(out)
+}
+
+/// Reads a run's entries, leaving damaged records out (see [`read_all`]).
+pub fn read(dir: &Path) -> anyhow::Result<Vec<Entry>> {
+    Ok(read_all(dir)?.entries)
 }
 
 /// One line of `runbook runs`.
@@ -111,8 +263,18 @@ pub struct RunInfo {
     pub environment: String,
     pub started: jiff::Timestamp,
     pub ended: Option<jiff::Timestamp>,
-    /// `succeeded`, `failed`, `aborted`, or `unfinished` (resumable).
+    /// `succeeded`, `failed`, `aborted`, `abandoned`, `unfinished` (resumable), or
+    /// `damaged` (the start record could not be read).
     pub state: String,
+    /// Steps done so far and the runbook's step count, when the journal knows it.
+    pub done: usize,
+    pub steps: Option<usize>,
+    /// Who drives the run now, if anyone.
+    pub driver: Option<Holder>,
+    /// Damaged records, with their line numbers.
+    pub problems: Vec<String>,
+    /// Where the runbook file was when the run started (resume finds it there).
+    pub source: Option<PathBuf>,
     #[serde(skip)]
     pub dir: PathBuf,
 }
@@ -121,21 +283,66 @@ impl RunInfo {
     pub fn is_unfinished(&self) -> bool {
         self.state == "unfinished"
     }
+
+    /// The id's last part, enough to tell runs apart day to day; `--resume`, `export` and
+    /// `attach` accept it.
+    pub fn short_id(&self) -> &str {
+        self.id.rsplit('-').next().unwrap_or(&self.id)
+    }
 }
 
-/// Every run under the data dir, newest first. Unreadable directories are skipped.
+/// Every run under the data dir, newest first. A run whose journal is damaged or unreadable
+/// is listed with what is wrong, never left out.
 pub fn list(data_dir: &Path) -> Vec<RunInfo> {
     let Ok(entries) = std::fs::read_dir(runs_dir(data_dir)) else { return vec![] };
-    let mut runs: Vec<RunInfo> = entries.flatten().filter_map(|e| info(&e.path())).collect();
+    let mut runs: Vec<RunInfo> =
+        entries.flatten().filter(|e| e.path().is_dir()).map(|e| info(&e.path())).collect();
     runs.sort_by(|a, b| b.started.cmp(&a.started).then(b.id.cmp(&a.id)));
     runs
 }
 
 /// What a run's journal says about it.
-pub fn info(dir: &Path) -> Option<RunInfo> {
-    let entries = read(dir).ok()?;
-    let first = entries.first()?;
-    let Record::RunStarted { runbook, title, environment, .. } = &first.record else { return None };
+pub fn info(dir: &Path) -> RunInfo {
+    let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut info = RunInfo {
+        id,
+        runbook: String::new(),
+        title: String::new(),
+        environment: String::new(),
+        started: std::fs::metadata(dir)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| jiff::Timestamp::try_from(t).ok())
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH),
+        ended: None,
+        state: "damaged".into(),
+        done: 0,
+        steps: None,
+        driver: current_holder(dir),
+        problems: Vec::new(),
+        source: None,
+        dir: dir.to_path_buf(),
+    };
+    let read = match read_all(dir) {
+        Ok(r) => r,
+        Err(e) => {
+            info.problems.push(format!("{e:#}"));
+            return info;
+        }
+    };
+    info.problems = read.problems;
+    let entries = read.entries;
+    let Some(first) = entries.first() else { return info };
+    let Record::RunStarted { runbook, title, environment, source, steps, .. } = &first.record else {
+        info.problems.push("the journal does not begin with the run's start record".into());
+        return info;
+    };
+    info.runbook = runbook.clone();
+    info.title = title.clone();
+    info.environment = environment.clone();
+    info.started = first.at;
+    info.source = source.as_ref().map(PathBuf::from);
+    info.steps = *steps;
     let finished = entries.iter().rev().find_map(|e| match e.record {
         Record::RunFinished { outcome } => Some((e.at, outcome)),
         _ => None,
@@ -147,26 +354,39 @@ pub fn info(dir: &Path) -> Option<RunInfo> {
         (Some((at, outcome)), None) => (Some(at), outcome.to_string()),
         _ => (None, "unfinished".to_owned()),
     };
-    Some(RunInfo {
-        id: dir.file_name()?.to_string_lossy().into_owned(),
-        runbook: runbook.clone(),
-        title: title.clone(),
-        environment: environment.clone(),
-        started: first.at,
-        ended,
-        state,
-        dir: dir.to_path_buf(),
-    })
+    info.ended = ended;
+    info.state = state;
+    let mut done = std::collections::HashSet::new();
+    for e in &entries {
+        match &e.record {
+            Record::StepPassed { step, .. }
+            | Record::StepFailed { step, .. }
+            | Record::StepSkipped { step, .. }
+            | Record::StepMarkedDone { step, .. }
+            | Record::Chose { step, .. } => {
+                done.insert(step.as_str());
+            }
+            _ => {}
+        }
+    }
+    info.done = done.len();
+    info
 }
 
-/// Finds a run by id, or the newest with `latest`.
+/// Finds a run by id, a unique prefix or short id (its last part), or the newest with
+/// `latest`.
 pub fn resolve(data_dir: &Path, which: &str) -> anyhow::Result<RunInfo> {
     let runs = list(data_dir);
     if which == "latest" {
         return runs.into_iter().next().context("there are no runs yet");
     }
-    let matching: Vec<RunInfo> =
-        runs.into_iter().filter(|r| r.id == which || r.id.starts_with(which)).collect();
+    if let Some(exact) = runs.iter().find(|r| r.id == which) {
+        return Ok(exact.clone());
+    }
+    let matching: Vec<RunInfo> = runs
+        .into_iter()
+        .filter(|r| r.id.starts_with(which) || (which.len() >= 4 && r.id.ends_with(which)))
+        .collect();
     match matching.len() {
         0 => bail!("no run '{which}': `runbook runs` lists them"),
         1 => Ok(matching.into_iter().next().unwrap_or_else(|| unreachable!())),
@@ -241,16 +461,64 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_line_in_the_middle_is_an_error_not_a_silent_loss() {
+    fn a_bad_record_in_the_middle_costs_only_itself() {
         let tmp = tempfile::tempdir().unwrap();
         let (mut j, _) = Journal::create(tmp.path(), "x").unwrap();
         j.append(Record::Note { text: "one".into(), step: None }).unwrap();
         let path = j.dir().join("journal.jsonl");
-        let mut text = std::fs::read_to_string(&path).unwrap();
-        text.push_str("garbage\n");
-        text.push_str(&std::fs::read_to_string(&path).unwrap());
-        std::fs::write(&path, text).unwrap();
-        let err = read(j.dir()).unwrap_err().to_string();
-        assert!(err.contains("journal.jsonl:2: unreadable journal record"), "{err}");
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend_from_slice(b"garbage \xff\xfe\n");
+        bytes.extend_from_slice(&std::fs::read(&path).unwrap());
+        // A record torn inside a multi-byte character ("é" is two bytes).
+        let torn = serde_json::to_vec(&Entry {
+            at: jiff::Timestamp::UNIX_EPOCH,
+            record: Record::Note { text: "café".into(), step: None },
+        })
+        .unwrap();
+        let cut = torn.iter().position(|&b| b == 0xc3).unwrap() + 1;
+        bytes.extend_from_slice(&torn[..cut]);
+        std::fs::write(&path, bytes).unwrap();
+        let read = read_all(j.dir()).unwrap();
+        assert_eq!(read.entries.len(), 2, "the records around the damage are kept");
+        assert_eq!(read.problems.len(), 2, "{:?}", read.problems);
+        assert!(
+            read.problems[0].contains("journal.jsonl:2: a damaged record is left out"),
+            "{:?}",
+            read.problems
+        );
+        assert!(
+            read.problems[1].contains("journal.jsonl:4: the last record was cut short"),
+            "{:?}",
+            read.problems
+        );
+    }
+
+    #[test]
+    fn one_driver_at_a_time_and_the_lease_names_its_holder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (j, _) = Journal::create(tmp.path(), "x").unwrap();
+        let dir = j.dir().to_path_buf();
+        let err = Journal::open(&dir).unwrap_err();
+        let held = err.downcast_ref::<LeaseHeld>().expect("a lease error");
+        assert_eq!(held.holder.pid, std::process::id());
+        assert_eq!(current_holder(&dir).map(|h| h.pid), Some(std::process::id()));
+        drop(j);
+        assert_eq!(current_holder(&dir), None, "released when the journal is dropped");
+        Journal::open(&dir).expect("free again");
+    }
+
+    #[test]
+    fn run_data_is_private_whatever_the_umask() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        // SAFETY: umask only changes this process's file creation mask.
+        let old = unsafe { libc::umask(0o000) };
+        let (j, _) = Journal::create(&data, "x").unwrap();
+        unsafe { libc::umask(old) };
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(j.dir()), 0o700);
+        assert_eq!(mode(&j.dir().join("journal.jsonl")), 0o600);
+        assert_eq!(mode(&j.dir().join("lease")), 0o600);
     }
 }

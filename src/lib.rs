@@ -17,5 +17,6 @@ pub mod journal;
 pub mod run;
 pub mod runbook;
 pub mod start;
+pub mod text;
 pub mod theme;
 pub mod ui;

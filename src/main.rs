@@ -43,7 +43,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // is the line-by-line runner. --yes, --choice and --dry-run are headless answers.
             let terminal = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
             let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
-            let headless_only = args.yes || !args.choices.is_empty() || args.dry_run;
+            let headless_only = args.yes
+                || !args.choices.is_empty()
+                || args.dry_run
+                || args.confirm_env.is_some()
+                || args.retry
+                || args.skip.is_some()
+                || args.mark_done.is_some()
+                || args.note.is_some()
+                || args.stop_running;
             if terminal && !ci && !args.headless && !headless_only {
                 let (Ok(inputs), Ok(vars)) = (
                     runbook::start::pairs(&args.inputs, "--input"),
@@ -72,10 +80,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 choices: args.choices,
                 resume: args.resume,
                 dry_run: args.dry_run,
+                confirm_env: args.confirm_env,
+                retry: args.retry,
+                skip: args.skip,
+                mark_done: args.mark_done,
+                note: args.note,
+                stop_running: args.stop_running,
             };
             Ok(ExitCode::from(runbook::headless::run(dirs, &opts)?))
         }
-        Some(Command::Runs { format }) => {
+        Some(Command::Runs { format, abandon, prune, older_than, yes }) => {
+            if let Some(run) = abandon {
+                return cmd::runs::abandon(dirs, &run);
+            }
+            if prune {
+                return cmd::runs::prune(older_than.as_deref().unwrap_or_default(), yes);
+            }
             cmd::runs::list(format)?;
             Ok(ExitCode::SUCCESS)
         }

@@ -33,6 +33,9 @@ pub enum Status {
     },
     Skipped(String),
     Cancelled(String),
+    /// It was running when the runner stopped: the outcome is unknown, and it never runs
+    /// again without a person's decision.
+    Interrupted,
 }
 
 impl Status {
@@ -73,6 +76,9 @@ pub struct PreparedCommand {
     pub interactive: bool,
     /// Values to mask in output.
     pub secrets: Vec<String>,
+    /// Marks the command's processes (`run/step/try`) so that all of them can be found and
+    /// ended, whatever group or session they move to; empty: the executor makes one up.
+    pub token: String,
 }
 
 /// A probe ready to run.
@@ -149,6 +155,14 @@ pub enum Event {
     Cancel,
     Jump(String),
     Note(String),
+    /// A command's process started (its identity, for finding it after a crash).
+    CommandSpawned {
+        step: String,
+        attempt: u32,
+        pid: u32,
+        pgid: u32,
+        start_time: Option<u64>,
+    },
     CommandDone {
         step: String,
         attempt: u32,
@@ -163,6 +177,19 @@ pub enum Event {
     },
     /// The user ends the run before its end.
     Abort,
+    /// The user marks the current (interrupted, failed or cancelled) step done without
+    /// running it, optionally saying why.
+    MarkDone(Option<String>),
+    /// The run is given up (`runbook runs --abandon`): it ends as abandoned.
+    Abandon,
+    /// Like `Cancel`, for a reason other than the user's (a signal to the runner).
+    Stop(String),
+    /// The user confirmed the current step (`how`: typed the environment's name, `--yes`),
+    /// recorded before it runs; `by` is user@host.
+    Confirmed {
+        how: String,
+        by: String,
+    },
 }
 
 /// What drivers must do.
@@ -205,6 +232,8 @@ pub enum Waiting {
     Failed,
     /// The step was cancelled: retry, skip or jump.
     Cancelled,
+    /// The step was running when the runner stopped: re-run, mark done, or skip.
+    Interrupted,
 }
 
 /// Problems a driver can hit before a run starts.
@@ -243,6 +272,8 @@ pub struct Run {
     outcome: Option<Outcome>,
     started: bool,
     notes: Vec<String>,
+    /// Why the running step is being cancelled, when not by the user.
+    cancel_reason: Option<String>,
 }
 
 impl Run {
@@ -316,6 +347,7 @@ impl Run {
             outcome: None,
             started: false,
             notes: Vec::new(),
+            cancel_reason: None,
         };
         for (name, t) in run.runbook.vars.clone() {
             let rendered = match t.render(Quoting::Plain, &|n| run.value(n)) {
@@ -376,8 +408,15 @@ impl Run {
         out
     }
 
-    /// The `RunStarted` record for this run.
-    pub fn started_record(&self, content_hash: &str, user: &str, host: &str) -> Record {
+    /// The `RunStarted` record for this run; `source` is the runbooks directory it came
+    /// from (none for a bundled runbook), so a resume finds it again without `--dir`.
+    pub fn started_record(
+        &self,
+        content_hash: &str,
+        source: Option<String>,
+        user: &str,
+        host: &str,
+    ) -> Record {
         let mut inputs = BTreeMap::new();
         let mut secret_inputs = Vec::new();
         for (name, value) in &self.inputs {
@@ -397,6 +436,8 @@ impl Run {
             secret_inputs,
             user: user.to_owned(),
             host: host.to_owned(),
+            source,
+            steps: Some(self.runbook.steps.len()),
         }
     }
 
@@ -493,9 +534,15 @@ impl Run {
             }
             Record::StepInterrupted { step } => {
                 if let Some(i) = index(step) {
-                    self.steps[i].status = Status::Pending;
+                    self.steps[i].status = Status::Interrupted;
                 }
             }
+            Record::StepMarkedDone { step, .. } => {
+                if let Some(i) = index(step) {
+                    self.steps[i].status = Status::Passed;
+                }
+            }
+            Record::StepProcess { .. } | Record::Confirmed { .. } => {}
             Record::Captured { name, value, secret, .. } => {
                 self.captures.insert(name.clone(), Value { text: value.clone(), secret: *secret });
             }
@@ -524,6 +571,10 @@ impl Run {
     pub fn apply(&mut self, event: Event) -> Vec<Effect> {
         let mut fx = Fx { effects: Vec::new() };
         if self.outcome.is_some() {
+            // A note after the end still belongs to the record of the run.
+            if let Event::Note(text) = event {
+                self.emit(&mut fx, Record::Note { text, step: None });
+            }
             return fx.effects;
         }
         match event {
@@ -553,13 +604,26 @@ impl Run {
             Event::Retry => {
                 let i = self.cursor;
                 if let Some(i) = i
-                    && matches!(self.steps[i].status, Status::Failed { .. } | Status::Cancelled(_))
+                    && matches!(
+                        self.steps[i].status,
+                        Status::Failed { .. } | Status::Cancelled(_) | Status::Interrupted
+                    )
                 {
                     self.steps[i].attempts = 0;
                     self.perform(&mut fx);
                 }
             }
             Event::Cancel => self.cancel(&mut fx),
+            Event::Stop(reason) => {
+                self.cancel_reason = Some(reason);
+                self.cancel(&mut fx);
+            }
+            Event::Confirmed { how, by } => {
+                if let Some(step) = self.current() {
+                    let step = step.id.clone();
+                    self.emit(&mut fx, Record::Confirmed { step, how, by });
+                }
+            }
             Event::Jump(id) => {
                 let running = self.cursor.is_some_and(|i| self.steps[i].status == Status::Running);
                 if !running && let Some(i) = self.runbook.step_index(&id) {
@@ -569,6 +633,16 @@ impl Run {
             Event::Note(text) => {
                 let step = self.current().map(|s| s.id.clone());
                 self.emit(&mut fx, Record::Note { text, step });
+            }
+            Event::CommandSpawned { step, attempt, pid, pgid, start_time } => {
+                let current = self.runbook.step_index(&step).is_some_and(|i| {
+                    self.cursor == Some(i)
+                        && self.steps[i].attempts == attempt
+                        && self.steps[i].status == Status::Running
+                });
+                if current {
+                    self.emit(&mut fx, Record::StepProcess { step, attempt, pid, pgid, start_time });
+                }
             }
             Event::CommandDone { step, attempt, result } => {
                 self.command_done(&step, attempt, result, &mut fx)
@@ -583,6 +657,21 @@ impl Run {
                     fx.effects.push(Effect::Kill { step: self.runbook.steps[i].id.clone() });
                 }
                 self.finish(Outcome::Aborted, &mut fx);
+            }
+            Event::MarkDone(note) => {
+                if let Some(i) = self.cursor
+                    && self.steps[i].status != Status::Running
+                {
+                    let step = self.runbook.steps[i].id.clone();
+                    self.emit(&mut fx, Record::StepMarkedDone { step, note });
+                    self.advance(&mut fx);
+                }
+            }
+            Event::Abandon => {
+                if self.cursor.is_some_and(|i| self.steps[i].status == Status::Running) {
+                    return fx.effects;
+                }
+                self.finish(Outcome::Abandoned, &mut fx);
             }
         }
         fx.effects
@@ -725,10 +814,8 @@ impl Run {
             _ => {
                 // A check stops polling at once; a late probe result is dropped as stale.
                 self.steps[i].attempts += 1_000_000;
-                self.emit(
-                    fx,
-                    Record::StepCancelled { step: step.id.clone(), reason: "cancelled by the user".into() },
-                );
+                let reason = self.cancel_reason.take().unwrap_or_else(|| "cancelled by the user".into());
+                self.emit(fx, Record::StepCancelled { step: step.id.clone(), reason });
                 fx.effects.push(Effect::NeedsHuman { step: step.id, why: Waiting::Cancelled });
             }
         }
@@ -763,10 +850,8 @@ impl Run {
         let step = self.runbook.steps[i].clone();
         let Action::Command(c) = &step.action else { return };
         if result.cancelled {
-            self.emit(
-                fx,
-                Record::StepCancelled { step: id.to_owned(), reason: "cancelled by the user".into() },
-            );
+            let reason = self.cancel_reason.take().unwrap_or_else(|| "cancelled by the user".into());
+            self.emit(fx, Record::StepCancelled { step: id.to_owned(), reason });
             fx.effects.push(Effect::NeedsHuman { step: id.to_owned(), why: Waiting::Cancelled });
             return;
         }
@@ -923,6 +1008,7 @@ impl Run {
             timeout: c.timeout,
             interactive: c.interactive,
             secrets,
+            token: String::new(),
         })
     }
 

@@ -86,6 +86,18 @@ pub fn pick_environment(
     Ok(env)
 }
 
+/// The runbooks directory a loaded runbook came from, as an absolute path; none for a
+/// bundled one (the binary always has those).
+pub fn source_of(library: &Library, loaded: &Loaded) -> Option<String> {
+    match library.roots.get(loaded.root)? {
+        crate::runbook::load::Root::Dir(dir) => {
+            let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+            Some(dir.to_string_lossy().into_owned())
+        }
+        crate::runbook::load::Root::Bundled => None,
+    }
+}
+
 /// Parses repeated `name=value` flags.
 pub fn pairs(list: &[String], flag: &str) -> Result<BTreeMap<String, String>, UsageError> {
     let mut out = BTreeMap::new();
@@ -123,10 +135,36 @@ pub struct Resumed {
     pub changed: bool,
     /// What the driver does first: wait at the current step, or begin.
     pub effects: Vec<Effect>,
+    /// Damaged journal records that were left out, with their line numbers.
+    pub problems: Vec<String>,
+    /// The step that was running when the last runner stopped, and its processes still
+    /// live: the driver settles it first ([`settle_still_running`]).
+    pub still_running: Option<StillRunning>,
 }
 
-/// Replays a run's journal and records that it resumed. A step that was running when the
-/// process died is marked interrupted and will run again. Secret inputs are not in the
+/// A step whose processes outlived the runner that started them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StillRunning {
+    pub step: String,
+    /// The token its processes carry (`RUN/STEP/ATTEMPT`).
+    pub token: String,
+    pub pids: Vec<i32>,
+}
+
+/// What to do with a step that is still running from a runner that died.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StillRunningChoice {
+    /// End its processes (TERM, then KILL); the step becomes interrupted.
+    Stop,
+    /// Leave its processes alone; the step becomes interrupted and a person marks it.
+    Leave,
+}
+
+/// Replays a run's journal and records that it resumed, holding the run's lease (a run that
+/// another live process drives is refused). A step that was running when the runner died is
+/// marked interrupted: its outcome is unknown, so it waits for a decision instead of running
+/// again; if its processes still live, [`Resumed::still_running`] says so and nothing is
+/// journaled about the step until the driver settles it. Secret inputs are not in the
 /// journal: they come again from `--input` or `RUNBOOK_INPUT_<NAME>`.
 pub fn resume(
     library: &Library,
@@ -142,44 +180,127 @@ pub fn resume(
     {
         return Err(usage(format!("run {} is of runbook '{}', not '{id}'", info.id, info.runbook)).into());
     }
-    let entries = journal::read(&info.dir)?;
-    let Some(Entry { record: Record::RunStarted { inputs, content_hash, environment, .. }, .. }) =
-        entries.first()
+    // The lease first: two resumes at once must not both read, then both drive.
+    let mut journal = match Journal::open(&info.dir) {
+        Ok(j) => j,
+        Err(e) => match e.downcast::<journal::LeaseHeld>() {
+            Ok(held) => return Err(usage(held.to_string()).into()),
+            Err(e) => return Err(e),
+        },
+    };
+    let journal::Read { entries, problems } = journal::read_all(&info.dir)?;
+    let Some(Entry {
+        record: Record::RunStarted { inputs, content_hash, environment, secret_inputs, .. },
+        ..
+    }) = entries.first()
     else {
-        return Err(usage(format!("run {} has no start record", info.id)).into());
+        return Err(
+            usage(format!("run {} has no readable start record: it cannot be resumed", info.id)).into()
+        );
+    };
+    // The runbook from the directory the run started from, when it is still there: the
+    // search path here may not have it, or may shadow it with another of the same id.
+    let from_source;
+    let library = match &info.source {
+        Some(dir)
+            if dir.is_dir() && !library.roots.contains(&crate::runbook::load::Root::Dir(dir.clone())) =>
+        {
+            let mut roots = vec![crate::runbook::load::Root::Dir(dir.clone())];
+            roots.extend(library.roots.iter().cloned());
+            from_source = Library::load(roots);
+            &from_source
+        }
+        _ => library,
     };
     let (loaded, runbook) = find_runbook(library, &info.runbook)?;
     let env = pick_environment(library, &runbook, Some(environment), vars)?;
     let mut all_inputs = inputs.clone();
     all_inputs.extend(self::inputs(&runbook, given_inputs));
+    if let Some(missing) = secret_inputs.iter().find(|n| !all_inputs.contains_key(*n)) {
+        return Err(usage(format!(
+            "secret input '{missing}' is not kept in the journal: give it again to resume, as the environment variable RUNBOOK_INPUT_{} (or --input {missing}=…)",
+            missing.to_ascii_uppercase()
+        ))
+        .into());
+    }
     let mut run = Run::new(runbook, env, &all_inputs).map_err(|e| usage(e.to_string()))?.replay(&entries);
     let changed = &loaded.content_hash != content_hash;
-    let mut journal = Journal::open(&info.dir)?;
     if run.outcome().is_some() {
-        return Ok(Resumed { run, journal, run_id: info.id, changed, effects: vec![] });
+        return Ok(Resumed {
+            run,
+            journal,
+            run_id: info.id,
+            changed,
+            effects: vec![],
+            problems,
+            still_running: None,
+        });
     }
     let (user, host) = journal::user_and_host();
-    let mut first = vec![Record::Resumed { user, host, runbook_changed: changed }];
+    let resumed = Record::Resumed { user, host, runbook_changed: changed };
+    journal.append(resumed.clone())?;
+    run.record(&resumed);
+    let mut still_running = None;
     if let Some(i) = run.cursor()
         && run.steps()[i].status == Status::Running
     {
-        first.push(Record::StepInterrupted { step: run.runbook().steps[i].id.clone() });
+        let step = run.runbook().steps[i].id.clone();
+        let token = format!("{}/{step}/{}", info.id, run.steps()[i].attempts);
+        let pids = crate::exec::tree::processes(&token);
+        if pids.is_empty() {
+            interrupt(&mut run, &mut journal, &step, None)?;
+        } else {
+            still_running = Some(StillRunning { step, token, pids });
+        }
     }
-    for r in first {
+    let effects = if still_running.is_some() { vec![] } else { first_effects(&mut run) };
+    Ok(Resumed { run, journal, run_id: info.id, changed, effects, problems, still_running })
+}
+
+/// Settles a step left running by a dead runner: stops its processes or leaves them, then
+/// marks it interrupted, so that a person decides what happens to it next.
+pub fn settle_still_running(resumed: &mut Resumed, choice: StillRunningChoice) -> anyhow::Result<()> {
+    let Some(still) = resumed.still_running.take() else { return Ok(()) };
+    let note = match choice {
+        StillRunningChoice::Stop => {
+            crate::exec::tree::stop(0, &still.token, crate::exec::command::KILL_GRACE);
+            format!("the processes the previous runner left running were stopped (pids {:?})", still.pids)
+        }
+        StillRunningChoice::Leave => {
+            format!("the processes the previous runner left running were left alone (pids {:?})", still.pids)
+        }
+    };
+    interrupt(&mut resumed.run, &mut resumed.journal, &still.step, Some(note))?;
+    resumed.effects = first_effects(&mut resumed.run);
+    Ok(())
+}
+
+fn interrupt(run: &mut Run, journal: &mut Journal, step: &str, note: Option<String>) -> anyhow::Result<()> {
+    let mut records = vec![Record::StepInterrupted { step: step.to_owned() }];
+    if let Some(text) = note {
+        records.push(Record::Note { text, step: Some(step.to_owned()) });
+    }
+    for r in records {
         journal.append(r.clone())?;
         run.record(&r);
     }
-    let effects = match run.cursor() {
+    Ok(())
+}
+
+/// Where a resumed run picks up: waiting at its current step, or from the beginning.
+fn first_effects(run: &mut Run) -> Vec<Effect> {
+    match run.cursor() {
         Some(i) => {
             let step = run.runbook().steps[i].id.clone();
             let why = match (&run.steps()[i].status, &run.runbook().steps[i].action) {
-                (Status::Failed { .. } | Status::Cancelled(_), _) => Waiting::Failed,
+                (Status::Failed { .. }, _) => Waiting::Failed,
+                (Status::Cancelled(_), _) => Waiting::Cancelled,
+                (Status::Interrupted, _) => Waiting::Interrupted,
                 (_, Action::Choice(_)) => Waiting::Choice,
                 _ => Waiting::Ready,
             };
             vec![Effect::NeedsHuman { step, why }]
         }
         None => run.apply(Event::Begin),
-    };
-    Ok(Resumed { run, journal, run_id: info.id, changed, effects })
+    }
 }

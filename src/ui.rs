@@ -195,6 +195,7 @@ fn symbol(status: &Status, current: bool) -> (&'static str, Role) {
         Status::Running => ("◐", Role::Running),
         Status::Skipped(_) => ("↷", Role::Skipped),
         Status::Cancelled(_) => ("⊘", Role::Failed),
+        Status::Interrupted => ("?", Role::Warning),
         Status::Pending if current => ("▸", Role::Current),
         Status::Pending => ("○", Role::Dim),
     }
@@ -333,6 +334,10 @@ fn run(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
         Status::Cancelled(reason) => {
             detail.push(Line::from(Span::styled(format!("⊘ {reason}"), theme.style(Role::Failed))))
         }
+        Status::Interrupted => detail.push(Line::from(Span::styled(
+            "? interrupted: it was running when the runner stopped, and its outcome is unknown",
+            theme.style(Role::Warning),
+        ))),
         _ => {}
     }
     if let Some(reason) = state.last_reason.as_ref().filter(|_| state.status == Status::Running) {

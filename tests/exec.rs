@@ -20,6 +20,7 @@ fn command(script: &str, timeout: Duration) -> PreparedCommand {
         timeout,
         interactive: false,
         secrets: vec![],
+        token: String::new(),
     }
 }
 

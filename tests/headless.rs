@@ -110,7 +110,21 @@ fn exit_codes_tell_ci_what_happened() {
     assert_eq!(code(&["run", "choice", "--choice", "pick=Go"]), Some(0));
     assert_eq!(code(&["run", "choice", "--choice", "pick=Nope"]), Some(2));
     assert_eq!(code(&["run", "confirm", "--env", "prod"]), Some(3));
-    assert_eq!(code(&["run", "confirm", "--env", "prod", "--yes"]), Some(0));
+    assert_eq!(
+        code(&["run", "confirm", "--env", "prod", "--yes"]),
+        Some(3),
+        "--yes is not enough in production"
+    );
+    assert_eq!(code(&["run", "confirm", "--env", "prod", "--yes", "--confirm-env", "dev"]), Some(3));
+    assert_eq!(code(&["run", "confirm", "--env", "prod", "--yes", "--confirm-env", "prod"]), Some(0));
+    assert_eq!(
+        code(&["run", "confirm", "--yes"]),
+        Some(0),
+        "--yes confirms where the environment is not protected"
+    );
+    let refused = env.run(&["run", "confirm", "--env", "prod", "--yes"]);
+    assert!(stdout(&refused).contains("add --confirm-env prod"), "{}", stdout(&refused));
+    assert!(!stdout(&refused).contains("✓ exit"), "nothing ran");
     assert_eq!(code(&["run", "input", "--input", "v=v1; rm -rf /"]), Some(2));
     assert_eq!(code(&["run", "input"]), Some(2), "a required input is missing");
     assert_eq!(code(&["run", "input", "--input", "v=v2"]), Some(0));
@@ -227,32 +241,61 @@ fn secrets_never_reach_the_journal_logs_or_export() {
 }
 
 #[test]
-fn a_killed_run_resumes_at_the_right_step_with_every_finished_step_kept() {
+fn a_killed_run_never_runs_a_step_twice_and_resumes_with_every_finished_step_kept() {
     let env = Env::new(ENVS);
     let marker = env.path().join("marker");
     env.book(
         "long",
         &format!(
-            "title: Long\nsteps:\n  - {{ id: one, title: One, run: 'echo first >> {p}/count' }}\n  - {{ id: two, title: Two, run: 'echo v9 ; test -f {m} || sleep 300', capture: version }}\n  - {{ id: three, title: 'Three {{{{ version }}}}', run: 'echo third {{{{ version }}}}' }}\n",
+            "title: Long\nsteps:\n  - {{ id: one, title: One, run: 'echo first >> {p}/count' }}\n  - {{ id: two, title: Two, run: 'echo try >> {p}/tries; echo v9 ; test -f {m} || sleep 300', capture: version }}\n  - {{ id: three, title: 'Three {{{{ version }}}}', run: 'echo third {{{{ version }}}}' }}\n",
             p = env.path().display(),
             m = marker.display()
         ),
     );
+    let tries = || std::fs::read_to_string(env.path().join("tries")).unwrap_or_default().lines().count();
     let mut child = env.cmd(&["run", "long"]).stdout(Stdio::null()).spawn().unwrap();
     let run = wait_for("the run to start", Duration::from_secs(10), || env.runs().into_iter().next());
     wait_for("step two to start", Duration::from_secs(10), || {
-        types(&env.journal(&run)).contains(&"step_started:two".to_string()).then_some(())
+        types(&env.journal(&run)).contains(&"step_process:two".to_string()).then_some(())
     });
+    wait_for("step two to run", Duration::from_secs(10), || (tries() == 1).then_some(()));
     // SAFETY: kill -9 of our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     child.wait().unwrap();
     let before = types(&env.journal(&run));
     assert!(before.contains(&"step_passed:one".to_string()));
-    std::fs::write(&marker, "").unwrap();
+    let pid =
+        env.journal(&run).iter().find(|e| e["type"] == "step_process").unwrap()["pid"].as_i64().unwrap();
+
+    // Its step still runs: a resume says so and starts nothing beside it.
     let o = env.run(&["run", "--resume", "latest"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    assert!(stdout(&o).contains("step 'two' is still running"), "{}", stdout(&o));
+    assert_eq!(tries(), 1, "no second copy");
+
+    // Stopped, its outcome is unknown: it waits for a decision, it does not run again.
+    let o = env.run(&["run", "--resume", "latest", "--stop-running"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    assert!(stdout(&o).contains("outcome is unknown"), "{}", stdout(&o));
+    assert!(env.run(&["run", "--resume", "latest"]).status.code() == Some(3));
+    assert_eq!(tries(), 1, "an interrupted step does not run again by itself");
+    wait_for("the old step's processes to be gone", Duration::from_secs(5), || {
+        let gone = std::fs::read_dir("/proc").unwrap().flatten().all(|p| {
+            std::fs::read(p.path().join("environ"))
+                .map(|e| !String::from_utf8_lossy(&e).contains("/two/1"))
+                .unwrap_or(true)
+        });
+        gone.then_some(())
+    });
+    assert!(!support::alive(pid as i32), "the step's shell was stopped");
+
+    // --yes runs it again, and the run goes on from there.
+    std::fs::write(&marker, "").unwrap();
+    let o = env.run(&["run", "--resume", "latest", "--yes"]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     let text = stdout(&o);
     assert!(text.contains("│ third v9"), "{text}");
+    assert_eq!(tries(), 2);
     let after = types(&env.journal(&run));
     assert_eq!(&after[..before.len()], &before[..], "nothing recorded before the kill is lost");
     for expected in

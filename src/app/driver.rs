@@ -384,10 +384,12 @@ impl Driver {
         let data_dir = crate::dirs::data_dir().context("no data directory: set RUNBOOK_DATA_DIR")?;
         let (mut journal, run_id) = Journal::create(&data_dir, &runbook.id)?;
         let (user, host) = journal::user_and_host();
-        let started = run.started_record(&loaded.content_hash, &user, &host);
+        let started =
+            run.started_record(&loaded.content_hash, start::source_of(&self.library, loaded), &user, &host);
         journal.append(started.clone())?;
         run.record(&started);
         self.journal = Some(journal);
+        self.workers.run_id = run_id.clone();
         let monitors = self.start_health(&runbook, &env);
         Ok(Opened { run, run_id, monitors, resumed: None })
     }
@@ -397,10 +399,28 @@ impl Driver {
         let data_dir = crate::dirs::data_dir().context("no data directory: set RUNBOOK_DATA_DIR")?;
         let resumed =
             start::resume(&self.library, &data_dir, run_id, None, &BTreeMap::new(), &self.opts.vars)?;
-        let start::Resumed { run, journal, run_id, changed, effects } = resumed;
+        if let Some(still) = &resumed.still_running {
+            // Never a second copy beside the first: the TUI leaves the decision to a person
+            // at a prompt that can say all of it.
+            anyhow::bail!(
+                "step '{}' of run {} is still running from the runner that stopped (pids {:?}). Wait for it to end and open the run again, or decide in a shell: `runbook run --resume {} --stop-running` stops it",
+                still.step,
+                resumed.run_id,
+                still.pids,
+                resumed.run_id
+            );
+        }
+        let start::Resumed { run, journal, run_id, changed, effects, problems, .. } = resumed;
         self.journal = Some(journal);
+        self.workers.run_id = run_id.clone();
         let monitors = self.start_health(run.runbook(), run.environment());
         let mut effects = effects;
+        for text in problems {
+            effects.push(Effect::Journal(crate::run::Record::Note {
+                text: format!("journal: {text}"),
+                step: None,
+            }));
+        }
         if changed {
             effects.push(Effect::Journal(crate::run::Record::Note {
                 text: "the runbook changed since this run began; steps are matched by id".into(),
@@ -493,6 +513,7 @@ async fn load_choices(command: String) -> Vec<String> {
         timeout: Duration::from_secs(10),
         interactive: false,
         secrets: vec![],
+        token: String::new(),
     };
     let result = tokio::task::spawn_blocking(move || Execution::new().run(&cmd, None, |_, _| {}))
         .await

@@ -233,6 +233,9 @@ fn after(model: &mut Model, effects: Vec<Effect>) -> Vec<Cmd> {
                     Waiting::Choice => "pick an option: 1-9".into(),
                     Waiting::Failed => "the step failed: r retry · s skip with a reason".into(),
                     Waiting::Cancelled => "cancelled: r retry · s skip with a reason".into(),
+                    Waiting::Interrupted => {
+                        "interrupted, outcome unknown: r runs it again · s skips it with a reason".into()
+                    }
                 })
                 .filter(|s| !s.is_empty());
             }

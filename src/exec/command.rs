@@ -13,6 +13,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
 use super::mask::Masker;
+use super::tree;
 use crate::run::{CommandResult, PreparedCommand};
 
 /// Which pipe a chunk came from.
@@ -45,10 +46,21 @@ enum Msg {
     Cancel,
 }
 
+/// Who a started command is: enough to find it again after the runner died.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spawned {
+    pub pid: u32,
+    /// Its process group (the pid: every step leads its own group).
+    pub pgid: u32,
+    /// Start time in clock ticks since boot; with the pid, survives pid reuse.
+    pub start_time: Option<u64>,
+}
+
 /// A command about to run; `canceller()` may be taken before `run`.
 pub struct Execution {
     tx: SyncSender<Msg>,
     rx: Receiver<Msg>,
+    on_spawn: Option<Box<dyn FnOnce(Spawned) + Send>>,
 }
 
 impl Default for Execution {
@@ -68,7 +80,13 @@ impl Execution {
         // Bounded: when the collector falls behind, the readers wait, so memory stays flat
         // however fast the command writes.
         let (tx, rx) = mpsc::sync_channel(64);
-        Self { tx, rx }
+        Self { tx, rx, on_spawn: None }
+    }
+
+    /// Called once the process has started, with its identity.
+    pub fn on_spawn(mut self, f: impl FnOnce(Spawned) + Send + 'static) -> Self {
+        self.on_spawn = Some(Box::new(f));
+        self
     }
 
     pub fn canceller(&self) -> Canceller {
@@ -78,7 +96,7 @@ impl Execution {
     /// Runs `cmd` to the end. Output goes, masked, to `log` (if any) and to `sink` in
     /// batches of at most ~50 ms; the result carries the exit code and the kept stdout.
     pub fn run(
-        self,
+        mut self,
         cmd: &PreparedCommand,
         log: Option<&Path>,
         mut sink: impl FnMut(Stream, &[u8]),
@@ -94,9 +112,12 @@ impl Execution {
             command.current_dir(cwd);
         }
         command.envs(cmd.env.iter().map(|(k, v)| (k, v)));
+        let token = step_token(cmd);
+        command.env(tree::TOKEN_VAR, &token);
         let mut child = match command.spawn() {
             Ok(c) => c,
             Err(e) => {
+                drop(self.on_spawn.take());
                 return CommandResult {
                     spawn_error: Some(spawn_problem(cmd, &e)),
                     duration_ms: started.elapsed().as_millis() as u64,
@@ -105,6 +126,10 @@ impl Execution {
             }
         };
         let pgid = child.id() as libc::pid_t;
+        let _registered = tree::register(&token, pgid);
+        if let Some(f) = self.on_spawn.take() {
+            f(Spawned { pid: child.id(), pgid: child.id(), start_time: tree::start_time(pgid) });
+        }
         spawn_reader(child.stdout.take(), Stream::Stdout, self.tx.clone());
         spawn_reader(child.stderr.take(), Stream::Stderr, self.tx.clone());
         let exit_tx = self.tx.clone();
@@ -159,7 +184,7 @@ impl Execution {
                 && open > 0
             {
                 if !killed && now >= at + Duration::from_millis(500) {
-                    kill_group(pgid, libc::SIGKILL);
+                    tree::signal_step(pgid, &token, libc::SIGKILL);
                     killed = true;
                 }
                 if now >= at + Duration::from_millis(1500) {
@@ -168,14 +193,14 @@ impl Execution {
             }
             if exit.is_none() && !timed_out && !cancelled && now >= deadline {
                 timed_out = true;
-                kill_group(pgid, libc::SIGTERM);
+                tree::signal_step(pgid, &token, libc::SIGTERM);
                 term_sent_at = Some(now);
             }
             if let Some(at) = term_sent_at
                 && !killed
                 && now >= at + KILL_GRACE
             {
-                kill_group(pgid, libc::SIGKILL);
+                tree::signal_step(pgid, &token, libc::SIGKILL);
                 killed = true;
             }
             let flush_due = !batch.is_empty()
@@ -208,7 +233,7 @@ impl Execution {
                 Ok(Msg::Cancel) => {
                     if exit.is_none() && !cancelled {
                         cancelled = true;
-                        kill_group(pgid, libc::SIGTERM);
+                        tree::signal_step(pgid, &token, libc::SIGTERM);
                         term_sent_at = Some(Instant::now());
                     }
                 }
@@ -226,8 +251,8 @@ impl Execution {
         if let Some(mut l) = log {
             let _ = l.flush();
         }
-        // Nothing of the step outlives it.
-        kill_group(pgid, libc::SIGKILL);
+        // Nothing of the step outlives it: not its group, nor what left the group.
+        tree::signal_step(pgid, &token, libc::SIGKILL);
         CommandResult {
             exit: exit.and_then(|s| s.code()),
             timed_out,
@@ -261,14 +286,6 @@ fn spawn_reader(pipe: Option<impl Read + Send + 'static>, stream: Stream, tx: Sy
     });
 }
 
-/// Signals every process of the group; a group that is gone already is fine.
-fn kill_group(pgid: libc::pid_t, signal: libc::c_int) {
-    // SAFETY: killpg only sends a signal; pgid is the group this module created.
-    unsafe {
-        libc::killpg(pgid, signal);
-    }
-}
-
 /// Runs an `interactive: true` command with the terminal handed to it (stdin, stdout and
 /// stderr inherited). Its output is not captured or masked: it belongs to the user.
 pub fn run_interactive(cmd: &PreparedCommand) -> CommandResult {
@@ -278,7 +295,12 @@ pub fn run_interactive(cmd: &PreparedCommand) -> CommandResult {
         command.current_dir(cwd);
     }
     command.envs(cmd.env.iter().map(|(k, v)| (k, v)));
-    match command.status() {
+    let token = step_token(cmd);
+    command.env(tree::TOKEN_VAR, &token);
+    let status = command.status();
+    // What it left running in the background ends with it, as for any step.
+    tree::signal_step(0, &token, libc::SIGKILL);
+    match status {
         Ok(status) => CommandResult {
             exit: status.code(),
             duration_ms: started.elapsed().as_millis() as u64,
@@ -335,4 +357,15 @@ fn spawn_problem(cmd: &PreparedCommand, e: &std::io::Error) -> String {
     } else {
         format!("{program}: {e}")
     }
+}
+
+/// The token that marks this command's processes: the step's (`run/step/try`), or a fresh
+/// one for probes and `choices_from`.
+fn step_token(cmd: &PreparedCommand) -> String {
+    if !cmd.token.is_empty() {
+        return cmd.token.clone();
+    }
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{n}", std::process::id())
 }

@@ -133,6 +133,7 @@ impl Prober {
                     timeout: probe.timeout,
                     interactive: false,
                     secrets: probe.secrets.clone(),
+                    token: String::new(),
                 };
                 let result =
                     tokio::task::spawn_blocking(move || Execution::new().run(&command, None, |_, _| {}))

@@ -26,6 +26,8 @@ pub trait Outlet: Clone + Send + Sync + 'static {
 /// The workers of one run.
 #[derive(Debug, Default)]
 pub struct Workers {
+    /// The run these workers serve: part of each step's process token.
+    pub run_id: String,
     cancellers: HashMap<String, Canceller>,
     check_started: HashMap<String, Instant>,
     prober: Prober,
@@ -43,14 +45,19 @@ impl Workers {
         delay: Duration,
         log: Option<PathBuf>,
     ) {
-        let execution = Execution::new();
+        let (spawned_tx, spawned_rx) = tokio::sync::oneshot::channel();
+        let execution = Execution::new().on_spawn(move |p| {
+            let _ = spawned_tx.send(p);
+        });
         self.cancellers.insert(step.clone(), execution.canceller());
+        let mut command = command;
+        command.token = format!("{}/{step}/{attempt}", self.run_id);
         let outlet = outlet.clone();
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             let out = outlet.clone();
             let out_step = step.clone();
-            let result = tokio::task::spawn_blocking(move || {
+            let running = tokio::task::spawn_blocking(move || {
                 if command.interactive {
                     return super::command::run_interactive(&command);
                 }
@@ -59,9 +66,15 @@ impl Workers {
                     .run(&command, log.as_deref(), |stream, bytes| out.output(&out_step, stream, bytes));
                 out.end(&out_step);
                 result
-            })
-            .await
-            .unwrap_or_else(|e| CommandResult { spawn_error: Some(e.to_string()), ..Default::default() });
+            });
+            // Journaled, so that a resume after a crash can find what still runs.
+            if let Ok(p) = spawned_rx.await {
+                let (step, pid, pgid, start_time) = (step.clone(), p.pid, p.pgid, p.start_time);
+                outlet.event(Event::CommandSpawned { step, attempt, pid, pgid, start_time }).await;
+            }
+            let result = running
+                .await
+                .unwrap_or_else(|e| CommandResult { spawn_error: Some(e.to_string()), ..Default::default() });
             outlet.event(Event::CommandDone { step, attempt, result }).await;
         });
     }

@@ -18,6 +18,8 @@ pub enum Outcome {
     Failed,
     /// The user stopped the run before its end.
     Aborted,
+    /// Given up without an end (`runbook runs --abandon`): no longer offered for resume.
+    Abandoned,
 }
 
 impl std::fmt::Display for Outcome {
@@ -26,6 +28,7 @@ impl std::fmt::Display for Outcome {
             Outcome::Succeeded => "succeeded",
             Outcome::Failed => "failed",
             Outcome::Aborted => "aborted",
+            Outcome::Abandoned => "abandoned",
         })
     }
 }
@@ -45,6 +48,12 @@ pub enum Record {
         secret_inputs: Vec<String>,
         user: String,
         host: String,
+        /// The runbook file the run started from, so a resume finds it without `--dir`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
+        /// How many steps the runbook has (for "step n/m").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        steps: Option<usize>,
     },
     /// The run was picked up again from its journal.
     Resumed {
@@ -66,6 +75,17 @@ pub enum Record {
         /// The resolved probe target, masked.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         check: Option<String>,
+    },
+    /// The process of a command try started. Its processes carry the token
+    /// `RUN/STEP/ATTEMPT` in their environment, so they can be found after a crash.
+    StepProcess {
+        step: String,
+        attempt: u32,
+        pid: u32,
+        pgid: u32,
+        /// Clock ticks since boot; with the pid, the process's identity.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        start_time: Option<u64>,
     },
     /// One try of a command that will be tried again, or one probe of a check.
     AttemptFailed {
@@ -104,9 +124,23 @@ pub enum Record {
         step: String,
         reason: String,
     },
-    /// A step was running when the run's process died; it will run again.
+    /// A step was running when the run's process died: its outcome is unknown, and a
+    /// person decides what happens to it (run it again, mark it done, or skip it).
     StepInterrupted {
         step: String,
+    },
+    /// A person confirmed a step before it ran: who, and how (typed the protected
+    /// environment's name, answered yes, `--yes`, `--confirm-env NAME`).
+    Confirmed {
+        step: String,
+        how: String,
+        by: String,
+    },
+    /// A person marked the step done without running it (again), with a note why.
+    StepMarkedDone {
+        step: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
     },
     Captured {
         step: String,

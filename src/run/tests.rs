@@ -346,7 +346,7 @@ steps:
     assert!(!cmd.script.contains("s3cr3t-value"), "no value, secret or not, is in the script (argv)");
     assert!(cmd.env.contains(&("RUNBOOK_V_token".into(), "s3cr3t-value".into())));
     assert_eq!(cmd.shown, "deploy v2 --token •••• staging");
-    let started = run.started_record("h", "u", "host");
+    let started = run.started_record("h", None, "u", "host");
     let text = serde_json::to_string(&started).unwrap();
     assert!(!text.contains("s3cr3t-value") && text.contains("\"secret_inputs\":[\"token\"]"));
 }

@@ -1,0 +1,39 @@
+//! Text from runbooks, inputs and captures shown in a terminal: control characters (which
+//! could move the cursor, retitle the window or forge a line) and bidirectional overrides
+//! (which could make text read differently from what it is) are shown escaped.
+
+use std::borrow::Cow;
+
+/// Whether a character must not reach a terminal as it is.
+fn is_hostile(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with every control character and bidi override written as an escape (`\n`,
+/// `\u{1b}`, `\u{202e}`), so it stays on one line and does what it says.
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_hostile) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_hostile(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controls_and_bidi_overrides_are_escaped() {
+        assert_eq!(escape_controls("plain ✓ text"), "plain ✓ text");
+        assert_eq!(escape_controls("a\nb\u{1b}]0;x\u{7}"), "a\\nb\\u{1b}]0;x\\u{7}");
+        assert_eq!(escape_controls("x\u{202e}gnp.exe"), "x\\u{202e}gnp.exe");
+    }
+}
