@@ -65,6 +65,8 @@ pub fn run(dirs: &[PathBuf], opts: &Options) -> anyhow::Result<u8> {
     match prepare(dirs, opts, &printer) {
         Ok(Prepared::Done(code)) => Ok(code),
         Ok(Prepared::Ready(ready)) => {
+            // Orphans of a step are re-parented here, where the step's token finds them.
+            crate::exec::tree::become_subreaper();
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()

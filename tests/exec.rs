@@ -256,3 +256,41 @@ fn command_probes_check_exit_and_stdout() {
     )));
     assert_eq!(bad.reason, "exit 2");
 }
+
+/// Children that leave the step's process group (`set -m`) or session (`setsid`), one of
+/// them double-forked so that its parent is gone.
+fn escapees_script(pidfile: &std::path::Path) -> String {
+    format!(
+        "setsid sleep 300 & echo $! >> {p}\n(set -m; sleep 301 & echo $! >> {p})\n(setsid sh -c 'sleep 302 & echo $! >> {p}' &)\nsleep 0.2; echo started; sleep 300",
+        p = pidfile.display()
+    )
+}
+
+#[test]
+fn timeout_and_cancel_end_children_in_other_groups_and_sessions() {
+    for cancel in [false, true] {
+        let tmp = tempfile::tempdir().unwrap();
+        let pidfile = tmp.path().join("pids");
+        let mut cmd = command(&escapees_script(&pidfile), Duration::from_secs(if cancel { 60 } else { 1 }));
+        cmd.shell = Some("bash".into());
+        let execution = Execution::new();
+        let canceller = execution.canceller();
+        let p = pidfile.clone();
+        let result = std::thread::scope(|s| {
+            let handle = s.spawn(|| execution.run(&cmd, None, |_, _| {}));
+            if cancel {
+                wait_for("the escapees to start", Duration::from_secs(10), || {
+                    (pids(&p).len() == 3).then_some(())
+                });
+                canceller.cancel();
+            }
+            handle.join().unwrap()
+        });
+        assert!(if cancel { result.cancelled } else { result.timed_out }, "{result:?}");
+        let escapees = pids(&pidfile);
+        assert_eq!(escapees.len(), 3, "{escapees:?}");
+        wait_for("every escapee to be gone", Duration::from_secs(5), || {
+            escapees.iter().all(|p| !alive(*p)).then_some(())
+        });
+    }
+}

@@ -119,6 +119,8 @@ pub fn run(opts: Options) -> anyhow::Result<u8> {
 
 /// Runs the TUI on the current runtime; `keep_alive` is held until it ends (the demo).
 pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Result<u8> {
+    // Orphans of a step are re-parented here, where the step's token finds them.
+    crate::exec::tree::become_subreaper();
     // Config and theme errors are reported before the screen is taken over.
     let config_dir = crate::dirs::config_dir();
     let config = match crate::config::load(config_dir.as_deref()) {

@@ -253,6 +253,8 @@ impl Execution {
         }
         // Nothing of the step outlives it: not its group, nor what left the group.
         tree::signal_step(pgid, &token, libc::SIGKILL);
+        drop(_registered);
+        tree::reap_orphans();
         CommandResult {
             exit: exit.and_then(|s| s.code()),
             timed_out,

@@ -32,6 +32,32 @@ pub fn become_subreaper() {
     }
 }
 
+/// Reaps this process's zombie children that no step waits for: orphans of steps that a
+/// subreaper inherits and that were then killed. A step's own leader is left to its waiter.
+pub fn reap_orphans() {
+    let me = std::process::id() as libc::pid_t;
+    let registered: Vec<libc::pid_t> =
+        RUNNING.lock().map(|r| r.iter().map(|(_, p)| *p).collect()).unwrap_or_default();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return };
+    for entry in dir.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<libc::pid_t>().ok()) else {
+            continue;
+        };
+        if registered.contains(&pid) {
+            continue;
+        }
+        if let Some(('Z', ppid)) = stat(pid)
+            && ppid == me
+        {
+            let mut status = 0;
+            // SAFETY: waitpid on a zombie child of ours that no one else waits for.
+            unsafe {
+                libc::waitpid(pid, &mut status, libc::WNOHANG);
+            }
+        }
+    }
+}
+
 /// Registers a running step (its token and process group) until the guard drops.
 pub fn register(token: &str, pgid: libc::pid_t) -> Registration {
     if let Ok(mut r) = RUNNING.lock() {

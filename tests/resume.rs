@@ -1,0 +1,386 @@
+//! Runs that stop and go on: signals, crashes, two drivers, a full disk, damaged journals,
+//! and every way a person settles a step on resume. The real binary, real processes.
+
+mod support;
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use support::{alive, wait_for};
+
+const ENVS: &str = "default: dev\nenvironments:\n  dev: { vars: { host: localhost } }\n  prod: { protected: true, vars: { host: example.com } }\n";
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("books")).unwrap();
+        std::fs::write(dir.path().join("books/environments.yaml"), ENVS).unwrap();
+        Self { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn book(&self, id: &str, yaml: &str) {
+        std::fs::write(self.path().join(format!("books/{id}.yaml")), yaml).unwrap();
+    }
+
+    /// The binary without `--dir`: what a pasted resume hint runs.
+    fn bare(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_runbook"));
+        c.args(args)
+            .current_dir(self.path())
+            .env_remove("RUNBOOK_PATH")
+            .env("RUNBOOK_DATA_DIR", self.path().join("data"))
+            .env("RUNBOOK_CACHE_DIR", self.path().join("cache"))
+            .env("RUNBOOK_CONFIG_DIR", self.path().join("config"))
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = self.bare(args);
+        c.args(["--dir", "books"]);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn run_dir(&self) -> PathBuf {
+        std::fs::read_dir(self.path().join("data/runs")).unwrap().flatten().next().unwrap().path()
+    }
+
+    fn types(&self) -> Vec<String> {
+        std::fs::read_to_string(self.run_dir().join("journal.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|e| format!("{}:{}", e["type"].as_str().unwrap_or(""), e["step"].as_str().unwrap_or("")))
+            .collect()
+    }
+
+    fn lines(&self, file: &str) -> usize {
+        std::fs::read_to_string(self.path().join(file)).unwrap_or_default().lines().count()
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// A step whose shell starts children in another group and another session.
+fn tree_book(env: &Env) {
+    env.book(
+        "tree",
+        &format!(
+            "title: Tree\nsteps:\n  - {{ id: grow, title: Grow, run: 'setsid sleep 300 & echo $! >> {p}/pids; (set -m; sleep 301 & echo $! >> {p}/pids); echo $$ >> {p}/pids; sleep 300' }}\n",
+            p = env.path().display()
+        ),
+    );
+}
+
+fn pids(env: &Env) -> Vec<i32> {
+    std::fs::read_to_string(env.path().join("pids"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+#[test]
+fn sigterm_and_sighup_stop_the_step_tree_journal_it_and_exit_143_and_129() {
+    for (signal, code, name) in [(libc::SIGTERM, 143, "SIGTERM"), (libc::SIGHUP, 129, "SIGHUP")] {
+        let env = Env::new();
+        tree_book(&env);
+        let mut child = env.cmd(&["run", "tree"]).stdout(Stdio::piped()).spawn().unwrap();
+        wait_for("the step tree to start", Duration::from_secs(10), || (pids(&env).len() == 3).then_some(()));
+        // SAFETY: a signal to our own child, as a dropped SSH session or a supervisor sends.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{}", text(&out));
+        let tree = pids(&env);
+        wait_for("no survivor of the step", Duration::from_secs(5), || {
+            tree.iter().all(|p| !alive(*p)).then_some(())
+        });
+        let journal = std::fs::read_to_string(env.run_dir().join("journal.jsonl")).unwrap();
+        assert!(
+            journal.contains(&format!(
+                "\"type\":\"step_cancelled\",\"step\":\"grow\",\"reason\":\"stopped by {name}\""
+            )),
+            "{journal}"
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("resume with `runbook run --resume"),
+            "{}",
+            text(&out)
+        );
+    }
+}
+
+#[test]
+fn two_concurrent_resumes_drive_the_run_once() {
+    let env = Env::new();
+    env.book(
+        "three",
+        &format!(
+            "title: Three\nsteps:\n  - {{ id: gate, title: Gate }}\n  - {{ id: a, title: A, run: 'echo a >> {p}/steps; sleep 0.3' }}\n  - {{ id: b, title: B, run: 'echo b >> {p}/steps; sleep 0.3' }}\n  - {{ id: c, title: C, run: 'echo c >> {p}/steps' }}\n",
+            p = env.path().display()
+        ),
+    );
+    assert_eq!(env.run(&["run", "three"]).status.code(), Some(3), "stops at the manual gate");
+    let racers: Vec<_> = (0..3)
+        .map(|_| {
+            env.cmd(&["run", "--resume", "latest", "--yes"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<Output> = racers.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    let codes: Vec<Option<i32>> = outs.iter().map(|o| o.status.code()).collect();
+    assert_eq!(codes.iter().filter(|c| **c == Some(0)).count(), 1, "exactly one drives: {codes:?}");
+    assert_eq!(codes.iter().filter(|c| **c == Some(2)).count(), 2, "the others are refused: {codes:?}");
+    let refused = outs.iter().find(|o| o.status.code() == Some(2)).unwrap();
+    assert!(
+        text(refused).contains("is being driven by") && text(refused).contains("(pid "),
+        "{}",
+        text(refused)
+    );
+    assert_eq!(std::fs::read_to_string(env.path().join("steps")).unwrap(), "a\nb\nc\n", "every step once");
+}
+
+#[test]
+fn a_resume_while_the_first_runner_lives_is_refused_naming_it() {
+    let env = Env::new();
+    env.book("nap", "title: Nap\nsteps:\n  - { id: nap, title: Nap, run: 'sleep 300' }\n");
+    let mut first = env.cmd(&["run", "nap"]).stdout(Stdio::null()).spawn().unwrap();
+    wait_for("the step to start", Duration::from_secs(10), || {
+        env.path()
+            .join("data/runs")
+            .exists()
+            .then(|| ())
+            .filter(|_| env.types().contains(&"step_process:nap".to_string()))
+    });
+    let o = env.run(&["run", "--resume", "latest"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains(&format!("(pid {})", first.id())), "{}", text(&o));
+    let runs = env.run(&["runs"]);
+    assert!(text(&runs).contains("running: "), "runs names the driver:\n{}", text(&runs));
+    // kill -9: the kernel releases the lease with the process.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let o = env.run(&["run", "--resume", "latest", "--stop-running"]);
+    assert_eq!(o.status.code(), Some(3), "free again; the step waits for a decision: {}", text(&o));
+}
+
+#[test]
+fn a_journal_that_cannot_be_written_stops_the_run_before_the_next_step() {
+    let env = Env::new();
+    let mut yaml = String::from("title: Many\nsteps:\n");
+    for i in 0..30 {
+        yaml.push_str(&format!(
+            "  - {{ id: s{i}, title: S{i}, run: 'echo {i} >> {}/ran' }}\n",
+            env.path().display()
+        ));
+    }
+    env.book("many", &yaml);
+    let mut cmd = env.cmd(&["run", "many"]);
+    // SAFETY: pre_exec runs in the child before exec: ignoring SIGXFSZ and limiting file
+    // size make a write past 6000 bytes fail with EFBIG, as a full disk fails with ENOSPC.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit { rlim_cur: 6000, rlim_max: 6000 };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+            Ok(())
+        });
+    }
+    let o = cmd.output().unwrap();
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(
+        text(&o).contains("cannot write the journal") && text(&o).contains("runbook run --resume"),
+        "{}",
+        text(&o)
+    );
+    let started = env.types().iter().filter(|t| t.starts_with("step_started:")).count();
+    let ran = env.lines("ran");
+    assert!(ran > 3 && ran < 30, "the limit hit mid-run: {ran}");
+    assert_eq!(ran, started, "every step that ran is journaled, and none ran unjournaled");
+    // The journal reads cleanly and the run resumes where it stopped, each step once. A
+    // step that ran but whose end could not be journaled has an unknown outcome: a person
+    // marks it (here: it did run).
+    let types = env.types();
+    let last = types.iter().rev().find(|t| t.starts_with("step_started:")).unwrap();
+    let step = last.trim_start_matches("step_started:").to_owned();
+    let ended = types.iter().any(|t| *t == format!("step_passed:{step}"));
+    let mut args = vec!["run", "--resume", "latest"];
+    if !ended {
+        let o = env.run(&args);
+        assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+        assert!(text(&o).contains("outcome is unknown"), "{}", text(&o));
+        args.extend(["--mark-done", step.as_str(), "--note", "it ran before the disk filled"]);
+    }
+    let o = env.run(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let all = std::fs::read_to_string(env.path().join("ran")).unwrap();
+    let expected: String = (0..30).map(|i| format!("{i}\n")).collect();
+    assert_eq!(all, expected);
+}
+
+#[test]
+fn a_damaged_journal_hides_no_run() {
+    let env = Env::new();
+    env.book(
+        "two",
+        "title: Two café\nsteps:\n  - { id: a, title: A }\n  - { id: b, title: B, run: 'echo b' }\n",
+    );
+    assert_eq!(env.run(&["run", "two"]).status.code(), Some(3));
+    let path = env.run_dir().join("journal.jsonl");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let first_line = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
+    // Garbage in the middle, and a last record torn inside a multi-byte character.
+    let mut damaged = bytes[..first_line].to_vec();
+    damaged.extend_from_slice(b"{\"at\": garbage \xff\n");
+    damaged.extend_from_slice(&bytes[first_line..]);
+    damaged.extend_from_slice("{\"at\":\"2026-11-29T00:00:00Z\",\"type\":\"note\",\"text\":\"caf".as_bytes());
+    damaged.push(0xc3);
+    bytes = damaged;
+    std::fs::write(&path, bytes).unwrap();
+    let runs = env.run(&["runs"]);
+    assert!(text(&runs).contains("Two café") && text(&runs).contains("unfinished"), "{}", text(&runs));
+    assert!(text(&runs).contains("journal.jsonl:2: a damaged record is left out"), "{}", text(&runs));
+    let export = env.run(&["export", "latest"]);
+    assert_eq!(export.status.code(), Some(0), "{}", text(&export));
+    assert!(text(&export).contains("cut short"), "{}", text(&export));
+    let o = env.run(&["run", "--resume", "latest", "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("│ b"), "{}", text(&o));
+}
+
+#[test]
+fn a_printed_resume_hint_works_pasted_without_dir_and_asks_for_secrets_again() {
+    let env = Env::new();
+    env.book(
+        "secret",
+        &format!("title: Secret\ninputs:\n  token: {{ secret: true }}\nsteps:\n  - {{ id: wait, title: Wait }}\n  - {{ id: use, title: Use, run: 'printf %s {{{{ token }}}} > {}/got' }}\n", env.path().display()),
+    );
+    let o = env.cmd(&["run", "secret"]).env("RUNBOOK_INPUT_TOKEN", "t0ken-value").output().unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    let hint = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .find_map(|l| {
+            l.split('`').nth(1).filter(|h| h.starts_with("runbook run --resume")).map(str::to_owned)
+        })
+        .expect("a resume hint");
+    let args: Vec<&str> = hint.split_whitespace().skip(1).collect();
+    let o = env.bare(&args).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("secret input 'token' is not kept in the journal")
+            && text(&o).contains("RUNBOOK_INPUT_TOKEN"),
+        "{}",
+        text(&o)
+    );
+    let mut with_yes = args.clone();
+    with_yes.push("--yes");
+    let o = env.bare(&with_yes).env("RUNBOOK_INPUT_TOKEN", "t0ken-value").output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "resumed from the hint, no --dir: {}", text(&o));
+    assert_eq!(std::fs::read_to_string(env.path().join("got")).unwrap(), "t0ken-value");
+}
+
+#[test]
+fn a_failed_step_can_be_retried_or_skipped_on_resume() {
+    let env = Env::new();
+    let flag = env.path().join("flag");
+    env.book(
+        "flaky",
+        &format!("title: Flaky\nsteps:\n  - {{ id: try, title: Try, run: 'echo x >> {p}/tries; test -f {f}' }}\n  - {{ id: next, title: Next, run: 'echo next >> {p}/after' }}\n", p = env.path().display(), f = flag.display()),
+    );
+    assert_eq!(env.run(&["run", "flaky"]).status.code(), Some(1));
+    let o = env.run(&["run", "--resume", "latest"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("--retry runs it again"), "{}", text(&o));
+    assert_eq!(env.lines("tries"), 1, "a plain resume does not run it again");
+    let o = env.run(&["run", "--resume", "latest", "--retry"]);
+    assert_eq!(o.status.code(), Some(1), "retried once, failed again, no loop: {}", text(&o));
+    assert_eq!(env.lines("tries"), 2);
+    let o = env.run(&["run", "--resume", "latest", "--skip", "try", "--note", "the flag is set by hand"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(env.lines("after"), 1);
+    let export = env.run(&["export", "latest"]);
+    assert!(text(&export).contains("the flag is set by hand"), "{}", text(&export));
+    let o = env.run(&["run", "--resume", "latest", "--note", "postmortem: flag script fixed"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        text(&env.run(&["export", "latest"])).contains("postmortem: flag script fixed"),
+        "a note after the end is kept"
+    );
+}
+
+#[test]
+fn abandoned_runs_leave_the_list_of_unfinished_and_prune_removes_old_runs() {
+    let env = Env::new();
+    env.book("gate", "title: Gate\nsteps:\n  - { id: a, title: A }\n");
+    env.book("ok", "title: Ok\nsteps:\n  - { id: a, title: A, run: 'true' }\n");
+    assert_eq!(env.run(&["run", "gate"]).status.code(), Some(3));
+    let gate = env.run_dir();
+    let id = gate.file_name().unwrap().to_string_lossy().into_owned();
+    let short = id.rsplit('-').next().unwrap().to_owned();
+    let o = env.run(&["runs", "--abandon", &short]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let listed: serde_json::Value =
+        serde_json::from_slice(&env.run(&["runs", "--format", "json"]).stdout).unwrap();
+    assert_eq!(listed[0]["state"], "abandoned");
+    assert_eq!(env.run(&["run", "--resume", &short]).status.code(), Some(1), "an abandoned run is over");
+    assert_eq!(env.run(&["run", "ok"]).status.code(), Some(0));
+    let o = env.run(&["runs", "--prune", "--older-than", "30d"]);
+    assert!(text(&o).contains("no finished run is older than 30d"), "{}", text(&o));
+    let o = env.run(&["runs", "--prune", "--older-than", "0d"]);
+    assert_eq!(o.status.code(), Some(3), "asks first: {}", text(&o));
+    let o = env.run(&["runs", "--prune", "--older-than", "0d", "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("removed 2 runs"), "{}", text(&o));
+    assert!(!gate.exists());
+}
+
+#[test]
+fn runs_fit_80_columns_with_distinct_rows() {
+    let env = Env::new();
+    env.book("a-very-long-runbook-id-for-the-database-restore-drill", "title: Restore the primary database from last night's backup, verified\nsteps:\n  - { id: a, title: A, run: 'true' }\n  - { id: b, title: B }\n");
+    for _ in 0..2 {
+        env.run(&["run", "a-very-long-runbook-id-for-the-database-restore-drill"]);
+    }
+    let o = env.cmd(&["runs"]).env("COLUMNS", "80").output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    for l in &lines {
+        assert!(l.chars().count() <= 80, "too wide: {l:?}");
+    }
+    assert!(lines[1].contains("1/2") && lines[1].contains("unfinished") && lines[1].contains("dev"), "{out}");
+    assert_ne!(lines[1], lines[2], "distinct rows: {out}");
+}
+
+#[test]
+fn manual_step_bodies_are_printed_headless_and_in_dry_runs() {
+    let env = Env::new();
+    env.book("read", "title: Read\nsteps:\n  - title: Call the on-call DBA\n    body: |\n      Phone +1 555 0100.\n      Say the words \"restore drill\".\n");
+    for args in [vec!["run", "read", "--yes"], vec!["run", "read", "--dry-run"]] {
+        let o = env.run(&args);
+        assert!(
+            text(&o).contains("│ Phone +1 555 0100.") && text(&o).contains("│ Say the words"),
+            "{args:?}: {}",
+            text(&o)
+        );
+    }
+}
