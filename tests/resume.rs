@@ -101,7 +101,7 @@ fn sigterm_and_sighup_stop_the_step_tree_journal_it_and_exit_143_and_129() {
     for (signal, code, name) in [(libc::SIGTERM, 143, "SIGTERM"), (libc::SIGHUP, 129, "SIGHUP")] {
         let env = Env::new();
         tree_book(&env);
-        let mut child = env.cmd(&["run", "tree"]).stdout(Stdio::piped()).spawn().unwrap();
+        let child = env.cmd(&["run", "tree"]).stdout(Stdio::piped()).spawn().unwrap();
         wait_for("the step tree to start", Duration::from_secs(10), || (pids(&env).len() == 3).then_some(()));
         // SAFETY: a signal to our own child, as a dropped SSH session or a supervisor sends.
         unsafe { libc::kill(child.id() as i32, signal) };
@@ -165,11 +165,9 @@ fn a_resume_while_the_first_runner_lives_is_refused_naming_it() {
     env.book("nap", "title: Nap\nsteps:\n  - { id: nap, title: Nap, run: 'sleep 300' }\n");
     let mut first = env.cmd(&["run", "nap"]).stdout(Stdio::null()).spawn().unwrap();
     wait_for("the step to start", Duration::from_secs(10), || {
-        env.path()
-            .join("data/runs")
-            .exists()
-            .then(|| ())
-            .filter(|_| env.types().contains(&"step_process:nap".to_string()))
+        let started =
+            env.path().join("data/runs").exists() && env.types().contains(&"step_process:nap".to_string());
+        started.then_some(())
     });
     let o = env.run(&["run", "--resume", "latest"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
