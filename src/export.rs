@@ -17,7 +17,37 @@ struct JsonExport<'a> {
     started: jiff::Timestamp,
     ended: Option<jiff::Timestamp>,
     outcome: &'a str,
+    /// One row per event, steps named by title (and id).
+    timeline: Vec<TimelineRow>,
+    /// The journal's records as they are.
     events: &'a [Entry],
+}
+
+#[derive(Debug, Serialize)]
+struct TimelineRow {
+    at: jiff::Timestamp,
+    step_id: Option<String>,
+    step: Option<String>,
+    event: &'static str,
+    details: String,
+}
+
+/// Step titles by id: from the start record, updated as the run shows each step (a title
+/// with a capture in it reads as it did then).
+fn titles(entries: &[Entry]) -> std::collections::HashMap<String, String> {
+    let mut titles = std::collections::HashMap::new();
+    for e in entries {
+        match &e.record {
+            Record::RunStarted { titles: t, .. } => {
+                titles.extend(t.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+            Record::Moved { to: Some(id), title: Some(title) } => {
+                titles.insert(id.clone(), title.clone());
+            }
+            _ => {}
+        }
+    }
+    titles
 }
 
 fn who(entries: &[Entry]) -> String {
@@ -44,6 +74,18 @@ pub fn json(info: &RunInfo, entries: &[Entry]) -> serde_json::Result<String> {
         started: info.started,
         ended: info.ended,
         outcome: &info.state,
+        timeline: {
+            let titles = titles(entries);
+            entries
+                .iter()
+                .filter_map(|e| {
+                    let (step, event, details) = describe(&e.record)?;
+                    let id = (!step.is_empty()).then_some(step);
+                    let title = id.as_ref().map(|s| titles.get(s).cloned().unwrap_or_else(|| s.clone()));
+                    Some(TimelineRow { at: e.at, step_id: id, step: title, event, details })
+                })
+                .collect()
+        },
         events: entries,
     })
 }
@@ -59,7 +101,7 @@ fn cell(text: &str) -> String {
 /// The timeline as Markdown: a header table, then one row per event.
 pub fn markdown(info: &RunInfo, entries: &[Entry]) -> String {
     let mut md = String::new();
-    let _ = writeln!(md, "# Timeline: {}\n", info.title);
+    let _ = writeln!(md, "# Timeline: {}\n", crate::text::escape_controls(&info.title));
     let _ = writeln!(md, "| | |\n|---|---|");
     let _ = writeln!(md, "| Runbook | `{}` |", info.runbook);
     let _ = writeln!(md, "| Environment | {} |", info.environment);
@@ -84,19 +126,23 @@ pub fn markdown(info: &RunInfo, entries: &[Entry]) -> String {
     let _ = writeln!(md, "| Outcome | **{}** |\n", info.state);
     let _ = writeln!(md, "## Events (UTC)\n");
     let _ = writeln!(md, "| Time | Step | Event | Details |\n|---|---|---|---|");
-    for e in entries {
-        let Some((step, event, details)) = describe(&e.record) else { continue };
-        let _ = writeln!(md, "| {} | {} | {} | {} |", time(e.at), cell(&step), event, cell(&details));
+    for [at, step, event, details] in rows(entries) {
+        let _ = writeln!(md, "| {at} | {} | {event} | {} |", cell(&step), cell(&details));
     }
     md
 }
 
 /// The timeline as rows: time (UTC), step, event, details. Shared by exports and the TUI.
+/// Steps are named by their titles, as people read them.
 pub fn rows(entries: &[Entry]) -> Vec<[String; 4]> {
+    let titles = titles(entries);
     entries
         .iter()
         .filter_map(|e| {
-            describe(&e.record).map(|(step, event, details)| [time(e.at), step, event.to_owned(), details])
+            describe(&e.record).map(|(step, event, details)| {
+                let step = titles.get(&step).cloned().unwrap_or(step);
+                [time(e.at), crate::text::escape_controls(&step).into_owned(), event.to_owned(), details]
+            })
         })
         .collect()
 }

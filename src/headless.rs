@@ -548,7 +548,7 @@ fn report(run: &Run, record: &Record, say: &dyn Fn(&str)) {
             .unwrap_or((0, id.to_owned()))
     };
     match record {
-        Record::Moved { to: Some(id) } => {
+        Record::Moved { to: Some(id), .. } => {
             let (n, t) = title(id);
             let step = run.runbook().step(id);
             let kind = step.map(|s| s.action.kind_name()).unwrap_or("");

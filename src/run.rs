@@ -438,6 +438,7 @@ impl Run {
             host: host.to_owned(),
             source,
             steps: Some(self.runbook.steps.len()),
+            titles: self.runbook.steps.iter().map(|s| (s.id.clone(), self.preview(&s.title))).collect(),
         }
     }
 
@@ -480,7 +481,7 @@ impl Run {
         match record {
             Record::RunStarted { .. } => self.started = true,
             Record::Resumed { .. } => {}
-            Record::Moved { to } => self.cursor = to.as_deref().and_then(index),
+            Record::Moved { to, .. } => self.cursor = to.as_deref().and_then(index),
             Record::StepStarted { step, attempt, command, check } => {
                 if let Some(i) = index(step) {
                     let s = &mut self.steps[i];
@@ -688,7 +689,8 @@ impl Run {
         while let Some(step) = runbook.steps.get(i) {
             if step.applies_to(&self.environment.name) {
                 let id = step.id.clone();
-                self.emit(fx, Record::Moved { to: Some(id.clone()) });
+                let title = Some(self.preview(&step.title));
+                self.emit(fx, Record::Moved { to: Some(id.clone()), title });
                 let why = match step.action {
                     Action::Choice(_) => Waiting::Choice,
                     _ => Waiting::Ready,
@@ -701,7 +703,7 @@ impl Run {
             self.emit(fx, Record::StepSkipped { step: id, reason: format!("only runs in {only}") });
             i += 1;
         }
-        self.emit(fx, Record::Moved { to: None });
+        self.emit(fx, Record::Moved { to: None, title: None });
         self.finish(self.end_outcome(), fx);
     }
 
@@ -717,7 +719,7 @@ impl Run {
         let Some(i) = self.cursor else { return };
         let step = &self.runbook.steps[i];
         if step.end {
-            self.emit(fx, Record::Moved { to: None });
+            self.emit(fx, Record::Moved { to: None, title: None });
             self.finish(self.end_outcome(), fx);
             return;
         }

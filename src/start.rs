@@ -52,11 +52,7 @@ pub fn pick_environment(
     name: Option<&str>,
     overrides: &BTreeMap<String, String>,
 ) -> Result<Environment, UsageError> {
-    let Some(envs) = library.environments_for(&runbook.id) else {
-        return Err(usage(
-            "no environments.yaml was found on the runbooks path, so there is no environment to run in",
-        ));
-    };
+    let envs = library.environments_checked(Some(&runbook.id)).map_err(usage)?;
     let names: Vec<&str> = envs.names().collect();
     let chosen = match name {
         Some(n) => n.to_owned(),

@@ -188,3 +188,55 @@ fn a_closed_pipe_is_not_an_error() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+}
+
+#[test]
+fn fifos_and_looping_links_are_reported_never_read_or_skipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let books = tmp.path().join("books");
+    std::fs::create_dir_all(&books).unwrap();
+    std::fs::write(books.join("good.yaml"), "title: Good\nsteps:\n  - title: Tick\n").unwrap();
+    mkfifo(&books.join("pipe.yaml"));
+    std::os::unix::fs::symlink("loop.yaml", books.join("loop.yaml")).unwrap();
+    // check of a FIFO answers at once instead of waiting for a writer.
+    let o = runbook(&["check", "books/pipe.yaml"], tmp.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("a FIFO (named pipe): runbook reads only regular files"), "{}", stdout(&o));
+    let o = runbook(&["list", "--dir", "books"], tmp.path());
+    let text = stdout(&o);
+    for (id, why) in [("pipe", "FIFO"), ("loop", "symbolic links")] {
+        let line =
+            text.lines().find(|l| l.starts_with(id)).unwrap_or_else(|| panic!("{id} missing:\n{text}"));
+        assert!(line.contains("broken") && line.contains(why), "{line}");
+    }
+    assert!(text.lines().any(|l| l.starts_with("good")), "{text}");
+}
+
+#[test]
+fn an_environments_file_that_cannot_be_used_is_an_error_never_a_fallback() {
+    let tmp = tempfile::tempdir().unwrap();
+    let books = tmp.path().join("books");
+    std::fs::create_dir_all(&books).unwrap();
+    std::fs::write(books.join("app.yaml"), "title: App\nsteps:\n  - { id: a, title: A, run: 'echo ran' }\n")
+        .unwrap();
+    mkfifo(&books.join("environments.yaml"));
+    let o = runbook(&["run", "app", "--dir", "books"], tmp.path());
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("environments.yaml") && err.contains("FIFO"), "{err}");
+    assert!(!stdout(&o).contains("ran"), "nothing ran in a fallback environment");
+    std::fs::remove_file(books.join("environments.yaml")).unwrap();
+    std::fs::write(books.join("environments.yaml"), "environments:\n  prod: { protectd: true }\n").unwrap();
+    for args in [vec!["run", "app", "--dir", "books"], vec!["health", "--dir", "books"]] {
+        let o = runbook(&args, tmp.path());
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("environments.yaml:2:") && err.contains("protectd"), "{args:?}: {err}");
+        assert!(!err.contains("no environments.yaml was found"), "{err}");
+    }
+}

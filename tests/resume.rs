@@ -382,3 +382,23 @@ fn manual_step_bodies_are_printed_headless_and_in_dry_runs() {
         );
     }
 }
+
+#[test]
+fn timelines_name_steps_by_title_with_the_id_in_json() {
+    let env = Env::new();
+    env.book(
+        "restore",
+        "title: Restore\nsteps:\n  - { id: fetch, title: Fetch the backup, run: 'echo v42', capture: version }\n  - { id: load, title: 'Load backup {{ version }}', run: 'true' }\n  - { id: never, title: Not reached, run: 'true', when_env: [prod] }\n",
+    );
+    assert_eq!(env.run(&["run", "restore"]).status.code(), Some(0));
+    let md = text(&env.run(&["export", "latest"]));
+    assert!(md.contains("| Fetch the backup | ✓ passed |"), "{md}");
+    assert!(md.contains("| Load backup v42 | ✓ passed |"), "the title as shown then: {md}");
+    assert!(md.contains("| Not reached | skipped |"), "{md}");
+    assert!(!md.contains("| fetch |"), "{md}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&env.run(&["export", "latest", "--format", "json"]).stdout).unwrap();
+    let row = json["timeline"].as_array().unwrap().iter().find(|r| r["event"] == "✓ passed").unwrap();
+    assert_eq!(row["step"], "Fetch the backup");
+    assert_eq!(row["step_id"], "fetch");
+}

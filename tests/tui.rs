@@ -326,7 +326,7 @@ fn no_color_means_no_colour_anywhere_on_screen() {
 
 #[test]
 fn sigterm_and_sighup_restore_the_terminal() {
-    for signal in [libc::SIGTERM, libc::SIGHUP] {
+    for (signal, code) in [(libc::SIGTERM, 143), (libc::SIGHUP, 129)] {
         let tmp = tempfile::tempdir().unwrap();
         books(tmp.path(), "default: dev\nenvironments:\n  dev: {}\n");
         let mut s = Screen::spawn(&["--dir", "books", "restart"], tmp.path(), 100, 30);
@@ -335,7 +335,7 @@ fn sigterm_and_sighup_restore_the_terminal() {
         let pid = s.child.process_id().unwrap() as i32;
         // SAFETY: a signal to our own child.
         unsafe { libc::kill(pid, signal) };
-        assert_eq!(s.wait_exit(), 0, "signal {signal}");
+        assert_eq!(s.wait_exit(), code, "signal {signal}");
         // The last bytes may still be on their way through the pty: wait for them.
         s.wait_until(&format!("the terminal is restored on signal {signal}"), Screen::restored);
     }
@@ -448,4 +448,42 @@ fn runbook_run_on_a_terminal_opens_the_tui_and_headless_forces_lines() {
     );
     lines.wait_for("│ hello ops");
     assert_eq!(lines.wait_exit(), 0);
+}
+
+#[test]
+fn sigterm_to_the_tui_ends_the_running_step_tree_and_journals_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    books(tmp.path(), "default: dev\nenvironments:\n  dev: {}\n");
+    std::fs::write(
+        tmp.path().join("books/tree.yaml"),
+        format!(
+            "title: Tree\nsteps:\n  - {{ id: grow, title: Grow, run: 'setsid sleep 300 & echo $! >> {p}/pids; echo $$ >> {p}/pids; sleep 300' }}\n",
+            p = tmp.path().display()
+        ),
+    )
+    .unwrap();
+    let mut s = Screen::spawn(&["--dir", "books", "tree"], tmp.path(), 100, 30);
+    s.wait_for("DEV │ Tree");
+    s.keys("\r");
+    let pids_file = tmp.path().join("pids");
+    let pids: Vec<i32> =
+        support::wait_for("the step tree to start", std::time::Duration::from_secs(10), || {
+            let p: Vec<i32> = std::fs::read_to_string(&pids_file)
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect();
+            (p.len() == 2).then_some(p)
+        });
+    let pid = s.child.process_id().unwrap() as i32;
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert_eq!(s.wait_exit(), 143);
+    for p in &pids {
+        assert!(!support::alive(*p), "pid {p} outlived the TUI");
+    }
+    let runs = tmp.path().join("data/runs");
+    let run = std::fs::read_dir(&runs).unwrap().flatten().next().unwrap().path();
+    let journal = std::fs::read_to_string(run.join("journal.jsonl")).unwrap();
+    assert!(journal.contains("\"reason\":\"stopped by SIGTERM\""), "{journal}");
 }

@@ -171,6 +171,7 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
     terminal.clear()?;
     // None while an interactive command owns the terminal, so no keystroke is read from it.
     let mut events = Some(EventStream::new());
+    let mut signalled: Option<(&str, u8)> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
@@ -204,8 +205,14 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
             },
             Some(msg) = rx.recv() => Some(msg),
             _ = tick.tick() => Some(Msg::Tick(driver.epoch.elapsed().as_millis() as u64)),
-            _ = term.recv() => Some(Msg::Terminate),
-            _ = hup.recv() => Some(Msg::Terminate),
+            _ = term.recv() => {
+                signalled = Some(("SIGTERM", 143));
+                Some(Msg::Terminate)
+            }
+            _ = hup.recv() => {
+                signalled = Some(("SIGHUP", 129));
+                Some(Msg::Terminate)
+            }
         };
         let Some(msg) = msg else { continue };
         // A test hook: proves the panic path restores the terminal (tests/tui.rs).
@@ -244,6 +251,17 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
         terminal.draw(|f| crate::ui::render(&model, &theme, f))?;
     }
     driver.shutdown();
+    // A step still running was stopped with the runner: the journal says so and why, so a
+    // resume offers it again as cancelled rather than of unknown outcome.
+    if let (Some(rs), Some(journal)) = (&model.run, driver.journal.as_mut())
+        && let Some(i) = rs.run.cursor()
+        && rs.run.steps()[i].status == crate::run::Status::Running
+    {
+        let why = signalled
+            .map_or_else(|| "stopped: the runner quit".to_owned(), |(name, _)| format!("stopped by {name}"));
+        let step = rs.run.runbook().steps[i].id.clone();
+        let _ = journal.append(crate::run::Record::StepCancelled { step, reason: why });
+    }
     drop(_guard);
     drop(keep_alive);
     if let Some(rs) = &model.run
@@ -252,13 +270,18 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
         let mut out = std::io::stdout();
         let _ = writeln!(out, "run {} kept: resume it with `runbook run --resume {}`", rs.run_id, rs.run_id);
     }
-    Ok(0)
+    Ok(signalled.map_or(0, |(_, code)| code))
 }
 
 impl Driver {
+    /// Ends everything this TUI started; returns once the steps' processes are gone, so
+    /// nothing of a step outlives the runner (not even a `setsid` child: see exec::tree).
     fn shutdown(&mut self) {
         self.workers.kill_all();
         self.scheduler = None;
+        tokio::task::block_in_place(|| {
+            crate::exec::tree::stop_all_running(crate::exec::command::KILL_GRACE);
+        });
     }
 
     async fn carry_out(&mut self, model: &mut Model, cmds: Vec<Cmd>) {
@@ -357,7 +380,7 @@ impl Driver {
     /// The setup form for a runbook: the environments it allows, its inputs.
     fn prepare(&self, id: &str) -> anyhow::Result<Setup> {
         let (_, runbook) = start::find_runbook(&self.library, id)?;
-        let envs = self.library.environments_for(id).context("no environments.yaml was found")?;
+        let envs = self.library.environments_checked(Some(id)).map_err(|e| anyhow::anyhow!(e))?;
         let allowed: Vec<(String, bool)> = envs
             .environments
             .iter()

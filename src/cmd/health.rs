@@ -25,9 +25,12 @@ pub fn run(
     vars: &BTreeMap<String, String>,
 ) -> anyhow::Result<u8> {
     let library = Library::load(crate::dirs::search_path(dirs));
-    let Some(envs) = library.environments.clone() else {
-        eprintln!("runbook: no environments.yaml was found on the runbooks path");
-        return Ok(2);
+    let envs = match library.environments_checked(None) {
+        Ok(envs) => envs.clone(),
+        Err(e) => {
+            eprintln!("runbook: {e}");
+            return Ok(2);
+        }
     };
     if let Some(file) = &library.environments_file
         && let Some(err) = file.first_error()

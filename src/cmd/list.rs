@@ -1,6 +1,8 @@
 //! `runbook list`: every runbook on the search path, broken ones with their first error.
 
 use std::io::Write;
+
+use crate::text::escape_controls;
 use std::path::PathBuf;
 
 use crate::cli::Format;
@@ -50,15 +52,18 @@ pub fn run(dirs: &[PathBuf], filter: Option<&str>, format: Format) -> anyhow::Re
             writeln!(out, "{:id_w$}  {:11}  TITLE", "ID", "KIND")?;
             for s in &shown {
                 match &s.error {
-                    Some(err) => writeln!(out, "{:id_w$}  {:11}  error: {err}", s.id, "broken")?,
+                    Some(err) => {
+                        writeln!(out, "{:id_w$}  {:11}  error: {}", s.id, "broken", escape_controls(err))?
+                    }
                     None => {
                         let kind = s.kind.map(|k| k.to_string()).unwrap_or_default();
                         let tags = if s.tags.is_empty() {
                             String::new()
                         } else {
-                            format!("  [{}]", s.tags.join(", "))
+                            format!("  [{}]", escape_controls(&s.tags.join(", ")))
                         };
-                        writeln!(out, "{:id_w$}  {kind:11}  {}{tags}  ({})", s.id, s.title, s.path)?;
+                        let title = escape_controls(&s.title);
+                        writeln!(out, "{:id_w$}  {kind:11}  {title}{tags}  ({})", s.id, s.path)?;
                     }
                 }
             }

@@ -217,6 +217,9 @@ fn http_error(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_connect() {
         return "connection failed".into();
     }
+    if e.is_redirect() {
+        return "too many redirects (a redirect loop?)".into();
+    }
     // reqwest's own message names the URL, which may hold a secret: keep it generic.
     if e.is_request() { "request failed".into() } else { "HTTP error".into() }
 }

@@ -54,6 +54,10 @@ pub enum Record {
         /// How many steps the runbook has (for "step n/m").
         #[serde(default, skip_serializing_if = "Option::is_none")]
         steps: Option<usize>,
+        /// Every step's title by id, as known at the start, so a timeline names steps as
+        /// people read them even for steps the run never reached.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        titles: BTreeMap<String, String>,
     },
     /// The run was picked up again from its journal.
     Resumed {
@@ -65,6 +69,9 @@ pub enum Record {
     /// The cursor moved to a step (`None`: past the end).
     Moved {
         to: Option<String>,
+        /// The step's title as shown then (placeholders filled in), for the timeline.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
     },
     StepStarted {
         step: String,

@@ -144,8 +144,30 @@ pub fn summaries(roots: &[Root], cache_dir: Option<&Path>) -> (Vec<Summary>, Sta
             .collect();
         cache.entries.extend(fresh);
     }
-    let per_root_summaries: Vec<Vec<Summary>> =
+    let mut per_root_summaries: Vec<Vec<Summary>> =
         keys.iter().map(|ks| ks.iter().map(|k| cache.entries[k].clone()).collect()).collect();
+    // Files that could not be read (a FIFO, a looping link, no permission) are listed as
+    // broken, as `check` reports them: a runbook never just disappears.
+    for (r, files) in per_root.iter().enumerate() {
+        let Root::Dir(dir) = &roots[r] else { continue };
+        for (display, why) in &files.unreadable {
+            let rel = Path::new(display).strip_prefix(dir).map(|p| p.to_string_lossy().into_owned());
+            let Ok(rel) = rel else { continue };
+            if rel == load::ENVIRONMENTS_FILE {
+                continue;
+            }
+            let id = rel.trim_end_matches(".yaml").trim_end_matches(".yml").to_owned();
+            per_root_summaries[r].push(Summary {
+                id,
+                path: display.clone(),
+                title: String::new(),
+                kind: None,
+                tags: Vec::new(),
+                error: Some(format!("{display}: cannot be read: {why}")),
+                warnings: 0,
+            });
+        }
+    }
     if stats.parsed > 0
         && let Some(path) = &cache_path
     {

@@ -89,6 +89,8 @@ impl SourceFile {
 pub struct RootFiles {
     pub runbooks: Vec<SourceFile>,
     pub environments: Option<SourceFile>,
+    /// The environments file exists but could not be read.
+    pub environments_error: Option<String>,
     /// Files that could not be read, with why.
     pub unreadable: Vec<(String, String)>,
 }
@@ -133,7 +135,12 @@ pub fn read_root(root: &Root) -> RootFiles {
                             files.runbooks.push(file);
                         }
                     }
-                    Err(e) => files.unreadable.push((path.display().to_string(), e.to_string())),
+                    Err(e) => {
+                        if rel == ENVIRONMENTS_FILE {
+                            files.environments_error = Some(format!("{}: {e}", path.display()));
+                        }
+                        files.unreadable.push((path.display().to_string(), e.to_string()))
+                    }
                 }
             }
         }
@@ -141,11 +148,36 @@ pub fn read_root(root: &Root) -> RootFiles {
     files
 }
 
-/// Reads at most one byte more than the size limit, so a huge file costs nothing.
+/// Reads a regular file, at most one byte more than the size limit, so a huge file costs
+/// nothing. A FIFO, device or socket is refused without blocking on it (opened non-blocking,
+/// then checked), and an oversized file is reported with its real size.
 pub fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
+    let meta = file.metadata()?;
+    let kind = meta.file_type();
+    if !kind.is_file() {
+        let what = if kind.is_fifo() {
+            "a FIFO (named pipe)"
+        } else if kind.is_socket() {
+            "a socket"
+        } else if kind.is_block_device() || kind.is_char_device() {
+            "a device"
+        } else {
+            "not a regular file"
+        };
+        return Err(std::io::Error::other(format!("{what}: runbook reads only regular files")));
+    }
+    if meta.len() > yaml::MAX_FILE_BYTES as u64 {
+        return Err(std::io::Error::other(format!(
+            "the file is {} bytes, larger than the {} byte limit for a runbook file: split it into smaller runbooks",
+            meta.len(),
+            yaml::MAX_FILE_BYTES
+        )));
+    }
     let mut bytes = Vec::new();
-    std::fs::File::open(path)?.take(yaml::MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes)?;
+    file.take(yaml::MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes)?;
     Ok(bytes)
 }
 
@@ -180,12 +212,13 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
         }
         let path = entry.path();
         // Directories are followed only when they are real directories, so a symlink loop
-        // cannot trap the walk; symlinked files are read.
+        // cannot trap the walk; symlinked files are read. Every other `.yaml` entry (a
+        // FIFO, a dangling or looping link) is listed too: reading it reports what it is.
         let Ok(kind) = entry.file_type() else { continue };
         if kind.is_dir() {
             walk(root, &path, out);
         } else if (name.ends_with(".yaml") || name.ends_with(".yml"))
-            && (kind.is_file() || path.is_file())
+            && !path.is_dir()
             && let Ok(rel) = path.strip_prefix(root)
         {
             out.push((rel.to_string_lossy().replace('\\', "/"), path));
@@ -285,6 +318,8 @@ pub struct Library {
     pub root_environments: Vec<Option<Environments>>,
     /// Each directory's environments file report.
     pub environments_files: Vec<Loaded>,
+    /// Per directory: its environments file exists but cannot be read or has errors.
+    pub environments_errors: Vec<Option<String>>,
     /// Sorted by id; an id in an earlier root shadows the same id in later ones.
     pub runbooks: Vec<Loaded>,
     pub unreadable: Vec<(String, String)>,
@@ -296,17 +331,27 @@ impl Library {
         let per_root: Vec<RootFiles> = roots.iter().map(read_root).collect();
         let mut root_environments = Vec::new();
         let mut environments_files = Vec::new();
+        let mut environments_errors = Vec::new();
         for files in &per_root {
             match &files.environments {
                 Some(f) => {
                     let (envs, diagnostics) = load_environments(f);
+                    let errors: Vec<String> = diagnostics
+                        .iter()
+                        .filter(|d| d.is_error())
+                        .map(|d| d.display(&f.display).to_string())
+                        .collect();
+                    environments_errors.push((!errors.is_empty()).then(|| errors.join("\n")));
                     root_environments.push(envs);
                     environments_files.push(Loaded::report(ENVIRONMENTS_FILE, &f.display, diagnostics));
                 }
-                None => root_environments.push(None),
+                None => {
+                    environments_errors.push(files.environments_error.clone());
+                    root_environments.push(None);
+                }
             }
         }
-        let first = per_root.iter().position(|r| r.environments.is_some());
+        let first = per_root.iter().position(|r| r.environments.is_some() || r.environments_error.is_some());
         let environments = first.and_then(|i| root_environments[i].clone());
         let environments_file = environments_files.first().cloned();
         let loaded: Vec<Vec<Loaded>> = per_root
@@ -339,9 +384,33 @@ impl Library {
             environments_file,
             root_environments,
             environments_files,
+            environments_errors,
             runbooks,
             unreadable,
         }
+    }
+
+    /// The environments a runbook runs in, or why there are none: an environments file that
+    /// exists but cannot be read or has errors is that file's errors, never a fallback to
+    /// another directory's environments (which could be another team's production).
+    /// With no runbook: the first environments file on the path (`runbook health`).
+    pub fn environments_checked(&self, id: Option<&str>) -> Result<&Environments, String> {
+        let own = id.and_then(|id| self.get(id)).map_or(0, |l| l.root);
+        let has_file = |i: usize| {
+            self.root_environments.get(i).is_some_and(Option::is_some)
+                || self.environments_errors.get(i).is_some_and(Option::is_some)
+        };
+        let root = if has_file(own) { Some(own) } else { (0..self.roots.len()).find(|&i| has_file(i)) };
+        let Some(root) = root else {
+            return Err(
+                "no environments.yaml was found on the runbooks path, so there is no environment to run in"
+                    .into(),
+            );
+        };
+        if let Some(Some(err)) = self.environments_errors.get(root) {
+            return Err(format!("environments.yaml cannot be used:\n{err}"));
+        }
+        self.root_environments[root].as_ref().ok_or_else(|| "environments.yaml cannot be used".into())
     }
 
     /// The environments a runbook runs in: its directory's, else the first on the path.

@@ -110,10 +110,15 @@ fn translate(error: &serde_saphyr::Error, text: &str, doc: Document) -> Diagnost
         let why = if msg.contains("Depth") {
             "file nests values more than 48 levels deep, more than any runbook needs: write it out flatter"
                 .to_owned()
-        } else if msg.contains("Alias") || msg.contains("Anchor") || msg.contains("Nodes") {
+        } else if msg.contains("Alias")
+            || msg.contains("Anchor")
+            || msg.contains("Nodes")
+            || msg.contains("Scalar")
+        {
             "file expands to too many values (YAML aliases like `*name` multiply them, as in a 'billion laughs' bomb): write the values out without anchors".to_owned()
         } else {
-            format!("file is too large or complex to load safely ({msg}): split it into smaller runbooks")
+            // The parser's own words here are debug text (`budget breached: …`): not for people.
+            "file is too large or complex to load safely: split it into smaller runbooks, and write repeated values out instead of through YAML anchors".to_owned()
         };
         return Diagnostic::error(pos, why);
     }
