@@ -5,6 +5,10 @@
 //! 1. A step printing 1 GiB (`yes | head -c 1G`) through the headless runner, against the
 //!    same command redirected to a file: wall time ratio and the runner's peak RSS.
 //! 2. 1,000 HTTP probes against a loopback server with bounded concurrency.
+//! 3. What passing values through the environment costs a step: preparing and running a
+//!    command with 20 placeholders (values in `RUNBOOK_V_*`, references in the script)
+//!    against the same command with the values written into the script.
+//! 4. Ending a step whose 200 descendants are spread over 100 process groups and sessions.
 
 mod support;
 
@@ -24,6 +28,90 @@ fn main() {
     let (bytes, runs, probes) = if bench { (GIB, 5, 1000) } else { (1 << 20, 1, 50) };
     streaming(bytes, runs);
     http_probes(probes, if bench { 5 } else { 1 });
+    values_through_the_environment(if bench { 200 } else { 5 });
+    kill_tree(if bench { 5 } else { 1 }, if bench { 200 } else { 20 });
+}
+
+fn values_through_the_environment(runs: usize) {
+    use runbook::exec::command::Execution;
+    use runbook::runbook::template::{Name, Template, Value};
+    let names: Vec<String> = (0..20).map(|i| format!("v{i}")).collect();
+    let with_refs: String = names.iter().map(|n| format!("{{{{ {n} }}}}")).collect::<Vec<_>>().join(" ");
+    let template = Template::parse(&format!("printf '%s\\n' {with_refs} > /dev/null")).unwrap();
+    let lookup = |n: &Name| Some(Value::plain(format!("value of {n} with 'quotes' and $(dollars)")));
+    let literal = template.render(runbook::runbook::template::Quoting::Shell, &lookup).unwrap().real;
+    let command = |script: String, env: Vec<(String, String)>| runbook::run::PreparedCommand {
+        shown: String::new(),
+        script,
+        shell: None,
+        cwd: None,
+        env,
+        timeout: Duration::from_secs(10),
+        interactive: false,
+        secrets: vec![],
+        token: String::new(),
+    };
+    let mut env_ms = Vec::new();
+    let mut literal_ms = Vec::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        let script = template.render_script(&lookup).unwrap();
+        let r = Execution::new().run(&command(script.code, script.env), None, |_, _| {});
+        env_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(r.exit, Some(0));
+        let started = Instant::now();
+        let r = Execution::new().run(&command(literal.clone(), vec![]), None, |_, _| {});
+        literal_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(r.exit, Some(0));
+    }
+    let (e, l) = (median(env_ms), median(literal_ms));
+    println!(
+        "a step with 20 values, through the environment: median {e:.2} ms; written into the script: {l:.2} ms; difference {:+.3} ms",
+        e - l
+    );
+}
+
+fn kill_tree(runs: usize, descendants: usize) {
+    use runbook::exec::command::Execution;
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let tmp = tempfile::tempdir().unwrap();
+        let ready = tmp.path().join("ready");
+        // Half the children in their own session (setsid), half in their own group (set -m).
+        let script = format!(
+            "for i in $(seq {half}); do setsid sleep 300 & (set -m; sleep 300 &); done; echo ok > {r}; sleep 300",
+            half = descendants / 2,
+            r = ready.display()
+        );
+        let cmd = runbook::run::PreparedCommand {
+            shown: String::new(),
+            script,
+            shell: None,
+            cwd: None,
+            env: vec![],
+            timeout: Duration::from_secs(120),
+            interactive: false,
+            secrets: vec![],
+            token: String::new(),
+        };
+        let execution = Execution::new();
+        let cancel = execution.canceller();
+        let handle = std::thread::spawn(move || execution.run(&cmd, None, |_, _| {}));
+        while !ready.exists() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let started = Instant::now();
+        cancel.cancel();
+        let result = handle.join().unwrap();
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        assert!(result.cancelled);
+    }
+    let runs_text: Vec<String> = times.iter().map(|t| format!("{t:.0}")).collect();
+    println!(
+        "cancel a step with {descendants} descendants across groups and sessions: median {:.0} ms   runs: {}",
+        median(times),
+        runs_text.join(" ")
+    );
 }
 
 fn streaming(bytes: u64, runs: usize) {
