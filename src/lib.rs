@@ -2,6 +2,7 @@
 //!
 //! The library holds everything the binary does, so tests and benchmarks drive the same code.
 
+pub mod ansi;
 pub mod app;
 pub mod cli;
 pub mod cmd;

@@ -151,6 +151,11 @@ impl Theme {
         Self { color: false, ..Self::default() }
     }
 
+    /// Whether colours are shown (false under `NO_COLOR`); command output follows it too.
+    pub fn color(&self) -> bool {
+        self.color
+    }
+
     pub fn style(&self, role: Role) -> Style {
         let s = self.styles.get(&role).copied().unwrap_or_default();
         if self.color {

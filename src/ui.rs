@@ -357,7 +357,7 @@ fn run(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
             let start = end.saturating_sub(height);
             o.lines
                 .range(start..end)
-                .map(|(stream, text)| {
+                .map(|(stream, text, runs)| {
                     let hit =
                         rs.search.as_ref().is_some_and(|q| text.to_lowercase().contains(&q.to_lowercase()));
                     let role = if hit {
@@ -367,7 +367,11 @@ fn run(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
                     } else {
                         Role::Text
                     };
-                    Line::from(Span::styled(text.clone(), theme.style(role)))
+                    // A search hit shows in the match style whatever colours the command chose.
+                    if hit || runs.is_empty() {
+                        return Line::from(Span::styled(text.clone(), theme.style(role)));
+                    }
+                    crate::ansi::styled_line(text, runs, theme.style(role), theme.color())
                 })
                 .collect()
         })
