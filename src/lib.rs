@@ -14,6 +14,7 @@ pub mod export;
 pub mod fuzzy;
 pub mod headless;
 pub mod health;
+pub mod import;
 pub mod journal;
 pub mod run;
 pub mod runbook;
