@@ -64,7 +64,11 @@ fn main() {
             start.elapsed().as_secs_f64() * 1000.0
         })
         .collect();
-    println!("{:<44} median {:>9.1} ms", format!("convert + emit in process, {pages} pages"), support::median(times));
+    println!(
+        "{:<44} median {:>9.1} ms",
+        format!("convert + emit in process, {pages} pages"),
+        support::median(times)
+    );
 }
 
 fn walk_count(dir: &Path) -> usize {

@@ -16,6 +16,7 @@ pub mod headless;
 pub mod health;
 pub mod import;
 pub mod journal;
+pub mod markdown;
 pub mod run;
 pub mod runbook;
 pub mod start;

@@ -33,6 +33,12 @@ pub enum Role {
     Degraded,
     Down,
     Unknown,
+    /// Headings in step bodies and descriptions.
+    Heading,
+    /// Code in bodies: inline code and code blocks.
+    Code,
+    /// Link text in bodies (the URLs are listed under the body).
+    Link,
 }
 
 /// The themes built into the binary.
@@ -183,7 +189,7 @@ mod tests {
     fn every_built_in_theme_parses_and_styles_every_role() {
         for (name, text) in BUILT_IN {
             let theme = Theme::parse(text).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert!(theme.styles.len() >= 19, "{name} misses roles");
+            assert!(theme.styles.len() >= 22, "{name} misses roles");
         }
     }
 

@@ -138,7 +138,7 @@ fn picker(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
                 )));
             }
             lines.push(Line::from(""));
-            lines.extend(rb.description.lines().map(|l| markdown_line(l, theme)));
+            lines.extend(crate::markdown::lines(&rb.description, theme));
             if !rb.inputs.is_empty() {
                 lines.push(Line::from(Span::styled("inputs", theme.style(Role::Title))));
                 for i in &rb.inputs {
@@ -319,9 +319,7 @@ fn run(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
         Action::Manual => {}
     }
     if let Some(body) = &step.body {
-        for l in run.preview(body).lines() {
-            detail.push(markdown_line(l, theme));
-        }
+        detail.extend(crate::markdown::lines(&run.preview(body), theme));
     }
     match &state.status {
         Status::Failed { reason, .. } => {
@@ -440,45 +438,6 @@ fn health_strip(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
         spans.push(Span::styled(format!("{} {}  ", m.title, m.state), theme.style(role)));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
-}
-
-fn markdown_line<'a>(line: &str, theme: &Theme) -> Line<'a> {
-    // Light markdown: **bold**, `code`, and "- " bullets.
-    let (bullet, rest) = match line.strip_prefix("- ") {
-        Some(r) => ("• ", r),
-        None => ("", line),
-    };
-    let mut spans = vec![Span::raw(bullet.to_owned())];
-    let mut bold = false;
-    let mut code = false;
-    let mut buf = String::new();
-    let mut chars = rest.chars().peekable();
-    let flush = |buf: &mut String, spans: &mut Vec<Span<'a>>, bold: bool, code: bool| {
-        if !buf.is_empty() {
-            let role = if code {
-                Role::Current
-            } else if bold {
-                Role::Title
-            } else {
-                Role::Text
-            };
-            spans.push(Span::styled(std::mem::take(buf), theme.style(role)));
-        }
-    };
-    while let Some(c) = chars.next() {
-        if c == '*' && chars.peek() == Some(&'*') && !code {
-            chars.next();
-            flush(&mut buf, &mut spans, bold, code);
-            bold = !bold;
-        } else if c == '`' {
-            flush(&mut buf, &mut spans, bold, code);
-            code = !code;
-        } else {
-            buf.push(c);
-        }
-    }
-    flush(&mut buf, &mut spans, bold, code);
-    Line::from(spans)
 }
 
 fn ms(ms: u64) -> String {
