@@ -72,7 +72,9 @@ pub fn styled_line(text: &str, runs: &[(usize, Style)], base: Style, color: bool
 /// Cleans one line of command output (without its `\n`).
 pub fn clean(line: &[u8]) -> Clean {
     // The common case, output with no escape or control byte, skips the state machine.
-    if line.iter().all(|&b| b >= 0x20 && b != 0x7f) {
+    // C1 controls (U+0080–U+009F, UTF-8 `C2 80`–`C2 9F`) are 8-bit escapes to some terminals.
+    let c1 = line.windows(2).any(|w| w[0] == 0xc2 && (0x80..=0x9f).contains(&w[1]));
+    if !c1 && line.iter().all(|&b| b >= 0x20 && b != 0x7f) {
         return Clean { text: String::from_utf8_lossy(line).into_owned(), runs: Vec::new() };
     }
     let mut screen = LineScreen::default();
@@ -189,7 +191,9 @@ impl LineScreen {
 
 impl vte::Perform for LineScreen {
     fn print(&mut self, c: char) {
-        self.put(c);
+        if !c.is_control() {
+            self.put(c);
+        }
     }
 
     fn execute(&mut self, byte: u8) {
@@ -299,6 +303,14 @@ mod tests {
             assert_eq!(c.text, "ab", "{bytes:?}");
             assert!(c.runs.is_empty(), "{bytes:?}");
         }
+    }
+
+    #[test]
+    fn c1_controls_never_reach_the_terminal() {
+        // A UTF-8 terminal reads U+009B as text, but a few treat it as CSI: it is dropped, and
+        // what follows is harmless text.
+        assert_eq!(clean("a\u{9b}2Jb".as_bytes()).text, "a2Jb");
+        assert_eq!(clean("a\u{9d}0;t\u{9c}b".as_bytes()).text, "a0;tb");
     }
 
     #[test]
