@@ -265,7 +265,11 @@ impl Builder<'_> {
                 Some(heading.clone())
             } else {
                 let body = self.body(&prose);
-                self.push(Step { title: heading.clone(), body: Some(body), ..Step::default() });
+                self.push(Step {
+                    title: shell::escape_braces(&heading),
+                    body: Some(body),
+                    ..Step::default()
+                });
                 None
             };
             if items.peek().is_none() && prose.is_empty() {

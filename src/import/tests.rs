@@ -125,6 +125,14 @@ fn go_templates_in_commands_stay_literal() {
 }
 
 #[test]
+fn headings_with_template_braces_stay_literal_titles() {
+    let p = page("# T\n\n## {{ .Labels.instance }} is down on {{ cluster }}\n\nLook.\n");
+    assert_eq!(p.steps[0].title, "{{ .Labels.instance }} is down on \\{{ cluster }}");
+    let t = crate::runbook::template::Template::parse(&p.steps[0].title).unwrap();
+    assert!(!t.has_placeholders());
+}
+
+#[test]
 fn links_lists_tables_and_emphasis_stay_as_markdown() {
     let md = "# T\n\n## Steps\n\nSee [the dashboard][dash] and <https://x.example>.\n\n1. First *do* this\n   - nested **bullet**\n2. Then `that`\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n[dash]: https://grafana.example.com/d/x \"Dash\"\n";
     let p = page(md);
