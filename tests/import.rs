@@ -40,7 +40,7 @@ fn a_tree_of_alert_pages_converts_checks_clean_and_dry_runs() {
     let said = text(&o);
     assert_eq!(o.status.code(), Some(0), "{said}");
     assert!(said.contains("imported 4 of 4 files into out"), "{said}");
-    assert!(said.contains("1 index pages skipped"), "{said}");
+    assert!(said.contains("1 index page skipped"), "{said}");
     assert!(said.contains("check: front matter keys not carried over: severity"), "{said}");
     for id in IDS {
         assert!(tmp.path().join(format!("out/{id}.yaml")).is_file(), "{id} written");

@@ -42,6 +42,10 @@ struct Pty {
 
 impl Pty {
     fn spawn(args: &[&str], dir: &Path) -> Self {
+        Self::spawn_env(args, dir, &[])
+    }
+
+    fn spawn_env(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Self {
         let (rows, cols) = (30, 100);
         let pty =
             native_pty_system().openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).unwrap();
@@ -54,6 +58,9 @@ impl Pty {
         cmd.env("RUNBOOK_CONFIG_DIR", dir.join("config"));
         cmd.env_remove("RUNBOOK_PATH");
         cmd.env_remove("NO_COLOR");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         let child = pty.slave.spawn_command(cmd).unwrap();
         drop(pty.slave);
         let term: Term = Arc::new(Mutex::new(vt100::Parser::new_with_callbacks(
@@ -185,6 +192,17 @@ fn the_headless_runner_on_a_terminal_keeps_colours_and_drops_every_other_sequenc
     assert!(text.contains("before"), "`\\e[2J` cleared the screen:\n{text}");
     assert!(!text.contains("progress 10%p"), "{text}");
     assert_eq!(s.colour_of("RED ALERT"), vt100::Color::Idx(1), "the command's red stays red");
+    s.assert_not_driven();
+}
+
+#[test]
+fn no_color_drops_the_commands_colours_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    evil_books(tmp.path());
+    let s = Pty::spawn_env(&["run", "--dir", "books", "evil", "--yes"], tmp.path(), &[("NO_COLOR", "1")]);
+    s.wait_for("after");
+    assert!(s.text().contains("RED ALERT plain"), "{}", s.text());
+    assert_eq!(s.colour_of("RED ALERT"), vt100::Color::Default);
     s.assert_not_driven();
 }
 

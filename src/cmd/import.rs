@@ -227,7 +227,8 @@ impl Summary {
             s.push_str(&format!("; {} failed", self.failed.len()));
         }
         if self.skipped > 0 {
-            s.push_str(&format!("; {} index pages skipped", self.skipped));
+            let pages = if self.skipped == 1 { "page" } else { "pages" };
+            s.push_str(&format!("; {} index {pages} skipped", self.skipped));
         }
         s.push_str(&format!("\nnext: runbook check {}\n", out.display()));
         s
