@@ -69,6 +69,27 @@ pub fn styled_line(text: &str, runs: &[(usize, Style)], base: Style, color: bool
     Line::from(spans)
 }
 
+/// Text with every escape sequence and control character removed (newlines kept), each line
+/// as [`clean`] leaves it: for values that came
+/// from command output by another way than the output pane, such as captures shown in titles,
+/// commands and bodies. Borrowed when there is nothing to remove, which is almost always.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().all(|c| !c.is_control() || c == '\n' || c == '\t') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    // Whole sequences go, not just their ESC: `]0;title` left behind would be noise.
+    std::borrow::Cow::Owned(text.split('\n').map(|l| clean(l.as_bytes()).text).collect::<Vec<_>>().join("\n"))
+}
+
+/// [`printable`] over every span of `lines`.
+pub fn scrub(lines: &mut [Line<'_>]) {
+    for span in lines.iter_mut().flat_map(|l| l.spans.iter_mut()) {
+        if let std::borrow::Cow::Owned(clean) = printable(&span.content) {
+            span.content = clean.into();
+        }
+    }
+}
+
 /// Cleans one line of command output (without its `\n`).
 pub fn clean(line: &[u8]) -> Clean {
     // The common case, output with no escape or control byte, skips the state machine.
@@ -303,6 +324,15 @@ mod tests {
             assert_eq!(c.text, "ab", "{bytes:?}");
             assert!(c.runs.is_empty(), "{bytes:?}");
         }
+    }
+
+    #[test]
+    fn printable_text_keeps_newlines_and_tabs_only() {
+        assert!(matches!(printable("plain\ttext\n"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(printable("a\x1b]0;t\x07b\u{9b}c\nd\x1b[2Je"), "abc\nde");
+        let mut lines = vec![Line::from(vec![Span::raw("ok"), Span::raw("x\x1b[2Jy")])];
+        scrub(&mut lines);
+        assert_eq!(lines[0].spans[1].content, "xy");
     }
 
     #[test]

@@ -69,6 +69,14 @@ enum Item {
 /// page has neither front matter `title:` nor a `# heading`; `kind` is `--kind`.
 pub fn convert(markdown: &str, name: &str, kind: Option<&str>) -> Result<Page, ImportError> {
     let markdown = markdown.strip_prefix('\u{feff}').unwrap_or(markdown);
+    // Pages saved on Windows: a `\r` left in a command would reach the shell.
+    let unix;
+    let markdown = if markdown.contains('\r') {
+        unix = markdown.replace("\r\n", "\n").replace('\r', "\n");
+        unix.as_str()
+    } else {
+        markdown
+    };
     let options = Options::ENABLE_TABLES
         | Options::ENABLE_STRIKETHROUGH
         | Options::ENABLE_TASKLISTS

@@ -278,7 +278,8 @@ fn run(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
                 Span::styled(format!("{sym} "), theme.style(role)),
                 Span::styled(indent.to_string(), theme.style(Role::Dim)),
                 Span::styled(
-                    run.preview(&step.title),
+                    // A title may hold a capture, which is command output: never a control character.
+                    crate::ansi::printable(&run.preview(&step.title)).into_owned(),
                     theme.style(if cursor == Some(i) { Role::Current } else { Role::Text }),
                 ),
                 Span::styled(duration, theme.style(Role::Dim)),
@@ -336,6 +337,8 @@ fn run(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
     if let Some(reason) = state.last_reason.as_ref().filter(|_| state.status == Status::Running) {
         detail.push(Line::from(Span::styled(format!("last probe: {reason}"), theme.style(Role::Dim))));
     }
+    // Captures (command output) reach commands, bodies and reasons through placeholders.
+    crate::ansi::scrub(&mut detail);
     let output = rs.outputs.get(&step.id);
     // Rows the detail takes once wrapped, so the instructions are not cut short.
     let inner = right.width.saturating_sub(2).max(1) as usize;
@@ -343,7 +346,7 @@ fn run(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
     let detail_height = (wrapped as u16 + 2).clamp(3, right.height * 3 / 5);
     let [detail_area, output_area] =
         Layout::vertical([Constraint::Length(detail_height), Constraint::Min(3)]).areas(right);
-    let title = run.preview(&step.title);
+    let title = crate::ansi::printable(&run.preview(&step.title)).into_owned();
     frame.render_widget(
         Paragraph::new(detail).wrap(Wrap { trim: false }).block(block(&title, theme)),
         detail_area,

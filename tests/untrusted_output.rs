@@ -151,9 +151,11 @@ printf 'after\n'
 ",
     )
     .unwrap();
+    // A capture is command output too, and it reaches a title and a command.
+    std::fs::write(dir.join("grab.sh"), r"printf 'got\033]0;CAPTURED\007\033[2Jit'").unwrap();
     std::fs::write(
         dir.join("books/evil.yaml"),
-        "title: Hostile output\nsteps:\n  - { id: evil, title: Print escapes, run: sh evil.sh }\n  - { id: next, title: Then this }\n",
+        "title: Hostile output\nsteps:\n  - { id: evil, title: Print escapes, run: sh evil.sh }\n  - { id: grab, title: Capture, run: sh grab.sh, capture: grabbed }\n  - { id: next, title: 'Then this {{ grabbed }}', run: 'echo {{ grabbed }}' }\n",
     )
     .unwrap();
 }
@@ -178,6 +180,12 @@ fn the_tui_output_pane_keeps_colours_and_drops_every_other_sequence() {
     assert!(!text.contains("PWNED") && !text.contains("cm0g"), "{text}");
     assert_eq!(s.colour_of("RED ALERT"), vt100::Color::Idx(1), "the command's red stays red");
     assert_ne!(s.colour_of("plain"), vt100::Color::Idx(1), "the reset ends the red");
+    // A capture holding escape sequences reaches the next step's title and command cleaned.
+    s.keys(b"\r");
+    s.wait_for("✓ Capture");
+    s.wait_for("▸ Then this gotit");
+    assert!(s.text().lines().next().unwrap().contains("DEV │ Hostile output"), "{}", s.text());
+    assert!(!s.text().contains("CAPTURED"), "{}", s.text());
     s.assert_not_driven();
 }
 
@@ -187,6 +195,8 @@ fn the_headless_runner_on_a_terminal_keeps_colours_and_drops_every_other_sequenc
     evil_books(tmp.path());
     let s = Pty::spawn(&["run", "--dir", "books", "evil", "--yes"], tmp.path());
     s.wait_for("after");
+    s.wait_for("Then this gotit");
+    s.wait_for("│ gotit");
     let text = s.text();
     assert!(text.contains("RED ALERT plain"), "{text}");
     assert!(text.contains("before"), "`\\e[2J` cleared the screen:\n{text}");

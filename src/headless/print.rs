@@ -53,8 +53,10 @@ impl Printer {
         }
     }
 
-    /// A progress line, flushed at once.
+    /// A progress line, flushed at once. Titles and commands may hold captures (command
+    /// output), so control characters are removed here too.
     pub fn line(&mut self, text: &str) {
+        let text = crate::ansi::printable(text);
         let _ = writeln!(self.out, "{text}");
         let _ = self.out.flush();
     }
