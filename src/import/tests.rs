@@ -180,6 +180,13 @@ fn terminal_commands_are_interactive_and_destructive_ones_confirm() {
 }
 
 #[test]
+fn pages_saved_on_windows_give_commands_without_carriage_returns() {
+    let p = page("# T\r\n\r\n## D\r\n\r\n```console\r\n$ echo hi\r\nhi\r\n```\r\n");
+    assert_eq!(p.steps[0].run.as_deref(), Some("echo hi"));
+    assert!(!p.steps[0].body.as_deref().unwrap().contains('\r'));
+}
+
+#[test]
 fn odd_pages_convert_without_panicking() {
     for md in [
         "",
