@@ -134,6 +134,8 @@ pub enum Command {
         #[arg(long)]
         serve: bool,
     },
+    /// Convert Markdown runbook pages (files or directory trees) into runbooks.
+    Import(ImportArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -207,4 +209,20 @@ pub struct RunArgs {
     /// terminal or CI is set).
     #[arg(long)]
     pub headless: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Markdown files, or directories searched for `.md` files (the tree is mirrored).
+    #[arg(required = true, value_name = "SRC")]
+    pub sources: Vec<PathBuf>,
+    /// The directory the runbooks are written to.
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: PathBuf,
+    /// Overwrite runbooks that already exist.
+    #[arg(long)]
+    pub force: bool,
+    /// The kind of every imported runbook (default: guessed; alert pages are incidents).
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::import::KINDS))]
+    pub kind: Option<String>,
 }

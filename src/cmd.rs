@@ -3,6 +3,7 @@
 pub mod check;
 pub mod demo;
 pub mod health;
+pub mod import;
 pub mod list;
 pub mod runs;
 pub mod schema;

@@ -2,6 +2,7 @@
 //!
 //! The library holds everything the binary does, so tests and benchmarks drive the same code.
 
+pub mod ansi;
 pub mod app;
 pub mod cli;
 pub mod cmd;
@@ -13,7 +14,9 @@ pub mod export;
 pub mod fuzzy;
 pub mod headless;
 pub mod health;
+pub mod import;
 pub mod journal;
+pub mod markdown;
 pub mod run;
 pub mod runbook;
 pub mod start;

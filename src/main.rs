@@ -113,6 +113,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Demo { serve }) => {
             Ok(ExitCode::from(cmd::demo::run(dirs, serve, cli.global.theme.clone())?))
         }
+        Some(Command::Import(args)) => Ok(ExitCode::from(cmd::import::run(&args)?)),
         Some(Command::Completions { shell }) => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "runbook", &mut script);

@@ -33,6 +33,12 @@ pub enum Role {
     Degraded,
     Down,
     Unknown,
+    /// Headings in step bodies and descriptions.
+    Heading,
+    /// Code in bodies: inline code and code blocks.
+    Code,
+    /// Link text in bodies (the URLs are listed under the body).
+    Link,
 }
 
 /// The themes built into the binary.
@@ -151,6 +157,11 @@ impl Theme {
         Self { color: false, ..Self::default() }
     }
 
+    /// Whether colours are shown (false under `NO_COLOR`); command output follows it too.
+    pub fn color(&self) -> bool {
+        self.color
+    }
+
     pub fn style(&self, role: Role) -> Style {
         let s = self.styles.get(&role).copied().unwrap_or_default();
         if self.color {
@@ -178,7 +189,7 @@ mod tests {
     fn every_built_in_theme_parses_and_styles_every_role() {
         for (name, text) in BUILT_IN {
             let theme = Theme::parse(text).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert!(theme.styles.len() >= 19, "{name} misses roles");
+            assert!(theme.styles.len() >= 22, "{name} misses roles");
         }
     }
 

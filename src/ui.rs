@@ -138,7 +138,7 @@ fn picker(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
                 )));
             }
             lines.push(Line::from(""));
-            lines.extend(rb.description.lines().map(|l| markdown_line(l, theme)));
+            lines.extend(crate::markdown::lines(&rb.description, theme));
             if !rb.inputs.is_empty() {
                 lines.push(Line::from(Span::styled("inputs", theme.style(Role::Title))));
                 for i in &rb.inputs {
@@ -279,7 +279,8 @@ fn run(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
                 Span::styled(format!("{sym} "), theme.style(role)),
                 Span::styled(indent.to_string(), theme.style(Role::Dim)),
                 Span::styled(
-                    run.preview(&step.title),
+                    // A title may hold a capture, which is command output: never a control character.
+                    crate::ansi::printable(&run.preview(&step.title)).into_owned(),
                     theme.style(if cursor == Some(i) { Role::Current } else { Role::Text }),
                 ),
                 Span::styled(duration, theme.style(Role::Dim)),
@@ -320,9 +321,7 @@ fn run(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
         Action::Manual => {}
     }
     if let Some(body) = &step.body {
-        for l in run.preview(body).lines() {
-            detail.push(markdown_line(l, theme));
-        }
+        detail.extend(crate::markdown::lines(&run.preview(body), theme));
     }
     match &state.status {
         Status::Failed { reason, .. } => {
@@ -343,6 +342,8 @@ fn run(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
     if let Some(reason) = state.last_reason.as_ref().filter(|_| state.status == Status::Running) {
         detail.push(Line::from(Span::styled(format!("last probe: {reason}"), theme.style(Role::Dim))));
     }
+    // Captures (command output) reach commands, bodies and reasons through placeholders.
+    crate::ansi::scrub(&mut detail);
     let output = rs.outputs.get(&step.id);
     // Rows the detail takes once wrapped, so the instructions are not cut short.
     let inner = right.width.saturating_sub(2).max(1) as usize;
@@ -350,7 +351,7 @@ fn run(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
     let detail_height = (wrapped as u16 + 2).clamp(3, right.height * 3 / 5);
     let [detail_area, output_area] =
         Layout::vertical([Constraint::Length(detail_height), Constraint::Min(3)]).areas(right);
-    let title = run.preview(&step.title);
+    let title = crate::ansi::printable(&run.preview(&step.title)).into_owned();
     frame.render_widget(
         Paragraph::new(detail).wrap(Wrap { trim: false }).block(block(&title, theme)),
         detail_area,
@@ -362,7 +363,7 @@ fn run(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
             let start = end.saturating_sub(height);
             o.lines
                 .range(start..end)
-                .map(|(stream, text)| {
+                .map(|(stream, text, runs)| {
                     let hit =
                         rs.search.as_ref().is_some_and(|q| text.to_lowercase().contains(&q.to_lowercase()));
                     let role = if hit {
@@ -372,7 +373,11 @@ fn run(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
                     } else {
                         Role::Text
                     };
-                    Line::from(Span::styled(text.clone(), theme.style(role)))
+                    // A search hit shows in the match style whatever colours the command chose.
+                    if hit || runs.is_empty() {
+                        return Line::from(Span::styled(text.clone(), theme.style(role)));
+                    }
+                    crate::ansi::styled_line(text, runs, theme.style(role), theme.color())
                 })
                 .collect()
         })
@@ -441,45 +446,6 @@ fn health_strip(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
         spans.push(Span::styled(format!("{} {}  ", m.title, m.state), theme.style(role)));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
-}
-
-fn markdown_line<'a>(line: &str, theme: &Theme) -> Line<'a> {
-    // Light markdown: **bold**, `code`, and "- " bullets.
-    let (bullet, rest) = match line.strip_prefix("- ") {
-        Some(r) => ("• ", r),
-        None => ("", line),
-    };
-    let mut spans = vec![Span::raw(bullet.to_owned())];
-    let mut bold = false;
-    let mut code = false;
-    let mut buf = String::new();
-    let mut chars = rest.chars().peekable();
-    let flush = |buf: &mut String, spans: &mut Vec<Span<'a>>, bold: bool, code: bool| {
-        if !buf.is_empty() {
-            let role = if code {
-                Role::Current
-            } else if bold {
-                Role::Title
-            } else {
-                Role::Text
-            };
-            spans.push(Span::styled(std::mem::take(buf), theme.style(role)));
-        }
-    };
-    while let Some(c) = chars.next() {
-        if c == '*' && chars.peek() == Some(&'*') && !code {
-            chars.next();
-            flush(&mut buf, &mut spans, bold, code);
-            bold = !bold;
-        } else if c == '`' {
-            flush(&mut buf, &mut spans, bold, code);
-            code = !code;
-        } else {
-            buf.push(c);
-        }
-    }
-    flush(&mut buf, &mut spans, bold, code);
-    Line::from(spans)
 }
 
 fn ms(ms: u64) -> String {

@@ -516,7 +516,7 @@ fn a_secret_is_never_on_a_command_line() {
     let secret = "argv-5ecr3t-value";
     env.book(
         "argv",
-        "title: Argv\ninputs:\n  token: { secret: true }\nsteps:\n  - { id: use, title: Use, run: 'printf %s {{ token }} > arrived; sh -c \"sleep 30\" & wait' , timeout: 60s }\n",
+        "title: Argv\ninputs:\n  token: { secret: true }\nsteps:\n  - { id: use, title: Use, run: 'printf %s {{ token }} > arrived.tmp; mv arrived.tmp arrived; sh -c \"sleep 27.25\" & wait' , timeout: 60s }\n",
     );
     let mut child = env.cmd(&["run", "argv"]).env("RUNBOOK_INPUT_TOKEN", secret).spawn().unwrap();
     let arrived = env.path().join("arrived");
@@ -525,7 +525,7 @@ fn a_secret_is_never_on_a_command_line() {
         let any_sleep = std::fs::read_dir("/proc")
             .unwrap()
             .flatten()
-            .any(|p| std::fs::read(p.path().join("cmdline")).is_ok_and(|c| c.starts_with(b"sleep\x0030")));
+            .any(|p| std::fs::read(p.path().join("cmdline")).is_ok_and(|c| c == b"sleep\x0027.25\x00"));
         any_sleep.then_some(())
     });
     let mut scanned = 0;
@@ -538,7 +538,8 @@ fn a_secret_is_never_on_a_command_line() {
     }
     assert!(scanned > 3);
     assert_eq!(std::fs::read_to_string(&arrived).unwrap(), secret, "the value reached the command");
-    let _ = child.kill();
+    // SAFETY: SIGTERM to our own child; it ends the step with it.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let _ = child.wait();
 }
 

@@ -131,10 +131,11 @@ impl Picker {
     }
 }
 
-/// The output of one step: a bounded tail of lines.
+/// The output of one step: a bounded tail of lines, cleaned of escape sequences
+/// ([`crate::ansi`]): the text, and the colour runs the command asked for.
 #[derive(Debug, Default, Clone)]
 pub struct Output {
-    pub lines: VecDeque<(Stream, String)>,
+    pub lines: VecDeque<(Stream, String, crate::ansi::Runs)>,
     partial: [String; 2],
     /// Lines dropped from the front to stay bounded.
     pub dropped: usize,
@@ -168,7 +169,8 @@ impl Output {
             self.lines.pop_front();
             self.dropped += 1;
         }
-        self.lines.push_back((stream, line.replace('\t', "    ")));
+        let clean = crate::ansi::clean(line.as_bytes());
+        self.lines.push_back((stream, clean.text, clean.runs));
     }
 }
 

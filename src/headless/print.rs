@@ -1,7 +1,12 @@
 //! What the headless runner prints: one line per event, command output prefixed, and a cap
 //! on how much output one step echoes (the full output is always in the step's log file).
+//!
+//! Command output is untrusted: each echoed line goes through [`crate::ansi::clean`], so a
+//! command can never set the title, write the clipboard or move the cursor of the terminal we
+//! print to. On a terminal its colours are kept (unless `NO_COLOR`); into a pipe or a file the
+//! text is plain, without a single escape sequence. The log file keeps the raw bytes.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use crate::exec::command::Stream;
@@ -16,6 +21,8 @@ pub const ECHO_BYTES: usize = 1024 * 1024;
 pub struct Printer {
     out: std::io::BufWriter<std::io::Stdout>,
     echo: Echo,
+    /// Re-emit the colours of command output (stdout is a terminal and `NO_COLOR` is unset).
+    colors: bool,
 }
 
 /// The echo state of the running step.
@@ -37,11 +44,19 @@ impl Default for Printer {
 
 impl Printer {
     pub fn new() -> Self {
-        Self { out: std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout()), echo: Echo::default() }
+        let colors =
+            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        Self {
+            out: std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout()),
+            echo: Echo::default(),
+            colors,
+        }
     }
 
-    /// A progress line, flushed at once.
+    /// A progress line, flushed at once. Titles and commands may hold captures (command
+    /// output), so control characters are removed here too.
     pub fn line(&mut self, text: &str) {
+        let text = crate::ansi::printable(text);
         let _ = writeln!(self.out, "{text}");
         let _ = self.out.flush();
     }
@@ -97,8 +112,10 @@ impl Printer {
             Stream::Stdout => "       │ ".as_bytes(),
             Stream::Stderr => "       ! ".as_bytes(),
         };
+        let clean = crate::ansi::clean(line);
+        let shown = if self.colors { clean.to_sgr() } else { clean.text };
         let _ = self.out.write_all(prefix);
-        let _ = self.out.write_all(line);
+        let _ = self.out.write_all(shown.as_bytes());
         let _ = self.out.write_all(b"\n");
     }
 

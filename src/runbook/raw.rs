@@ -20,7 +20,7 @@ pub struct RawRunbook {
     pub id: Option<Sp<String>>,
     /// The runbook's title, shown in the picker and the header.
     pub title: Sp<String>,
-    /// Shown in the picker preview; light markdown.
+    /// Shown in the picker preview; Markdown (CommonMark with tables).
     pub description: Option<Sp<String>>,
     /// What kind of runbook this is; the picker filters on it. Default: other.
     pub kind: Option<Sp<Kind>>,
@@ -83,7 +83,7 @@ pub struct RawStep {
     pub id: Option<Sp<String>>,
     /// What the step does; templated.
     pub title: Sp<String>,
-    /// Instructions; templated, light markdown.
+    /// Instructions; templated, then Markdown (CommonMark with tables).
     pub body: Option<Sp<String>>,
     /// Only in these environments; skipped elsewhere.
     pub when_env: Option<Vec<Sp<String>>>,
