@@ -156,9 +156,12 @@ fn pick_a_runbook_run_a_step_tick_skip_and_quit() {
     s.keys("\r");
     s.wait_for("DEV │ Restart the API");
     s.keys("\r");
+    s.wait_for("✓ Look at the logs");
+    // The selection followed the cursor to the next step; ↑ shows the output of the first.
+    s.wait_for("┌ Tell the team ");
+    s.keys("k");
     s.wait_for("log line one");
     s.wait_for("oops");
-    s.wait_for("✓ Look at the logs");
     s.keys(" ");
     s.wait_for("✓ Tell the team");
     s.keys("s");
@@ -404,13 +407,13 @@ fn a_panic_restores_the_terminal_and_says_what_happened() {
         tmp.path(),
         100,
         30,
-        &[("RUNBOOK_TEST_PANIC", "1"), ("RUST_BACKTRACE", "0")],
+        &[("RUNBOOK_TEST_PANIC", "x"), ("RUST_BACKTRACE", "0")],
     );
     s.wait_for("Restart the API");
     s.keys("x");
     assert_ne!(s.wait_exit(), 0);
     s.wait_until("the terminal is restored and the panic reported", |s| {
-        s.restored() && s.text().contains("panicking on the first key")
+        s.restored() && s.text().contains("panicking on the key 'x'")
     });
 }
 

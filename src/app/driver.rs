@@ -2,7 +2,8 @@
 //!
 //! The terminal is restored on every exit path: normal return and errors (a guard's Drop),
 //! panics (a chained panic hook), SIGTERM and SIGHUP (they become a quit message, so the
-//! loop ends normally). Command output never reaches the screen directly: it comes back as
+//! loop ends normally). However the loop ends, a panic included, the running step's process
+//! group is killed before the program exits, so nothing is left running and the exit is prompt. Command output never reaches the screen directly: it comes back as
 //! messages and is drawn inside the output pane.
 
 use std::collections::BTreeMap;
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use crossterm::event::EventStream;
 use crossterm::{execute, terminal};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use tokio::sync::mpsc;
@@ -114,8 +115,15 @@ struct Driver {
 /// Runs the TUI until the user quits; returns the exit code.
 pub fn run(opts: Options) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    runtime.block_on(run_async::<()>(opts, None))
+    let code = runtime.block_on(run_async::<()>(opts, None));
+    // The running commands were told to stop when the loop ended; a command that ignores
+    // SIGTERM is killed after the grace period. Never wait on a worker longer than that.
+    runtime.shutdown_timeout(crate::exec::command::KILL_GRACE + Duration::from_secs(1));
+    code
 }
+
+/// The process exit code after a panic (as Rust's own for a panicking main).
+const PANIC_EXIT: u8 = 101;
 
 /// Runs the TUI on the current runtime; `keep_alive` is held until it ends (the demo).
 pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Result<u8> {
@@ -167,11 +175,6 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
         model.size = (size.width, size.height);
     }
     terminal.clear()?;
-    // None while an interactive command owns the terminal, so no keystroke is read from it.
-    let mut events = Some(EventStream::new());
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     // `runbook ID` opens that runbook; anything else is a query for the picker.
     if let Some(which) = &opts.resume {
         driver.carry_out(&mut model, vec![Cmd::Resume(which.clone())]).await;
@@ -191,7 +194,50 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
         driver.carry_out(&mut model, vec![Cmd::Preview(id)]).await;
     }
     terminal.draw(|f| crate::ui::render(&model, &theme, f))?;
-    let panic_on_key = std::env::var_os("RUNBOOK_TEST_PANIC").is_some();
+    let outcome =
+        std::panic::AssertUnwindSafe(event_loop(&mut model, &mut driver, &mut terminal, &theme, &mut rx))
+            .catch_unwind()
+            .await;
+    // Workers blocked on a full channel give up once it is gone, so the kills below are heard.
+    drop(rx);
+    driver.shutdown();
+    drop(_guard);
+    let code = match outcome {
+        Ok(Ok(())) => 0,
+        Ok(Err(e)) => return Err(e),
+        // The panic hook has restored the terminal and printed the message.
+        Err(_) => PANIC_EXIT,
+    };
+    drop(keep_alive);
+    if let Some(rs) = &model.run
+        && rs.run.outcome().is_none()
+    {
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "run {} kept: resume it with `runbook run --resume {}`", rs.run_id, rs.run_id);
+    }
+    Ok(code)
+}
+
+type Screen = Terminal<CrosstermBackend<std::io::Stdout>>;
+
+/// Reads events and messages, updates the model, carries out commands and draws, until the
+/// user quits.
+async fn event_loop(
+    model: &mut Model,
+    driver: &mut Driver,
+    terminal: &mut Screen,
+    theme: &Theme,
+    rx: &mut mpsc::Receiver<Msg>,
+) -> anyhow::Result<()> {
+    let model = &mut *model;
+    // None while an interactive command owns the terminal, so no keystroke is read from it.
+    let mut events = Some(EventStream::new());
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    // A test hook: the key named by RUNBOOK_TEST_PANIC panics, to prove the panic path
+    // (terminal restored, step killed, prompt exit; tests/tui.rs).
+    let panic_key = std::env::var("RUNBOOK_TEST_PANIC").ok().and_then(|k| k.chars().next());
     while !model.quit {
         let msg = tokio::select! {
             Some(Ok(event)) = next_event(&mut events) => match event {
@@ -206,16 +252,17 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
             _ = hup.recv() => Some(Msg::Terminate),
         };
         let Some(msg) = msg else { continue };
-        // A test hook: proves the panic path restores the terminal (tests/tui.rs).
-        if panic_on_key && matches!(msg, Msg::Key(_)) {
-            panic!("RUNBOOK_TEST_PANIC is set: panicking on the first key, as asked");
+        if let (Some(want), Msg::Key(key)) = (panic_key, &msg)
+            && key.code == crossterm::event::KeyCode::Char(want)
+        {
+            panic!("RUNBOOK_TEST_PANIC is set: panicking on the key '{want}', as asked");
         }
-        let cmds = update(&mut model, msg);
-        driver.carry_out(&mut model, cmds).await;
+        let cmds = update(model, msg);
+        driver.carry_out(model, cmds).await;
         // Drain what is already queued before drawing, so a burst of output is one frame.
         while let Ok(msg) = rx.try_recv() {
-            let cmds = update(&mut model, msg);
-            driver.carry_out(&mut model, cmds).await;
+            let cmds = update(model, msg);
+            driver.carry_out(model, cmds).await;
         }
         if let Some((step, attempt, command)) = driver.interactive.take() {
             // Hand the terminal to the command, then take it back and redraw everything.
@@ -236,21 +283,12 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
             terminal.swap_buffers();
             terminal.swap_buffers();
             events = Some(EventStream::new());
-            let cmds = update(&mut model, Msg::Run(Event::CommandDone { step, attempt, result }));
-            driver.carry_out(&mut model, cmds).await;
+            let cmds = update(model, Msg::Run(Event::CommandDone { step, attempt, result }));
+            driver.carry_out(model, cmds).await;
         }
-        terminal.draw(|f| crate::ui::render(&model, &theme, f))?;
+        terminal.draw(|f| crate::ui::render(model, theme, f))?;
     }
-    driver.shutdown();
-    drop(_guard);
-    drop(keep_alive);
-    if let Some(rs) = &model.run
-        && rs.run.outcome().is_none()
-    {
-        let mut out = std::io::stdout();
-        let _ = writeln!(out, "run {} kept: resume it with `runbook run --resume {}`", rs.run_id, rs.run_id);
-    }
-    Ok(0)
+    Ok(())
 }
 
 impl Driver {
@@ -333,7 +371,9 @@ impl Driver {
                     let more = update(model, msg);
                     Box::pin(self.carry_out(model, more)).await;
                 }
-                Cmd::Quit => self.shutdown(),
+                // The loop ends on `model.quit` and then stops the workers, after it has let go
+                // of the channel they may be blocked on.
+                Cmd::Quit => {}
                 Cmd::Preview(id) => {
                     if let Some(runbook) = self.library.get(&id).and_then(|l| l.runbook.clone()) {
                         let more = update(model, Msg::Preview(id, runbook));
