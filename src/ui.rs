@@ -461,10 +461,15 @@ fn run(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
             .unwrap_or_default();
         let exit = state.exit.map(|e| format!(" exit {e} ")).unwrap_or_default();
         // A line still being written is not shown until it ends; say how much of it came.
+        // Long lines keep only their start and end: say so, since the cut is off to the right.
         let pending = output
-            .map(|o| o.pending_bytes())
-            .filter(|b| *b >= 1024)
-            .map(|b| format!(" receiving a line: {} KiB ", b / 1024))
+            .map(|o| match (o.pending_bytes(), o.cut_bytes) {
+                (b, _) if b >= 1024 => format!(" receiving a line: {} KiB ", b / 1024),
+                (_, cut) if cut > 0 => {
+                    format!(" long lines cut: {cut} bytes not shown (the step log has all) ")
+                }
+                _ => String::new(),
+            })
             .unwrap_or_default();
         let follow = if rs.scroll == 0 { "" } else { " (scrolled: f follows)" };
         frame.render_widget(

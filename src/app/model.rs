@@ -146,6 +146,8 @@ pub struct Output {
     partial: [Partial; 2],
     /// Lines dropped from the front to stay bounded.
     pub dropped: usize,
+    /// Bytes left out of the middle of long lines (the step's log file has them).
+    pub cut_bytes: u64,
 }
 
 /// A line without its newline yet: its first bytes, its last bytes, and how many in between
@@ -224,6 +226,7 @@ impl Output {
         let mut rest = bytes;
         while let Some(nl) = memchr::memchr(b'\n', rest) {
             self.partial[slot].extend(&rest[..nl]);
+            self.cut_bytes += self.partial[slot].dropped;
             let line = self.partial[slot].take();
             self.add(stream, line);
             rest = &rest[nl + 1..];
@@ -235,6 +238,7 @@ impl Output {
         for stream in [Stream::Stdout, Stream::Stderr] {
             let slot = stream as usize;
             if !self.partial[slot].is_empty() {
+                self.cut_bytes += self.partial[slot].dropped;
                 let line = self.partial[slot].take();
                 self.add(stream, line);
             }
@@ -412,6 +416,7 @@ mod tests {
         assert!(line.ends_with("xxEND"), "the tail is the end of the line");
         let dropped = 800 * 64 * 1024 + 3 - LINE_HEAD - LINE_TAIL;
         assert!(line.contains(&format!(" … {dropped} bytes not shown … ")), "{}", &line[LINE_HEAD - 10..]);
+        assert_eq!(out.cut_bytes, dropped as u64);
     }
 
     #[test]
