@@ -40,7 +40,7 @@ fn too_small(theme: &Theme, frame: &mut Frame, area: Rect) {
     let text = vec![
         Line::from(Span::styled("terminal too small", theme.style(Role::Warning))),
         Line::from(format!("{}x{}: needs {MIN_WIDTH}x{MIN_HEIGHT}", area.width, area.height)),
-        Line::from(Span::styled("q quits", theme.style(Role::Dim))),
+        Line::from(Span::styled("ctrl-c quits", theme.style(Role::Dim))),
     ];
     let top = area.height.saturating_sub(text.len() as u16) / 2;
     let rect = Rect { y: area.y + top, height: area.height - top, ..area };
