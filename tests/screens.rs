@@ -94,6 +94,10 @@ fn the_help_overlay() {
     let mut model = tour_model();
     update(&mut model, key(KeyCode::Char('?')));
     insta::assert_snapshot!("help_120x40", draw(&model, 120, 40));
+    // Every key fits a tmux pane, the last line included.
+    let small = draw(&model, 80, 24);
+    assert!(small.contains("ctrl-c") && small.contains("↑/↓, k/j"), "{small}");
+    insta::assert_snapshot!("help_80x24", small);
 }
 
 #[test]

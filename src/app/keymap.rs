@@ -236,9 +236,17 @@ impl Keymap {
             ("↑/↓, k/j".to_owned(), "move in the list"),
             ("1-9".to_owned(), "pick an option of a choice step"),
         ];
-        out.extend(RUN_ACTIONS.iter().map(|(_, a, _, what)| (self.key_of(*a), *what)));
-        out.push(("pgup/pgdn".into(), "scroll the output (the detail when there is no output)"));
-        out.push(("wheel".into(), "scroll the pane under the pointer"));
+        // Pairs share a row, so the whole list fits an 80x24 terminal.
+        out.extend(RUN_ACTIONS.iter().filter(|(_, a, ..)| *a != Action::DetailDown).map(
+            |(_, a, _, what)| match a {
+                Action::DetailUp => (
+                    format!("{} / {}", self.key_of(*a), self.key_of(Action::DetailDown)),
+                    "scroll the step's detail",
+                ),
+                _ => (self.key_of(*a), *what),
+            },
+        ));
+        out.push(("pgup/pgdn".into(), "scroll output (no output: detail); wheel: the pane under it"));
         out.push(("t, then ↑↓".into(), "scroll the timeline (pgup/pgdn, home/end)"));
         out.push(("ctrl-c".into(), "quit from anywhere"));
         out

@@ -157,10 +157,15 @@ pub fn dialog(d: &Dialog, model: &Model, theme: &Theme, frame: &mut Frame, area:
         }
         Dialog::Timeline { rows, back } => return timeline(rows, *back, theme, frame, area),
     };
-    let height = lines.len() as u16 + 2;
-    let rect = centered(area, 76, height);
+    // Sized to the wrapped text; when it cannot all fit, the end shows (a confirmation's
+    // prompt and what was typed matter more than its first lines).
+    let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let width = 76.min(area.width);
+    let rows = paragraph.line_count(width.saturating_sub(2).max(1));
+    let rect = centered(area, width, (rows + 2).min(u16::MAX as usize) as u16);
+    let overflow = (rows + 2).saturating_sub(rect.height as usize).min(u16::MAX as usize) as u16;
     frame.render_widget(Clear, rect);
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block(title, theme)), rect);
+    frame.render_widget(paragraph.scroll((overflow, 0)).block(block(title, theme)), rect);
 }
 
 /// The timeline overlay: the newest rows by default, scrolled with ↑↓/pgup/pgdn/wheel.
