@@ -153,6 +153,38 @@ fn the_detail_pane_and_the_timeline_scroll() {
     }
 }
 
+#[test]
+fn resized_down_to_1x1_while_a_step_streams_and_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    books(
+        tmp.path(),
+        &[(
+            "stream.yaml",
+            "title: Stream\nsteps:\n  - { id: stream, title: Count, run: 'i=0; while [ $i -lt 400 ]; do echo line $i; i=$((i+1)); sleep 0.01; done' }\n",
+        )],
+    );
+    let mut s = Screen::spawn(&["--dir", "books", "stream"], tmp.path(), 80, 24);
+    s.wait_for("▸ Count");
+    s.keys("\r");
+    s.wait_for("│line 1");
+    s.resize(30, 8);
+    s.wait_for("terminal too small");
+    s.wait_for("30x8: needs 40x10");
+    for (w, h) in [(1, 1), (2, 2), (40, 9), (39, 10)] {
+        s.resize(w, h);
+        s.keys("j");
+        // Each resize is drawn: the notice (or what fits of it), never a crash.
+        s.wait_until(&format!("a frame at {w}x{h}"), |s| s.text().chars().any(|c| !c.is_whitespace()));
+    }
+    s.resize(80, 24);
+    s.keys("k");
+    s.wait_for("┌ Count ");
+    s.wait_for("✓ Count");
+    s.wait_for("│line 399");
+    s.keys("q");
+    assert_eq!(s.wait_exit(), 0);
+}
+
 /// The peak resident memory of a process, in KiB.
 fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
