@@ -185,6 +185,29 @@ fn resized_down_to_1x1_while_a_step_streams_and_back() {
     assert_eq!(s.wait_exit(), 0);
 }
 
+#[test]
+fn a_command_that_floods_its_output_can_be_watched_and_cancelled() {
+    let tmp = tempfile::tempdir().unwrap();
+    books(
+        tmp.path(),
+        &[(
+            "yes.yaml",
+            "title: Flood\nsteps:\n  - { id: yes, title: Yes forever, run: 'yes', timeout: 5m }\n",
+        )],
+    );
+    let mut s = Screen::spawn(&["--dir", "books", "yes"], tmp.path(), 80, 24);
+    s.wait_for("▸ Yes forever");
+    s.keys("\r");
+    // The queue of output never empties: frames are still drawn...
+    s.wait_for("│y");
+    // ...and a cancel is carried out (it used to wait on the command while the command
+    // waited on the screen).
+    s.keys("c");
+    s.wait_for("⊘ Yes forever");
+    s.keys("q");
+    assert_eq!(s.wait_exit(), 0);
+}
+
 /// The peak resident memory of a process, in KiB.
 fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();

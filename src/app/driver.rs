@@ -105,7 +105,8 @@ struct Driver {
     library: Library,
     opts: Options,
     journal: Option<Journal>,
-    workers: Workers,
+    /// Shared with the threads that carry out kills (see `Effect::Kill`).
+    workers: Arc<std::sync::Mutex<Workers>>,
     scheduler: Option<Scheduler>,
     epoch: Instant,
     /// An `interactive: true` command waiting for the terminal.
@@ -121,6 +122,9 @@ pub fn run(opts: Options) -> anyhow::Result<u8> {
     runtime.shutdown_timeout(crate::exec::command::KILL_GRACE + Duration::from_secs(1));
     code
 }
+
+/// The longest the loop goes without drawing while messages keep coming.
+const FRAME: Duration = Duration::from_millis(16);
 
 /// The process exit code after a panic (as Rust's own for a panicking main).
 const PANIC_EXIT: u8 = 101;
@@ -163,7 +167,7 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
         library,
         opts: opts.clone(),
         journal: None,
-        workers: Workers::default(),
+        workers: Default::default(),
         scheduler: None,
         epoch: Instant::now(),
         interactive: None,
@@ -259,8 +263,13 @@ async fn event_loop(
         }
         let cmds = update(model, msg);
         driver.carry_out(model, cmds).await;
-        // Drain what is already queued before drawing, so a burst of output is one frame.
-        while let Ok(msg) = rx.try_recv() {
+        // Drain what is already queued before drawing, so a burst of output is one frame; but
+        // for one frame's time at most: a command that never stops printing keeps the queue
+        // full, and the screen and the keys must still get their turn.
+        let frame_end = Instant::now() + FRAME;
+        while Instant::now() < frame_end
+            && let Ok(msg) = rx.try_recv()
+        {
             let cmds = update(model, msg);
             driver.carry_out(model, cmds).await;
         }
@@ -293,7 +302,7 @@ async fn event_loop(
 
 impl Driver {
     fn shutdown(&mut self) {
-        self.workers.kill_all();
+        lock(&self.workers).kill_all();
         self.scheduler = None;
     }
 
@@ -489,16 +498,27 @@ impl Driver {
                 }
                 let log = self.journal.as_ref().map(|j| j.step_log(&step, attempt));
                 let outlet = ScreenOutlet { tx: self.tx.clone() };
-                self.workers.spawn(&outlet, step, attempt, command, delay, log);
+                lock(&self.workers).spawn(&outlet, step, attempt, command, delay, log);
             }
             Effect::Probe { step, attempt, probe, delay } => {
                 let outlet = ScreenOutlet { tx: self.tx.clone() };
-                self.workers.probe(&outlet, step, attempt, probe, delay);
+                lock(&self.workers).probe(&outlet, step, attempt, probe, delay);
             }
-            Effect::Kill { step } => self.workers.kill(&step),
+            Effect::Kill { step } => {
+                // Not on the event loop: a cancel waits for room in the command's bounded
+                // channel, which frees up only as this loop takes the command's output; done
+                // here, a command that floods its output would deadlock the screen.
+                let workers = Arc::clone(&self.workers);
+                tokio::task::spawn_blocking(move || lock(&workers).kill(&step));
+            }
             Effect::NeedsHuman { .. } | Effect::Finished(_) => {}
         }
     }
+}
+
+/// The workers, even if a thread panicked holding them (they hold no invariant a panic breaks).
+fn lock(workers: &std::sync::Mutex<Workers>) -> std::sync::MutexGuard<'_, Workers> {
+    workers.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The screen's outlet: output and results become messages for `update`.

@@ -224,6 +224,18 @@ impl Output {
     pub fn push(&mut self, stream: Stream, bytes: &[u8]) {
         let slot = stream as usize;
         let mut rest = bytes;
+        // Of a chunk with more lines than are kept, only the last OUTPUT_LINES can stay on
+        // screen: count the others as dropped without building them (a flood of short lines
+        // would otherwise cost an allocation per line, and the screen falls behind).
+        let newlines = memchr::memchr_iter(b'\n', rest).count();
+        if newlines > OUTPUT_LINES {
+            let skip = newlines - OUTPUT_LINES;
+            if let Some(at) = memchr::memchr_iter(b'\n', rest).nth(skip - 1) {
+                self.partial[slot] = Partial::default();
+                self.dropped += skip;
+                rest = &rest[at + 1..];
+            }
+        }
         while let Some(nl) = memchr::memchr(b'\n', rest) {
             self.partial[slot].extend(&rest[..nl]);
             self.cut_bytes += self.partial[slot].dropped;
@@ -417,6 +429,26 @@ mod tests {
         let dropped = 800 * 64 * 1024 + 3 - LINE_HEAD - LINE_TAIL;
         assert!(line.contains(&format!(" … {dropped} bytes not shown … ")), "{}", &line[LINE_HEAD - 10..]);
         assert_eq!(out.cut_bytes, dropped as u64);
+    }
+
+    #[test]
+    fn a_chunk_of_more_lines_than_kept_keeps_its_last_ones() {
+        let mut out = Output::default();
+        out.push(Stream::Stdout, b"partial ");
+        let chunk: String = (0..OUTPUT_LINES + 500).map(|i| format!("{i}\n")).collect();
+        out.push(Stream::Stdout, chunk.as_bytes());
+        assert_eq!(out.lines.len(), OUTPUT_LINES);
+        assert_eq!(out.dropped, 500);
+        assert_eq!(out.lines[0].1, "500");
+        assert_eq!(out.lines.back().unwrap().1, format!("{}", OUTPUT_LINES + 499));
+        // The same lines one at a time give the same result.
+        let mut slow = Output::default();
+        slow.push(Stream::Stdout, b"partial ");
+        for line in chunk.split_inclusive('\n') {
+            slow.push(Stream::Stdout, line.as_bytes());
+        }
+        assert_eq!(slow.lines, out.lines);
+        assert_eq!(slow.dropped, out.dropped);
     }
 
     #[test]
