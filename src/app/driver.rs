@@ -179,6 +179,12 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
         model.size = (size.width, size.height);
     }
     terminal.clear()?;
+    // Before anything is drawn: a SIGTERM or SIGHUP from then on is a quit, never the default
+    // (which would leave the terminal in raw mode).
+    let mut signals = Signals {
+        term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?,
+        hup: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?,
+    };
     // `runbook ID` opens that runbook; anything else is a query for the picker.
     if let Some(which) = &opts.resume {
         driver.carry_out(&mut model, vec![Cmd::Resume(which.clone())]).await;
@@ -198,10 +204,16 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
         driver.carry_out(&mut model, vec![Cmd::Preview(id)]).await;
     }
     terminal.draw(|f| crate::ui::render(&model, &theme, f))?;
-    let outcome =
-        std::panic::AssertUnwindSafe(event_loop(&mut model, &mut driver, &mut terminal, &theme, &mut rx))
-            .catch_unwind()
-            .await;
+    let outcome = std::panic::AssertUnwindSafe(event_loop(
+        &mut model,
+        &mut driver,
+        &mut terminal,
+        &theme,
+        &mut rx,
+        &mut signals,
+    ))
+    .catch_unwind()
+    .await;
     // Workers blocked on a full channel give up once it is gone, so the kills below are heard.
     drop(rx);
     driver.shutdown();
@@ -224,6 +236,12 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
 
 type Screen = Terminal<CrosstermBackend<std::io::Stdout>>;
 
+/// The signals that end the TUI like a quit (the terminal is going away).
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
 /// Reads events and messages, updates the model, carries out commands and draws, until the
 /// user quits.
 async fn event_loop(
@@ -232,13 +250,12 @@ async fn event_loop(
     terminal: &mut Screen,
     theme: &Theme,
     rx: &mut mpsc::Receiver<Msg>,
+    signals: &mut Signals,
 ) -> anyhow::Result<()> {
     let model = &mut *model;
     // None while an interactive command owns the terminal, so no keystroke is read from it.
     let mut events = Some(EventStream::new());
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     // A test hook: the key named by RUNBOOK_TEST_PANIC panics, to prove the panic path
     // (terminal restored, step killed, prompt exit; tests/tui.rs).
     let panic_key = std::env::var("RUNBOOK_TEST_PANIC").ok().and_then(|k| k.chars().next());
@@ -252,8 +269,8 @@ async fn event_loop(
             },
             Some(msg) = rx.recv() => Some(msg),
             _ = tick.tick() => Some(Msg::Tick(driver.epoch.elapsed().as_millis() as u64)),
-            _ = term.recv() => Some(Msg::Terminate),
-            _ = hup.recv() => Some(Msg::Terminate),
+            _ = signals.term.recv() => Some(Msg::Terminate),
+            _ = signals.hup.recv() => Some(Msg::Terminate),
         };
         let Some(msg) = msg else { continue };
         if let (Some(want), Msg::Key(key)) = (panic_key, &msg)
