@@ -5,6 +5,8 @@
 //! 1. Key press to drawn frame with 10,000 runbooks loaded: typing in the picker (the fuzzy
 //!    filter runs over all of them), and moving in the run view while a command streams
 //!    100,000 lines per second into the output pane.
+//!    And in a 500-step runbook at 80x24 (a tmux pane): ticking, moving and paging, where the
+//!    step list scrolls to keep the current step in view.
 //! 2. A full redraw of the run view at 200x60.
 //! 3. Idle CPU of the real binary in a pseudo-terminal.
 
@@ -97,6 +99,9 @@ fn main() {
         moving.push(start.elapsed().as_secs_f64() * 1000.0);
     }
 
+    // 1c. A 500-step runbook at 80x24: tick, move, page; the list window follows the cursor.
+    let long = long_run_keys(presses);
+
     // 2. Full redraws at 200x60 (the previous frame forgotten each time).
     let mut full = Vec::new();
     for _ in 0..presses {
@@ -117,9 +122,49 @@ fn main() {
         percentile(moving.clone(), 0.5),
         percentile(moving, 0.99)
     );
+    println!(
+        "  500 steps at 80x24    p50 {:.2} ms  p99 {:.2} ms",
+        percentile(long.clone(), 0.5),
+        percentile(long, 0.99)
+    );
     println!("  full redraw 200x60    median {:.2} ms", percentile(full, 0.5));
 
     idle_cpu(if bench { 10 } else { 2 });
+}
+
+/// Key to frame in a 500-step runbook at 80x24: ticks (the cursor and the list window move),
+/// ↑/↓ and PgDn, each followed by a draw.
+fn long_run_keys(presses: usize) -> Vec<f64> {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("environments.yaml"), "default: dev\nenvironments:\n  dev: {}\n").unwrap();
+    let mut yaml = String::from("title: Five hundred steps\nsteps:\n");
+    for i in 1..=500 {
+        yaml.push_str(&format!(
+            "  - {{ id: s{i}, title: Step {i} of the long procedure, body: 'Do **thing {i}** and check `it`.' }}\n"
+        ));
+    }
+    std::fs::write(tmp.path().join("long.yaml"), yaml).unwrap();
+    let lib = Library::load(vec![Root::Dir(tmp.path().to_owned())]);
+    let runbook = lib.get("long").unwrap().runbook.clone().unwrap();
+    let env = lib.environments_for("long").unwrap().get("dev").unwrap().clone();
+    let run = Run::new(runbook, env, &BTreeMap::new()).unwrap();
+    let mut model = Model::new(vec![], vec![]);
+    update(&mut model, Msg::Resize(80, 24));
+    update(
+        &mut model,
+        Msg::Started { run: Box::new(run), run_id: "bench".into(), monitors: vec![], resumed: None },
+    );
+    let theme = Theme::no_color();
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    let keys = [KeyCode::Char(' '), KeyCode::Down, KeyCode::Up, KeyCode::Char(' '), KeyCode::PageDown];
+    (0..presses.max(400))
+        .map(|i| {
+            let start = Instant::now();
+            update(&mut model, key(keys[i % keys.len()]));
+            terminal.draw(|f| runbook::ui::render(&model, &theme, f)).unwrap();
+            start.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect()
 }
 
 /// CPU used by the real binary sitting in the picker (nothing running), from /proc.

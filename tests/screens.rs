@@ -94,6 +94,10 @@ fn the_help_overlay() {
     let mut model = tour_model();
     update(&mut model, key(KeyCode::Char('?')));
     insta::assert_snapshot!("help_120x40", draw(&model, 120, 40));
+    // Every key fits a tmux pane, the last line included.
+    let small = draw(&model, 80, 24);
+    assert!(small.contains("ctrl-c") && small.contains("↑/↓, k/j"), "{small}");
+    insta::assert_snapshot!("help_80x24", small);
 }
 
 #[test]
@@ -196,11 +200,19 @@ fn the_mouse_wheel_scrolls_the_output_and_a_click_selects_a_step() {
     use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
     let mut model = tour_model();
     update(&mut model, Msg::Resize(120, 40));
+    let rs = model.run.as_mut().unwrap();
+    rs.selected = rs.run.runbook().step_index("metrics").unwrap();
+    for i in 0..100 {
+        let bytes = format!("counter {i}\n").into_bytes();
+        let stream = runbook::exec::command::Stream::Stdout;
+        update(&mut model, Msg::Output { step: "metrics".into(), stream, bytes });
+    }
     let mouse =
         |kind, column, row| Msg::Mouse(MouseEvent { kind, column, row, modifiers: KeyModifiers::NONE });
-    update(&mut model, mouse(MouseEventKind::ScrollUp, 60, 30));
+    // The bottom rows are the output pane's.
+    update(&mut model, mouse(MouseEventKind::ScrollUp, 40, 35));
     assert_eq!(model.run.as_ref().unwrap().scroll, 3);
-    update(&mut model, mouse(MouseEventKind::ScrollDown, 60, 30));
+    update(&mut model, mouse(MouseEventKind::ScrollDown, 40, 35));
     assert_eq!(model.run.as_ref().unwrap().scroll, 0);
     // Row 0 is the banner, row 1 the checklist's border: row 4 is the third step.
     update(&mut model, mouse(MouseEventKind::Down(MouseButton::Left), 5, 4));
@@ -240,10 +252,13 @@ fn every_dialog_at_every_size() {
         ("quit", Dialog::Quit),
         (
             "timeline",
-            Dialog::Timeline(vec![
-                ["10:00:00".into(), "".into(), "run started".into(), "by sre@host".into()],
-                ["10:00:05".into(), "healthy".into(), "✓ passed".into(), "after 3 ms".into()],
-            ]),
+            Dialog::Timeline {
+                back: 0,
+                rows: vec![
+                    ["10:00:00".into(), "".into(), "run started".into(), "by sre@host".into()],
+                    ["10:00:05".into(), "healthy".into(), "✓ passed".into(), "after 3 ms".into()],
+                ],
+            },
         ),
         (
             "parity",
@@ -259,6 +274,8 @@ fn every_dialog_at_every_size() {
     ];
     for (name, dialog) in dialogs {
         let mut model = tour_model();
+        // A command step is current, so the confirmation has a command to show.
+        update(&mut model, Msg::Run(runbook::run::Event::Jump("break".into())));
         model.dialog = Some(dialog);
         for (w, h) in SIZES {
             insta::assert_snapshot!(format!("dialog_{name}_{w}x{h}"), draw(&model, w, h));

@@ -3,131 +3,9 @@
 
 mod support;
 
-use std::io::{Read, Write};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use portable_pty::{CommandBuilder, PtySize, native_pty_system};
-
-struct Screen {
-    master: Box<dyn portable_pty::MasterPty + Send>,
-    parser: Arc<Mutex<vt100::Parser>>,
-    writer: Arc<Mutex<Box<dyn Write + Send>>>,
-    child: Box<dyn portable_pty::Child + Send + Sync>,
-}
-
-impl Screen {
-    fn spawn(args: &[&str], dir: &Path, cols: u16, rows: u16) -> Self {
-        Self::spawn_env(args, dir, cols, rows, &[])
-    }
-
-    fn spawn_env(args: &[&str], dir: &Path, cols: u16, rows: u16, env: &[(&str, &str)]) -> Self {
-        let pty =
-            native_pty_system().openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).unwrap();
-        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_runbook"));
-        cmd.args(args);
-        cmd.cwd(dir);
-        cmd.env("TERM", "xterm-256color");
-        cmd.env("RUNBOOK_DATA_DIR", dir.join("data"));
-        cmd.env("RUNBOOK_CACHE_DIR", dir.join("cache"));
-        cmd.env("RUNBOOK_CONFIG_DIR", dir.join("config"));
-        cmd.env_remove("RUNBOOK_PATH");
-        cmd.env_remove("NO_COLOR");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = pty.slave.spawn_command(cmd).unwrap();
-        drop(pty.slave);
-        let parser = Arc::new(Mutex::new(vt100::Parser::new(
-            std::num::NonZeroU16::new(rows).unwrap(),
-            std::num::NonZeroU16::new(cols).unwrap(),
-            0,
-        )));
-        let mut reader = pty.master.try_clone_reader().unwrap();
-        let writer: Arc<Mutex<Box<dyn Write + Send>>> =
-            Arc::new(Mutex::new(pty.master.take_writer().unwrap()));
-        let (p, w) = (Arc::clone(&parser), Arc::clone(&writer));
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                let chunk = &buf[..n];
-                let mut parser = p.lock().unwrap();
-                parser.process(chunk);
-                // Answer cursor position queries (ESC [ 6 n) as a real terminal does.
-                if chunk.windows(4).any(|win| win == b"\x1b[6n") {
-                    let (row, col) = parser.screen().cursor_position();
-                    let _ = write!(w.lock().unwrap(), "\x1b[{};{}R", row + 1, col + 1);
-                }
-            }
-        });
-        Self { master: pty.master, parser, writer, child }
-    }
-
-    /// Resizes the terminal, as a user dragging the window would.
-    fn resize(&self, cols: u16, rows: u16) {
-        let nz = |n: u16| std::num::NonZeroU16::new(n).unwrap();
-        self.parser.lock().unwrap().screen_mut().set_size(nz(rows), nz(cols));
-        self.master.resize(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).unwrap();
-    }
-
-    fn text(&self) -> String {
-        self.parser.lock().unwrap().screen().contents()
-    }
-
-    fn wait_for(&self, needle: &str) {
-        self.wait_until(&format!("{needle:?} shows"), |s| s.text().contains(needle));
-    }
-
-    fn keys(&mut self, keys: &str) {
-        let mut w = self.writer.lock().unwrap();
-        w.write_all(keys.as_bytes()).unwrap();
-        w.flush().unwrap();
-    }
-
-    /// Waits until `ready` holds for the screen, or fails with `what` and the screen.
-    fn wait_until(&self, what: &str, ready: impl Fn(&Screen) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while !ready(self) {
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting until {what}; the screen:\n{}",
-                self.text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn wait_gone(&self, needle: &str) {
-        self.wait_until(&format!("{needle:?} is gone"), |s| !s.text().contains(needle));
-    }
-
-    /// The alternate screen is left and the cursor shown again.
-    fn restored(&self) -> bool {
-        let parser = self.parser.lock().unwrap();
-        !parser.screen().alternate_screen() && !parser.screen().hide_cursor()
-    }
-
-    fn wait_exit(&mut self) -> u32 {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.exit_code();
-            }
-            assert!(Instant::now() < deadline, "the program did not exit; the screen:\n{}", self.text());
-            std::thread::sleep(Duration::from_millis(30));
-        }
-    }
-}
-
-impl Drop for Screen {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
+use support::pty::Screen;
 
 fn books(dir: &Path, environments: &str) {
     std::fs::create_dir_all(dir.join("books")).unwrap();
@@ -156,9 +34,12 @@ fn pick_a_runbook_run_a_step_tick_skip_and_quit() {
     s.keys("\r");
     s.wait_for("DEV │ Restart the API");
     s.keys("\r");
+    s.wait_for("✓ Look at the logs");
+    // The selection followed the cursor to the next step; ↑ shows the output of the first.
+    s.wait_for("┌ Tell the team ");
+    s.keys("k");
     s.wait_for("log line one");
     s.wait_for("oops");
-    s.wait_for("✓ Look at the logs");
     s.keys(" ");
     s.wait_for("✓ Tell the team");
     s.keys("s");
@@ -404,13 +285,13 @@ fn a_panic_restores_the_terminal_and_says_what_happened() {
         tmp.path(),
         100,
         30,
-        &[("RUNBOOK_TEST_PANIC", "1"), ("RUST_BACKTRACE", "0")],
+        &[("RUNBOOK_TEST_PANIC", "x"), ("RUST_BACKTRACE", "0")],
     );
     s.wait_for("Restart the API");
     s.keys("x");
     assert_ne!(s.wait_exit(), 0);
     s.wait_until("the terminal is restored and the panic reported", |s| {
-        s.restored() && s.text().contains("panicking on the first key")
+        s.restored() && s.text().contains("panicking on the key 'x'")
     });
 }
 

@@ -2,7 +2,8 @@
 //!
 //! The terminal is restored on every exit path: normal return and errors (a guard's Drop),
 //! panics (a chained panic hook), SIGTERM and SIGHUP (they become a quit message, so the
-//! loop ends normally). Command output never reaches the screen directly: it comes back as
+//! loop ends normally). However the loop ends, a panic included, the running step's process
+//! group is killed before the program exits, so nothing is left running and the exit is prompt. Command output never reaches the screen directly: it comes back as
 //! messages and is drawn inside the output pane.
 
 use std::collections::BTreeMap;
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use crossterm::event::EventStream;
 use crossterm::{execute, terminal};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use tokio::sync::mpsc;
@@ -104,7 +105,8 @@ struct Driver {
     library: Library,
     opts: Options,
     journal: Option<Journal>,
-    workers: Workers,
+    /// Shared with the threads that carry out kills (see `Effect::Kill`).
+    workers: Arc<std::sync::Mutex<Workers>>,
     scheduler: Option<Scheduler>,
     epoch: Instant,
     /// An `interactive: true` command waiting for the terminal.
@@ -114,8 +116,18 @@ struct Driver {
 /// Runs the TUI until the user quits; returns the exit code.
 pub fn run(opts: Options) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    runtime.block_on(run_async::<()>(opts, None))
+    let code = runtime.block_on(run_async::<()>(opts, None));
+    // The running commands were told to stop when the loop ended; a command that ignores
+    // SIGTERM is killed after the grace period. Never wait on a worker longer than that.
+    runtime.shutdown_timeout(crate::exec::command::KILL_GRACE + Duration::from_secs(1));
+    code
 }
+
+/// The longest the loop goes without drawing while messages keep coming.
+const FRAME: Duration = Duration::from_millis(16);
+
+/// The process exit code after a panic (as Rust's own for a panicking main).
+const PANIC_EXIT: u8 = 101;
 
 /// Runs the TUI on the current runtime; `keep_alive` is held until it ends (the demo).
 pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Result<u8> {
@@ -157,7 +169,7 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
         library,
         opts: opts.clone(),
         journal: None,
-        workers: Workers::default(),
+        workers: Default::default(),
         scheduler: None,
         epoch: Instant::now(),
         interactive: None,
@@ -169,12 +181,13 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
         model.size = (size.width, size.height);
     }
     terminal.clear()?;
-    // None while an interactive command owns the terminal, so no keystroke is read from it.
-    let mut events = Some(EventStream::new());
-    let mut signalled: Option<(&str, u8)> = None;
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    // Before anything is drawn: a SIGTERM or SIGHUP from then on is a quit, never the default
+    // (which would leave the terminal in raw mode).
+    let mut signals = Signals {
+        term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?,
+        hup: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?,
+        signalled: None,
+    };
     // `runbook ID` opens that runbook; anything else is a query for the picker.
     if let Some(which) = &opts.resume {
         driver.carry_out(&mut model, vec![Cmd::Resume(which.clone())]).await;
@@ -194,7 +207,75 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
         driver.carry_out(&mut model, vec![Cmd::Preview(id)]).await;
     }
     terminal.draw(|f| crate::ui::render(&model, &theme, f))?;
-    let panic_on_key = std::env::var_os("RUNBOOK_TEST_PANIC").is_some();
+    let outcome = std::panic::AssertUnwindSafe(event_loop(
+        &mut model,
+        &mut driver,
+        &mut terminal,
+        &theme,
+        &mut rx,
+        &mut signals,
+    ))
+    .catch_unwind()
+    .await;
+    // Workers blocked on a full channel give up once it is gone, so the kills below are heard.
+    drop(rx);
+    driver.shutdown();
+    // A step still running was stopped with the runner: the journal says so and why, so a
+    // resume offers it again as cancelled rather than of unknown outcome.
+    let signalled = signals.signalled;
+    if let (Some(rs), Some(journal)) = (&model.run, driver.journal.as_mut())
+        && let Some(i) = rs.run.cursor()
+        && rs.run.steps()[i].status == crate::run::Status::Running
+    {
+        let why = signalled
+            .map_or_else(|| "stopped: the runner quit".to_owned(), |(name, _)| format!("stopped by {name}"));
+        let step = rs.run.runbook().steps[i].id.clone();
+        let _ = journal.append(crate::run::Record::StepCancelled { step, reason: why });
+    }
+    drop(_guard);
+    let code = match outcome {
+        Ok(Ok(())) => signalled.map_or(0, |(_, code)| code),
+        Ok(Err(e)) => return Err(e),
+        // The panic hook has restored the terminal and printed the message.
+        Err(_) => PANIC_EXIT,
+    };
+    drop(keep_alive);
+    if let Some(rs) = &model.run
+        && rs.run.outcome().is_none()
+    {
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "run {} kept: resume it with `runbook run --resume {}`", rs.run_id, rs.run_id);
+    }
+    Ok(code)
+}
+
+type Screen = Terminal<CrosstermBackend<std::io::Stdout>>;
+
+/// The signals that end the TUI like a quit (the terminal is going away).
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+    /// Which one ended the TUI, and the exit code it means (143, 129).
+    signalled: Option<(&'static str, u8)>,
+}
+
+/// Reads events and messages, updates the model, carries out commands and draws, until the
+/// user quits.
+async fn event_loop(
+    model: &mut Model,
+    driver: &mut Driver,
+    terminal: &mut Screen,
+    theme: &Theme,
+    rx: &mut mpsc::Receiver<Msg>,
+    signals: &mut Signals,
+) -> anyhow::Result<()> {
+    let model = &mut *model;
+    // None while an interactive command owns the terminal, so no keystroke is read from it.
+    let mut events = Some(EventStream::new());
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // A test hook: the key named by RUNBOOK_TEST_PANIC panics, to prove the panic path
+    // (terminal restored, step killed, prompt exit; tests/tui.rs).
+    let panic_key = std::env::var("RUNBOOK_TEST_PANIC").ok().and_then(|k| k.chars().next());
     while !model.quit {
         let msg = tokio::select! {
             Some(Ok(event)) = next_event(&mut events) => match event {
@@ -205,26 +286,32 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
             },
             Some(msg) = rx.recv() => Some(msg),
             _ = tick.tick() => Some(Msg::Tick(driver.epoch.elapsed().as_millis() as u64)),
-            _ = term.recv() => {
-                signalled = Some(("SIGTERM", 143));
+            _ = signals.term.recv() => {
+                signals.signalled = Some(("SIGTERM", 143));
                 Some(Msg::Terminate)
             }
-            _ = hup.recv() => {
-                signalled = Some(("SIGHUP", 129));
+            _ = signals.hup.recv() => {
+                signals.signalled = Some(("SIGHUP", 129));
                 Some(Msg::Terminate)
             }
         };
         let Some(msg) = msg else { continue };
-        // A test hook: proves the panic path restores the terminal (tests/tui.rs).
-        if panic_on_key && matches!(msg, Msg::Key(_)) {
-            panic!("RUNBOOK_TEST_PANIC is set: panicking on the first key, as asked");
+        if let (Some(want), Msg::Key(key)) = (panic_key, &msg)
+            && key.code == crossterm::event::KeyCode::Char(want)
+        {
+            panic!("RUNBOOK_TEST_PANIC is set: panicking on the key '{want}', as asked");
         }
-        let cmds = update(&mut model, msg);
-        driver.carry_out(&mut model, cmds).await;
-        // Drain what is already queued before drawing, so a burst of output is one frame.
-        while let Ok(msg) = rx.try_recv() {
-            let cmds = update(&mut model, msg);
-            driver.carry_out(&mut model, cmds).await;
+        let cmds = update(model, msg);
+        driver.carry_out(model, cmds).await;
+        // Drain what is already queued before drawing, so a burst of output is one frame; but
+        // for one frame's time at most: a command that never stops printing keeps the queue
+        // full, and the screen and the keys must still get their turn.
+        let frame_end = Instant::now() + FRAME;
+        while Instant::now() < frame_end
+            && let Ok(msg) = rx.try_recv()
+        {
+            let cmds = update(model, msg);
+            driver.carry_out(model, cmds).await;
         }
         if let Some((step, attempt, command)) = driver.interactive.take() {
             // Hand the terminal to the command, then take it back and redraw everything.
@@ -245,39 +332,19 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
             terminal.swap_buffers();
             terminal.swap_buffers();
             events = Some(EventStream::new());
-            let cmds = update(&mut model, Msg::Run(Event::CommandDone { step, attempt, result }));
-            driver.carry_out(&mut model, cmds).await;
+            let cmds = update(model, Msg::Run(Event::CommandDone { step, attempt, result }));
+            driver.carry_out(model, cmds).await;
         }
-        terminal.draw(|f| crate::ui::render(&model, &theme, f))?;
+        terminal.draw(|f| crate::ui::render(model, theme, f))?;
     }
-    driver.shutdown();
-    // A step still running was stopped with the runner: the journal says so and why, so a
-    // resume offers it again as cancelled rather than of unknown outcome.
-    if let (Some(rs), Some(journal)) = (&model.run, driver.journal.as_mut())
-        && let Some(i) = rs.run.cursor()
-        && rs.run.steps()[i].status == crate::run::Status::Running
-    {
-        let why = signalled
-            .map_or_else(|| "stopped: the runner quit".to_owned(), |(name, _)| format!("stopped by {name}"));
-        let step = rs.run.runbook().steps[i].id.clone();
-        let _ = journal.append(crate::run::Record::StepCancelled { step, reason: why });
-    }
-    drop(_guard);
-    drop(keep_alive);
-    if let Some(rs) = &model.run
-        && rs.run.outcome().is_none()
-    {
-        let mut out = std::io::stdout();
-        let _ = writeln!(out, "run {} kept: resume it with `runbook run --resume {}`", rs.run_id, rs.run_id);
-    }
-    Ok(signalled.map_or(0, |(_, code)| code))
+    Ok(())
 }
 
 impl Driver {
     /// Ends everything this TUI started; returns once the steps' processes are gone, so
     /// nothing of a step outlives the runner (not even a `setsid` child: see exec::tree).
     fn shutdown(&mut self) {
-        self.workers.kill_all();
+        lock(&self.workers).kill_all();
         self.scheduler = None;
         tokio::task::block_in_place(|| {
             crate::exec::tree::stop_all_running(crate::exec::command::KILL_GRACE);
@@ -358,7 +425,9 @@ impl Driver {
                     let more = update(model, msg);
                     Box::pin(self.carry_out(model, more)).await;
                 }
-                Cmd::Quit => self.shutdown(),
+                // The loop ends on `model.quit` and then stops the workers, after it has let go
+                // of the channel they may be blocked on.
+                Cmd::Quit => {}
                 Cmd::Preview(id) => {
                     if let Some(runbook) = self.library.get(&id).and_then(|l| l.runbook.clone()) {
                         let more = update(model, Msg::Preview(id, runbook));
@@ -414,7 +483,7 @@ impl Driver {
         journal.append(started.clone())?;
         run.record(&started);
         self.journal = Some(journal);
-        self.workers.run_id = run_id.clone();
+        lock(&self.workers).run_id = run_id.clone();
         let monitors = self.start_health(&runbook, &env);
         Ok(Opened { run, run_id, monitors, resumed: None })
     }
@@ -437,7 +506,7 @@ impl Driver {
         }
         let start::Resumed { run, journal, run_id, changed, effects, problems, .. } = resumed;
         self.journal = Some(journal);
-        self.workers.run_id = run_id.clone();
+        lock(&self.workers).run_id = run_id.clone();
         let monitors = self.start_health(run.runbook(), run.environment());
         let mut effects = effects;
         for text in problems {
@@ -494,16 +563,27 @@ impl Driver {
                 }
                 let log = self.journal.as_ref().map(|j| j.step_log(&step, attempt));
                 let outlet = ScreenOutlet { tx: self.tx.clone() };
-                self.workers.spawn(&outlet, step, attempt, command, delay, log);
+                lock(&self.workers).spawn(&outlet, step, attempt, command, delay, log);
             }
             Effect::Probe { step, attempt, probe, delay } => {
                 let outlet = ScreenOutlet { tx: self.tx.clone() };
-                self.workers.probe(&outlet, step, attempt, probe, delay);
+                lock(&self.workers).probe(&outlet, step, attempt, probe, delay);
             }
-            Effect::Kill { step } => self.workers.kill(&step),
+            Effect::Kill { step } => {
+                // Not on the event loop: a cancel waits for room in the command's bounded
+                // channel, which frees up only as this loop takes the command's output; done
+                // here, a command that floods its output would deadlock the screen.
+                let workers = Arc::clone(&self.workers);
+                tokio::task::spawn_blocking(move || lock(&workers).kill(&step));
+            }
             Effect::NeedsHuman { .. } | Effect::Finished(_) => {}
         }
     }
+}
+
+/// The workers, even if a thread panicked holding them (they hold no invariant a panic breaks).
+fn lock(workers: &std::sync::Mutex<Workers>) -> std::sync::MutexGuard<'_, Workers> {
+    workers.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The screen's outlet: output and results become messages for `update`.

@@ -27,6 +27,11 @@ pub enum Action {
     ToggleFollow,
     Search,
     Copy,
+    /// Copy the full run id (the banner may show only its short form).
+    CopyRunId,
+    /// Scroll the selected step's detail.
+    DetailUp,
+    DetailDown,
     Help,
     Quit,
     /// Pick option N (1-based) of a choice step.
@@ -43,7 +48,7 @@ pub enum Mode {
 }
 
 /// The run view's rebindable actions: config name, action, default key, what it does.
-const RUN_ACTIONS: [(&str, Action, &str, &str); 15] = [
+const RUN_ACTIONS: [(&str, Action, &str, &str); 18] = [
     ("run", Action::Enter, "enter", "run or perform the current step (▸)"),
     ("tick", Action::Tick, "space", "tick off the current manual step"),
     ("skip", Action::Skip, "s", "skip the current step (asks for a reason)"),
@@ -56,7 +61,10 @@ const RUN_ACTIONS: [(&str, Action, &str, &str); 15] = [
     ("follow", Action::ToggleFollow, "f", "follow the output (jump to its end)"),
     ("search", Action::Search, "/", "search the output (enter again: the previous match)"),
     ("copy", Action::Copy, "y", "copy the resolved command (OSC 52; secrets stay masked)"),
-    ("help", Action::Help, "?", "this help"),
+    ("copy-run-id", Action::CopyRunId, "Y", "copy the full run id (for --resume and export)"),
+    ("detail-up", Action::DetailUp, "[", "scroll the step's detail up"),
+    ("detail-down", Action::DetailDown, "]", "scroll the step's detail down"),
+    ("help", Action::Help, "?", "this help (always at the end of the status bar)"),
     ("quit", Action::Quit, "q", "quit (the run stays resumable)"),
     ("back", Action::Back, "esc", "close a dialog"),
 ];
@@ -209,7 +217,6 @@ impl Keymap {
                 (Action::Note, "note"),
                 (Action::Timeline, "timeline"),
                 (Action::ToggleHealth, "health"),
-                (Action::Help, "help"),
                 (Action::Quit, "quit"),
             ]
             .into_iter()
@@ -218,14 +225,29 @@ impl Keymap {
         }
     }
 
+    /// The help key, shown at the end of the status bar whatever else is cut.
+    pub fn help_key(&self) -> String {
+        self.key_of(Action::Help)
+    }
+
     /// Every binding with its meaning, for the help overlay.
     pub fn help(&self) -> Vec<(String, &'static str)> {
         let mut out = vec![
             ("↑/↓, k/j".to_owned(), "move in the list"),
             ("1-9".to_owned(), "pick an option of a choice step"),
         ];
-        out.extend(RUN_ACTIONS.iter().map(|(_, a, _, what)| (self.key_of(*a), *what)));
-        out.push(("pgup/pgdn".into(), "scroll the output"));
+        // Pairs share a row, so the whole list fits an 80x24 terminal.
+        out.extend(RUN_ACTIONS.iter().filter(|(_, a, ..)| *a != Action::DetailDown).map(
+            |(_, a, _, what)| match a {
+                Action::DetailUp => (
+                    format!("{} / {}", self.key_of(*a), self.key_of(Action::DetailDown)),
+                    "scroll the step's detail",
+                ),
+                _ => (self.key_of(*a), *what),
+            },
+        ));
+        out.push(("pgup/pgdn".into(), "scroll output (no output: detail); wheel: the pane under it"));
+        out.push(("t, then ↑↓".into(), "scroll the timeline (pgup/pgdn, home/end)"));
         out.push(("ctrl-c".into(), "quit from anywhere"));
         out
     }

@@ -131,37 +131,137 @@ impl Picker {
     }
 }
 
-/// The output of one step: a bounded tail of lines, cleaned of escape sequences
-/// ([`crate::ansi`]): the text, and the colour runs the command asked for.
+/// Bytes of a line kept from its start, and from its end, when it is longer than both.
+pub const LINE_HEAD: usize = 2 * 1024;
+pub const LINE_TAIL: usize = 512;
+
+/// The output of one step: a bounded tail of lines, each line bounded too.
+///
+/// Memory stays flat for any output shape: at most `OUTPUT_LINES` lines of at most
+/// `LINE_HEAD + LINE_TAIL` bytes (plus a marker), and a line still being written (no newline
+/// yet) keeps only its head and a sliding tail however long it grows.
 #[derive(Debug, Default, Clone)]
 pub struct Output {
+    /// Each line cleaned of escape sequences ([`crate::ansi`]): the text, and the colour
+    /// runs the command asked for.
     pub lines: VecDeque<(Stream, String, crate::ansi::Runs)>,
-    partial: [String; 2],
+    partial: [Partial; 2],
     /// Lines dropped from the front to stay bounded.
     pub dropped: usize,
+    /// Bytes left out of the middle of long lines (the step's log file has them).
+    pub cut_bytes: u64,
+}
+
+/// A line without its newline yet: its first bytes, its last bytes, and how many in between
+/// were dropped.
+#[derive(Debug, Default, Clone)]
+struct Partial {
+    head: Vec<u8>,
+    tail: Vec<u8>,
+    dropped: u64,
+}
+
+impl Partial {
+    fn extend(&mut self, mut bytes: &[u8]) {
+        if self.head.len() < LINE_HEAD {
+            let take = bytes.len().min(LINE_HEAD - self.head.len());
+            self.head.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+        }
+        if bytes.len() >= LINE_TAIL {
+            // Only the last LINE_TAIL bytes can survive: skip the rest without copying it.
+            let skip = bytes.len() - LINE_TAIL;
+            self.dropped += (self.tail.len() + skip) as u64;
+            self.tail.clear();
+            bytes = &bytes[skip..];
+        }
+        self.tail.extend_from_slice(bytes);
+        if self.tail.len() > LINE_TAIL {
+            let cut = self.tail.len() - LINE_TAIL;
+            self.tail.drain(..cut);
+            self.dropped += cut as u64;
+        }
+    }
+
+    fn len(&self) -> u64 {
+        (self.head.len() + self.tail.len()) as u64 + self.dropped
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The line as text: head, a marker saying how much was left out, tail.
+    fn take(&mut self) -> String {
+        let Partial { head, tail, dropped } = std::mem::take(self);
+        let mut text = lossy_head(&head);
+        if dropped > 0 {
+            text.push_str(&format!(" … {dropped} bytes not shown … "));
+            text.push_str(&lossy_tail(&tail));
+        } else {
+            // Nothing was dropped: head and tail are one contiguous run of bytes.
+            let mut all = head;
+            all.extend_from_slice(&tail);
+            text = String::from_utf8_lossy(&all).into_owned();
+        }
+        text
+    }
+}
+
+/// The head of a cut line: an incomplete character at the cut is left out, not shown as �.
+fn lossy_head(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Err(e) if e.error_len().is_none() => String::from_utf8_lossy(&bytes[..e.valid_up_to()]).into_owned(),
+        _ => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
+/// The tail of a cut line: it starts at the next character boundary.
+fn lossy_tail(bytes: &[u8]) -> String {
+    let start = bytes.iter().take(4).position(|b| (b & 0xC0) != 0x80).unwrap_or(0);
+    String::from_utf8_lossy(&bytes[start..]).into_owned()
 }
 
 impl Output {
     pub fn push(&mut self, stream: Stream, bytes: &[u8]) {
-        let text = String::from_utf8_lossy(bytes);
         let slot = stream as usize;
-        let mut rest: &str = &text;
-        while let Some(nl) = rest.find('\n') {
-            let mut line = std::mem::take(&mut self.partial[slot]);
-            line.push_str(&rest[..nl]);
+        let mut rest = bytes;
+        // Of a chunk with more lines than are kept, only the last OUTPUT_LINES can stay on
+        // screen: count the others as dropped without building them (a flood of short lines
+        // would otherwise cost an allocation per line, and the screen falls behind).
+        let newlines = memchr::memchr_iter(b'\n', rest).count();
+        if newlines > OUTPUT_LINES {
+            let skip = newlines - OUTPUT_LINES;
+            if let Some(at) = memchr::memchr_iter(b'\n', rest).nth(skip - 1) {
+                self.partial[slot] = Partial::default();
+                self.dropped += skip;
+                rest = &rest[at + 1..];
+            }
+        }
+        while let Some(nl) = memchr::memchr(b'\n', rest) {
+            self.partial[slot].extend(&rest[..nl]);
+            self.cut_bytes += self.partial[slot].dropped;
+            let line = self.partial[slot].take();
             self.add(stream, line);
             rest = &rest[nl + 1..];
         }
-        self.partial[slot].push_str(rest);
+        self.partial[slot].extend(rest);
     }
 
     pub fn finish(&mut self) {
         for stream in [Stream::Stdout, Stream::Stderr] {
-            let line = std::mem::take(&mut self.partial[stream as usize]);
-            if !line.is_empty() {
+            let slot = stream as usize;
+            if !self.partial[slot].is_empty() {
+                self.cut_bytes += self.partial[slot].dropped;
+                let line = self.partial[slot].take();
                 self.add(stream, line);
             }
         }
+    }
+
+    /// Bytes received of lines that have not ended yet (shown as a count while they grow).
+    pub fn pending_bytes(&self) -> u64 {
+        self.partial.iter().map(Partial::len).sum()
     }
 
     fn add(&mut self, stream: Stream, line: String) {
@@ -184,6 +284,10 @@ pub struct RunScreen {
     pub outputs: HashMap<String, Output>,
     /// Lines scrolled up from the end of the output; 0 follows the output.
     pub scroll: usize,
+    /// Rows scrolled down in the selected step's detail (render clamps it to the text).
+    pub detail_scroll: usize,
+    /// When each waiting check's first probe went out (`now_ms`), for its time left.
+    pub checks_started: HashMap<String, u64>,
     /// The output search, highlighted in the output pane.
     pub search: Option<String>,
 }
@@ -191,6 +295,20 @@ pub struct RunScreen {
 impl RunScreen {
     pub fn selected_id(&self) -> &str {
         &self.run.runbook().steps[self.selected].id
+    }
+
+    /// Shows another step: its detail and output start at their usual places.
+    pub fn select(&mut self, index: usize) {
+        if index < self.run.runbook().steps.len() && index != self.selected {
+            self.selected = index;
+            self.scroll = 0;
+            self.detail_scroll = 0;
+        }
+    }
+
+    /// The running step, if any.
+    pub fn running(&self) -> Option<usize> {
+        self.run.steps().iter().position(|s| s.status == crate::run::Status::Running)
     }
 }
 
@@ -237,8 +355,12 @@ pub enum Dialog {
     /// Quit while a step runs.
     Quit,
     Help,
-    /// The run's timeline from the journal: time, step, event, details.
-    Timeline(Vec<[String; 4]>),
+    /// The run's timeline from the journal: time, step, event, details; `back` rows scrolled
+    /// up from the newest (0 shows the end).
+    Timeline {
+        rows: Vec<[String; 4]>,
+        back: usize,
+    },
     /// Every monitor against every environment; `None` while probing.
     Parity(Option<Parity>),
     /// Environment and inputs before a run starts.
@@ -290,6 +412,67 @@ pub struct Parity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_line_without_a_newline_keeps_its_head_and_tail_only() {
+        let mut out = Output::default();
+        let chunk = vec![b'x'; 64 * 1024];
+        for _ in 0..800 {
+            out.push(Stream::Stdout, &chunk);
+        }
+        out.push(Stream::Stdout, b"END");
+        assert_eq!(out.pending_bytes(), 800 * 64 * 1024 + 3);
+        let kept: usize = out.partial.iter().map(|p| p.head.capacity() + p.tail.capacity()).sum();
+        assert!(kept < 64 * 1024, "the partial line holds {kept} bytes");
+        out.finish();
+        let (_, line, _) = out.lines.back().unwrap();
+        assert!(line.len() < LINE_HEAD + LINE_TAIL + 64, "{} bytes", line.len());
+        assert!(line.starts_with("xxxx"));
+        assert!(line.ends_with("xxEND"), "the tail is the end of the line");
+        let dropped = 800 * 64 * 1024 + 3 - LINE_HEAD - LINE_TAIL;
+        assert!(line.contains(&format!(" … {dropped} bytes not shown … ")), "{}", &line[LINE_HEAD - 10..]);
+        assert_eq!(out.cut_bytes, dropped as u64);
+    }
+
+    #[test]
+    fn a_chunk_of_more_lines_than_kept_keeps_its_last_ones() {
+        let mut out = Output::default();
+        out.push(Stream::Stdout, b"partial ");
+        let chunk: String = (0..OUTPUT_LINES + 500).map(|i| format!("{i}\n")).collect();
+        out.push(Stream::Stdout, chunk.as_bytes());
+        assert_eq!(out.lines.len(), OUTPUT_LINES);
+        assert_eq!(out.dropped, 500);
+        assert_eq!(out.lines[0].1, "500");
+        assert_eq!(out.lines.back().unwrap().1, format!("{}", OUTPUT_LINES + 499));
+        // The same lines one at a time give the same result.
+        let mut slow = Output::default();
+        slow.push(Stream::Stdout, b"partial ");
+        for line in chunk.split_inclusive('\n') {
+            slow.push(Stream::Stdout, line.as_bytes());
+        }
+        assert_eq!(slow.lines, out.lines);
+        assert_eq!(slow.dropped, out.dropped);
+    }
+
+    #[test]
+    fn lines_are_bounded_in_length_and_number_and_short_lines_stay_whole() {
+        let mut out = Output::default();
+        out.push(Stream::Stdout, "héllo ".as_bytes());
+        out.push(Stream::Stdout, "wörld\n".as_bytes());
+        assert_eq!(out.lines[0].1, "héllo wörld");
+        let long = "€".repeat(10_000) + "\n";
+        out.push(Stream::Stderr, long.as_bytes());
+        let (stream, line, _) = &out.lines[1];
+        assert_eq!(*stream, Stream::Stderr);
+        assert!(!line.contains('\u{FFFD}'), "cuts fall on character boundaries");
+        assert!(line.len() <= LINE_HEAD + LINE_TAIL + 64);
+        for i in 0..OUTPUT_LINES + 5 {
+            out.push(Stream::Stdout, format!("{i}\n").as_bytes());
+        }
+        assert_eq!(out.lines.len(), OUTPUT_LINES);
+        assert_eq!(out.dropped, 7);
+        assert_eq!(out.pending_bytes(), 0);
+    }
 
     fn summary(id: &str) -> Summary {
         Summary {

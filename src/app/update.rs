@@ -1,13 +1,14 @@
 //! `update(&mut Model, Msg) -> Vec<Cmd>`: every input the TUI receives, handled without IO.
 //! What needs IO (journaling, spawning, loading a runbook) is returned as a [`Cmd`].
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::keymap::{Action, Mode};
 use super::model::{Dialog, Entry, Model, MonitorView, Output, RunScreen, Screen};
+use super::scroll::{Pane, on_mouse, page, paged_pane, scroll};
 use crate::exec::command::Stream;
 use crate::health::Probed;
-use crate::run::{Confirmation, Effect, Event, Record, Run, Status, Waiting};
+use crate::run::{Confirmation, Effect, Event, Run, Status, Waiting};
 use crate::runbook::Action as StepAction;
 
 /// Everything the model can receive.
@@ -142,6 +143,8 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Cmd> {
                 selected: 0,
                 outputs: Default::default(),
                 scroll: 0,
+                detail_scroll: 0,
+                checks_started: Default::default(),
                 search: None,
             });
             model.screen = Screen::Run;
@@ -170,7 +173,7 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Cmd> {
             vec![]
         }
         Msg::Timeline(rows) => {
-            model.dialog = Some(Dialog::Timeline(rows));
+            model.dialog = Some(Dialog::Timeline { rows, back: 0 });
             vec![]
         }
         Msg::Setup(setup) => {
@@ -211,22 +214,13 @@ fn after(model: &mut Model, effects: Vec<Effect>) -> Vec<Cmd> {
     if effects.is_empty() {
         return vec![];
     }
-    // A command that just finished with output stays on screen: the user reads it while the
-    // cursor (▸) already points at the next step, which Enter runs.
-    let keep = effects.iter().find_map(|e| match e {
-        Effect::Journal(Record::StepPassed { step, .. } | Record::StepFailed { step, .. })
-            if rs.outputs.get(step).is_some_and(|o| !o.lines.is_empty()) =>
-        {
-            rs.run.runbook().step_index(step)
-        }
-        _ => None,
-    });
     for e in &effects {
         match e {
             Effect::NeedsHuman { step, why } => {
-                if let Some(i) = keep.or_else(|| rs.run.runbook().step_index(step)) {
-                    rs.selected = i;
-                    rs.scroll = 0;
+                // The selection follows the work: what the user is asked about is what the
+                // detail pane shows (a confirmation never sits under another step's command).
+                if let Some(i) = rs.run.runbook().step_index(step) {
+                    rs.select(i);
                 }
                 model.status = Some(match why {
                     Waiting::Ready => String::new(),
@@ -239,14 +233,34 @@ fn after(model: &mut Model, effects: Vec<Effect>) -> Vec<Cmd> {
                 })
                 .filter(|s| !s.is_empty());
             }
-            Effect::Spawn { step, .. } => {
+            Effect::Spawn { step, attempt, .. } => {
                 rs.outputs.insert(step.clone(), Output::default());
+                // A step starting on its own (after the previous one) is shown; a retry of
+                // the same step does not pull the user away from where they are reading.
+                if *attempt == 1
+                    && let Some(i) = rs.run.runbook().step_index(step)
+                {
+                    rs.select(i);
+                }
+            }
+            Effect::Probe { step, attempt: 1, delay, .. } => {
+                rs.checks_started.insert(step.clone(), model.now_ms + delay.as_millis() as u64);
+                if let Some(i) = rs.run.runbook().step_index(step) {
+                    rs.select(i);
+                }
             }
             Effect::Finished(outcome) => {
-                model.status = Some(format!(
-                    "run {outcome} · q quits · `runbook export {}` writes the timeline",
-                    rs.run_id
-                ));
+                // The id is what the user copies from here: it comes before anything that may
+                // be cut, in its short form when the full one would not fit.
+                let say =
+                    |id: &str| format!("run {outcome} · `runbook export {id}` writes the timeline · q quits");
+                let full = say(&rs.run_id);
+                let room = (model.size.0 as usize).saturating_sub(10);
+                model.status = Some(if full.chars().count() <= room {
+                    full
+                } else {
+                    say(crate::ui::short_run_id(&rs.run_id))
+                });
             }
             _ => {}
         }
@@ -328,7 +342,7 @@ fn on_picker_key_inner(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
             vec![Cmd::Quit]
         }
         _ => {
-            if !edit(&mut p.query, key.code) {
+            if !edit(&mut p.query, key) {
                 return vec![];
             }
             p.selected = 0;
@@ -339,26 +353,34 @@ fn on_picker_key_inner(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
 }
 
 fn on_run_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
+    let action = model.keymap.action(Mode::Run, key);
+    match action {
+        Some(Action::PageUp | Action::PageDown) => {
+            let pane = paged_pane(model);
+            let rows = page(model, pane);
+            scroll(model, pane, if action == Some(Action::PageUp) { -rows } else { rows });
+            return vec![];
+        }
+        Some(Action::DetailUp | Action::DetailDown) => {
+            scroll(model, Pane::Detail, if action == Some(Action::DetailUp) { -3 } else { 3 });
+            return vec![];
+        }
+        _ => {}
+    }
     let Some(rs) = model.run.as_mut() else { return vec![] };
     let running = rs.run.steps().iter().any(|s| s.status == Status::Running);
-    match model.keymap.action(Mode::Run, key) {
+    match action {
         Some(Action::Up) => {
-            rs.selected = rs.selected.saturating_sub(1);
-            rs.scroll = 0;
+            rs.select(rs.selected.saturating_sub(1));
             vec![]
         }
         Some(Action::Down) => {
-            rs.selected = (rs.selected + 1).min(rs.run.runbook().steps.len() - 1);
-            rs.scroll = 0;
+            rs.select((rs.selected + 1).min(rs.run.runbook().steps.len() - 1));
             vec![]
         }
-        Some(Action::PageUp) => {
-            rs.scroll += 10;
-            vec![]
-        }
-        Some(Action::PageDown) => {
-            rs.scroll = rs.scroll.saturating_sub(10);
-            vec![]
+        Some(Action::CopyRunId) => {
+            model.status = Some(format!("copied the run id {}", rs.run_id));
+            vec![Cmd::Copy(rs.run_id.clone())]
         }
         Some(Action::ToggleFollow) => {
             rs.scroll = 0;
@@ -400,6 +422,14 @@ fn on_run_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
             vec![Cmd::Parity]
         }
         Some(Action::Enter) => match rs.run.current().map(|s| &s.action) {
+            // What Enter acts on is shown: the current step, with its command under any
+            // confirmation.
+            Some(_) if rs.run.cursor().is_some_and(|c| c != rs.selected) && !running => {
+                if let Some(c) = rs.run.cursor() {
+                    rs.select(c);
+                }
+                on_run_key(model, key)
+            }
             Some(StepAction::Choice(_)) => {
                 model.status = Some("pick an option: 1-9".into());
                 vec![]
@@ -416,6 +446,9 @@ fn on_run_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
         Some(Action::Tick) => apply(model, Event::Tick),
         Some(Action::Retry) => match rs.run.needs_confirmation() {
             Some(kind) => {
+                if let Some(c) = rs.run.cursor() {
+                    rs.select(c);
+                }
                 model.dialog = Some(Dialog::Confirm { kind, typed: String::new(), retry: true });
                 vec![]
             }
@@ -452,10 +485,18 @@ fn on_run_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
     }
 }
 
-/// Typing into a one-line text field: characters append, backspace deletes. Returns whether
-/// the key edited the text.
-fn edit(text: &mut String, code: KeyCode) -> bool {
-    match code {
+/// Typing into a one-line text field, as in a shell: characters append, backspace deletes,
+/// ctrl-u clears to the start, ctrl-w deletes the word before the cursor. Other control keys
+/// are not text. Returns whether the key edited the text.
+fn edit(text: &mut String, key: KeyEvent) -> bool {
+    let ctrl = key.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+    match key.code {
+        KeyCode::Char('u') if ctrl => text.clear(),
+        KeyCode::Char('w') if ctrl => {
+            let kept = text.trim_end().trim_end_matches(|c: char| !c.is_whitespace()).len();
+            text.truncate(kept);
+        }
+        KeyCode::Char(_) if ctrl => return false,
         KeyCode::Char(c) => text.push(c),
         KeyCode::Backspace => {
             text.pop();
@@ -482,7 +523,27 @@ fn on_dialog_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
             Some(true) => setup_focus_changed(model),
             Some(false) => vec![],
         },
-        Dialog::Help | Dialog::Timeline(_) | Dialog::Parity(_) => {
+        Dialog::Timeline { rows, back } => {
+            // The overlay shows the screen's height less 6 rows (margins and borders).
+            let visible = (model.size.1 as usize).saturating_sub(6);
+            let page = visible.saturating_sub(1).max(1);
+            let max = rows.len().saturating_sub(visible);
+            let moved = match key.code {
+                KeyCode::Up | KeyCode::Char('k') => Some(back.saturating_add(1)),
+                KeyCode::Down | KeyCode::Char('j') => Some(back.saturating_sub(1)),
+                KeyCode::PageUp => Some(back.saturating_add(page)),
+                KeyCode::PageDown => Some(back.saturating_sub(page)),
+                KeyCode::Home => Some(max),
+                KeyCode::End => Some(0),
+                _ => None,
+            };
+            match moved {
+                Some(b) => *back = b.min(max),
+                None => model.dialog = None,
+            }
+            vec![]
+        }
+        Dialog::Help | Dialog::Parity(_) => {
             model.dialog = None;
             vec![]
         }
@@ -524,7 +585,7 @@ fn on_dialog_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
                     }
                 }
                 _ => {
-                    edit(&mut *typed, key.code);
+                    edit(&mut *typed, key);
                     vec![]
                 }
             }
@@ -537,7 +598,7 @@ fn on_dialog_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
                 vec![]
             }
             _ => {
-                edit(&mut *query, key.code);
+                edit(&mut *query, key);
                 vec![]
             }
         },
@@ -557,7 +618,7 @@ fn on_dialog_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
                 apply(model, event)
             }
             _ => {
-                edit(&mut *text, key.code);
+                edit(&mut *text, key);
                 vec![]
             }
         },
@@ -599,7 +660,7 @@ fn on_setup_key(
         }
         KeyCode::Backspace | KeyCode::Char(_) => {
             if let Some(f) = setup.field_mut() {
-                edit(&mut f.value, key.code);
+                edit(&mut f.value, key);
             }
             setup.validate();
             Some(false)
@@ -648,52 +709,4 @@ fn search(model: &mut Model, query: String) {
         None => model.status = Some(format!("'{query}' not found in the output")),
     }
     rs.search = Some(query);
-}
-
-/// The wheel scrolls (the output in the run view, the list in the picker); a click on a step
-/// selects it.
-fn on_mouse(model: &mut Model, m: crossterm::event::MouseEvent) -> Vec<Cmd> {
-    use crossterm::event::{MouseButton, MouseEventKind};
-    if model.dialog.is_some() {
-        return vec![];
-    }
-    match (model.screen, m.kind) {
-        (Screen::Run, MouseEventKind::ScrollUp) => {
-            if let Some(rs) = model.run.as_mut() {
-                rs.scroll += 3;
-            }
-        }
-        (Screen::Run, MouseEventKind::ScrollDown) => {
-            if let Some(rs) = model.run.as_mut() {
-                rs.scroll = rs.scroll.saturating_sub(3);
-            }
-        }
-        (Screen::Picker, MouseEventKind::ScrollUp) => {
-            model.picker.selected = model.picker.selected.saturating_sub(1)
-        }
-        (Screen::Picker, MouseEventKind::ScrollDown) => {
-            model.picker.selected = (model.picker.selected + 1).min(model.picker.len().saturating_sub(1));
-        }
-        (Screen::Run, MouseEventKind::Down(MouseButton::Left)) => {
-            let (w, h) = model.size;
-            let layout =
-                crate::ui::run_layout(model, crate::ui::main_area(ratatui::layout::Rect::new(0, 0, w, h)));
-            let list = layout.list;
-            let inside = m.column > list.x
-                && m.column < list.x + list.width.saturating_sub(1)
-                && m.row > list.y
-                && m.row < list.y + list.height.saturating_sub(1);
-            if let Some(rs) = model.run.as_mut()
-                && inside
-            {
-                let index = (m.row - list.y - 1) as usize;
-                if index < rs.run.runbook().steps.len() {
-                    rs.selected = index;
-                    rs.scroll = 0;
-                }
-            }
-        }
-        _ => {}
-    }
-    vec![]
 }

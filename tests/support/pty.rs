@@ -1,0 +1,128 @@
+//! The binary in a pseudo-terminal, its screen read through a terminal emulator (vt100);
+//! tests wait on screen text until a deadline, never a fixed sleep.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+
+pub struct Screen {
+    pub master: Box<dyn portable_pty::MasterPty + Send>,
+    pub parser: Arc<Mutex<vt100::Parser>>,
+    pub writer: Arc<Mutex<Box<dyn Write + Send>>>,
+    pub child: Box<dyn portable_pty::Child + Send + Sync>,
+}
+
+impl Screen {
+    pub fn spawn(args: &[&str], dir: &Path, cols: u16, rows: u16) -> Self {
+        Self::spawn_env(args, dir, cols, rows, &[])
+    }
+
+    pub fn spawn_env(args: &[&str], dir: &Path, cols: u16, rows: u16, env: &[(&str, &str)]) -> Self {
+        let pty =
+            native_pty_system().openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).unwrap();
+        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_runbook"));
+        cmd.args(args);
+        cmd.cwd(dir);
+        cmd.env("TERM", "xterm-256color");
+        cmd.env("RUNBOOK_DATA_DIR", dir.join("data"));
+        cmd.env("RUNBOOK_CACHE_DIR", dir.join("cache"));
+        cmd.env("RUNBOOK_CONFIG_DIR", dir.join("config"));
+        cmd.env_remove("RUNBOOK_PATH");
+        cmd.env_remove("NO_COLOR");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = pty.slave.spawn_command(cmd).unwrap();
+        drop(pty.slave);
+        let parser = Arc::new(Mutex::new(vt100::Parser::new(
+            std::num::NonZeroU16::new(rows).unwrap(),
+            std::num::NonZeroU16::new(cols).unwrap(),
+            0,
+        )));
+        let mut reader = pty.master.try_clone_reader().unwrap();
+        let writer: Arc<Mutex<Box<dyn Write + Send>>> =
+            Arc::new(Mutex::new(pty.master.take_writer().unwrap()));
+        let (p, w) = (Arc::clone(&parser), Arc::clone(&writer));
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let chunk = &buf[..n];
+                let mut parser = p.lock().unwrap();
+                parser.process(chunk);
+                // Answer cursor position queries (ESC [ 6 n) as a real terminal does.
+                if chunk.windows(4).any(|win| win == b"\x1b[6n") {
+                    let (row, col) = parser.screen().cursor_position();
+                    let _ = write!(w.lock().unwrap(), "\x1b[{};{}R", row + 1, col + 1);
+                }
+            }
+        });
+        Self { master: pty.master, parser, writer, child }
+    }
+
+    /// Resizes the terminal, as a user dragging the window would.
+    pub fn resize(&self, cols: u16, rows: u16) {
+        let nz = |n: u16| std::num::NonZeroU16::new(n).unwrap();
+        self.parser.lock().unwrap().screen_mut().set_size(nz(rows), nz(cols));
+        self.master.resize(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).unwrap();
+    }
+
+    pub fn text(&self) -> String {
+        self.parser.lock().unwrap().screen().contents()
+    }
+
+    pub fn wait_for(&self, needle: &str) {
+        self.wait_until(&format!("{needle:?} shows"), |s| s.text().contains(needle));
+    }
+
+    pub fn keys(&mut self, keys: &str) {
+        let mut w = self.writer.lock().unwrap();
+        w.write_all(keys.as_bytes()).unwrap();
+        w.flush().unwrap();
+    }
+
+    /// Waits until `ready` holds for the screen, or fails with `what` and the screen.
+    pub fn wait_until(&self, what: &str, ready: impl Fn(&Screen) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !ready(self) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting until {what}; the screen:\n{}",
+                self.text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn wait_gone(&self, needle: &str) {
+        self.wait_until(&format!("{needle:?} is gone"), |s| !s.text().contains(needle));
+    }
+
+    /// The alternate screen is left and the cursor shown again.
+    pub fn restored(&self) -> bool {
+        let parser = self.parser.lock().unwrap();
+        !parser.screen().alternate_screen() && !parser.screen().hide_cursor()
+    }
+
+    pub fn wait_exit(&mut self) -> u32 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.exit_code();
+            }
+            assert!(Instant::now() < deadline, "the program did not exit; the screen:\n{}", self.text());
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+}
+
+impl Drop for Screen {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
