@@ -9,11 +9,14 @@ fn is_hostile(c: char) -> bool {
     c.is_control() || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
-/// `text` with every control character and bidi override written as an escape (`\n`,
-/// `\u{1b}`, `\u{202e}`), so it stays on one line and does what it says.
+/// `text` with whole escape sequences dropped (they may have come from command output, through
+/// a capture: [`crate::ansi::printable`]) and every other control character and bidi override
+/// written as an escape (`\n`, `\u{7}`, `\u{202e}`), so it stays on one line and does what
+/// it says.
 pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    let text = crate::ansi::printable(text);
     if !text.chars().any(is_hostile) {
-        return Cow::Borrowed(text);
+        return text;
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
@@ -33,7 +36,12 @@ mod tests {
     #[test]
     fn controls_and_bidi_overrides_are_escaped() {
         assert_eq!(escape_controls("plain ✓ text"), "plain ✓ text");
-        assert_eq!(escape_controls("a\nb\u{1b}]0;x\u{7}"), "a\\nb\\u{1b}]0;x\\u{7}");
+        assert_eq!(
+            escape_controls("a\nb\u{1b}]0;x\u{7}c"),
+            "a\\nbc",
+            "a whole sequence goes, not only its ESC"
+        );
+        assert_eq!(escape_controls("a\u{7}b"), "ab");
         assert_eq!(escape_controls("x\u{202e}gnp.exe"), "x\\u{202e}gnp.exe");
     }
 }
