@@ -368,3 +368,54 @@ fn sigterm_to_the_tui_ends_the_running_step_tree_and_journals_it() {
     let journal = std::fs::read_to_string(run.join("journal.jsonl")).unwrap();
     assert!(journal.contains("\"reason\":\"stopped by SIGTERM\""), "{journal}");
 }
+
+#[test]
+fn a_journal_that_cannot_be_written_stops_the_tui_run_before_the_next_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    books(tmp.path(), "default: dev\nenvironments:\n  dev: {}\n");
+    let mut yaml = String::from("title: Many\nsteps:\n");
+    for i in 0..30 {
+        yaml.push_str(&format!(
+            "  - {{ id: s{i}, title: Step {i}, run: 'echo {i} >> {}/ran' }}\n",
+            tmp.path().display()
+        ));
+    }
+    std::fs::write(tmp.path().join("books/many.yaml"), yaml).unwrap();
+    // A file-size limit makes the journal's writes fail past 6 KiB, as a full disk does.
+    let script = "trap '' XFSZ; ulimit -f 6; exec \"$0\" \"$@\"";
+    let mut s = Screen::spawn_program(
+        "bash",
+        &["-c", script, env!("CARGO_BIN_EXE_runbook"), "--dir", "books", "many"],
+        tmp.path(),
+        120,
+        40,
+        &[],
+    );
+    s.wait_for("DEV │ Many");
+    let ran = || std::fs::read_to_string(tmp.path().join("ran")).unwrap_or_default().lines().count();
+    for i in 0..30 {
+        if s.text().contains("journal write failed") {
+            break;
+        }
+        s.keys("\r");
+        s.wait_until(&format!("step {i} to run or the journal to fail"), |s| {
+            s.text().contains("journal write failed") || ran() > i
+        });
+    }
+    s.wait_for("journal write failed");
+    let before = ran();
+    assert!(before > 2 && before < 30, "{before}");
+    // Nothing more runs, whatever the user presses.
+    s.keys("\r");
+    s.keys("\r");
+    s.wait_for("runbook run --resume");
+    // Keys are handled in order: once help is up, both enters were handled.
+    s.keys("?");
+    s.wait_for("keys");
+    assert_eq!(ran(), before, "no step ran after the journal failed");
+    let runs = tmp.path().join("data/runs");
+    let run = std::fs::read_dir(&runs).unwrap().flatten().next().unwrap().path();
+    let journal = std::fs::read_to_string(run.join("journal.jsonl")).unwrap();
+    let started = journal.lines().filter(|l| l.contains("\"type\":\"step_started\"")).count();
+    assert_eq!(started, before, "every step that ran is in the journal");
+}

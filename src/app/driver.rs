@@ -111,6 +111,8 @@ struct Driver {
     epoch: Instant,
     /// An `interactive: true` command waiting for the terminal.
     interactive: Option<(String, u32, crate::run::PreparedCommand)>,
+    /// Why the run stopped driving: a journal record could not be written.
+    journal_failed: Option<String>,
 }
 
 /// Runs the TUI until the user quits; returns the exit code.
@@ -173,6 +175,7 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
         scheduler: None,
         epoch: Instant::now(),
         interactive: None,
+        journal_failed: None,
     };
     install_panic_hook();
     let _guard = TerminalGuard::enter()?;
@@ -483,6 +486,7 @@ impl Driver {
         journal.append(started.clone())?;
         run.record(&started);
         self.journal = Some(journal);
+        self.journal_failed = None;
         lock(&self.workers).run_id = run_id.clone();
         let monitors = self.start_health(&runbook, &env);
         Ok(Opened { run, run_id, monitors, resumed: None })
@@ -506,6 +510,7 @@ impl Driver {
         }
         let start::Resumed { run, journal, run_id, changed, effects, problems, .. } = resumed;
         self.journal = Some(journal);
+        self.journal_failed = None;
         lock(&self.workers).run_id = run_id.clone();
         let monitors = self.start_health(run.runbook(), run.environment());
         let mut effects = effects;
@@ -548,11 +553,27 @@ impl Driver {
 
     fn effect(&mut self, model: &mut Model, effect: Effect) {
         match effect {
+            // Once a record could not be written, nothing more happens in this run: what the
+            // journal does not hold must not run (a resume would run it again).
+            _ if self.journal_failed.is_some() => {
+                model.status = self.journal_failed.clone();
+            }
             Effect::Journal(record) => {
                 if let Some(j) = self.journal.as_mut()
                     && let Err(e) = j.append(record)
                 {
-                    model.status = Some(format!("journal: {e:#}"));
+                    let workers = Arc::clone(&self.workers);
+                    tokio::task::spawn_blocking(move || {
+                        lock(&workers).kill_all();
+                        crate::exec::tree::stop_all_running(crate::exec::command::KILL_GRACE);
+                    });
+                    let run_id = model.run.as_ref().map(|rs| rs.run_id.clone()).unwrap_or_default();
+                    // The way on first: the status line is one line, and the cause is long.
+                    let why = format!(
+                        "journal write failed, the run stopped (nothing runs unrecorded): free space, q, `runbook run --resume {run_id}` · {e:#}"
+                    );
+                    model.status = Some(why.clone());
+                    self.journal_failed = Some(why);
                 }
             }
             Effect::Spawn { step, attempt, command, delay } => {

@@ -21,9 +21,21 @@ impl Screen {
     }
 
     pub fn spawn_env(args: &[&str], dir: &Path, cols: u16, rows: u16, env: &[(&str, &str)]) -> Self {
+        Self::spawn_program(env!("CARGO_BIN_EXE_runbook"), args, dir, cols, rows, env)
+    }
+
+    /// Another program in the terminal, such as a shell that sets limits and then execs runbook.
+    pub fn spawn_program(
+        program: &str,
+        args: &[&str],
+        dir: &Path,
+        cols: u16,
+        rows: u16,
+        env: &[(&str, &str)],
+    ) -> Self {
         let pty =
             native_pty_system().openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).unwrap();
-        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_runbook"));
+        let mut cmd = CommandBuilder::new(program);
         cmd.args(args);
         cmd.cwd(dir);
         cmd.env("TERM", "xterm-256color");
