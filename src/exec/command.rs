@@ -29,13 +29,20 @@ pub const KILL_GRACE: Duration = Duration::from_secs(2);
 pub const STDOUT_KEEP: usize = 1024 * 1024;
 const READ_SIZE: usize = 64 * 1024;
 
-/// Stops a running command from another thread.
+/// Stops a running command from another thread. Never blocks: the flag is seen on the
+/// collector's next turn, and the message only wakes it early when there is room for it
+/// (a command flooding its output keeps the channel full, and a blocking send there would
+/// wait on the very loop that must read the flag).
 #[derive(Debug, Clone)]
-pub struct Canceller(SyncSender<Msg>);
+pub struct Canceller {
+    tx: SyncSender<Msg>,
+    flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
 
 impl Canceller {
     pub fn cancel(&self) {
-        let _ = self.0.send(Msg::Cancel);
+        self.flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = self.tx.try_send(Msg::Cancel);
     }
 }
 
@@ -60,6 +67,7 @@ pub struct Spawned {
 pub struct Execution {
     tx: SyncSender<Msg>,
     rx: Receiver<Msg>,
+    cancel_flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
     on_spawn: Option<Box<dyn FnOnce(Spawned) + Send>>,
 }
 
@@ -80,7 +88,7 @@ impl Execution {
         // Bounded: when the collector falls behind, the readers wait, so memory stays flat
         // however fast the command writes.
         let (tx, rx) = mpsc::sync_channel(64);
-        Self { tx, rx, on_spawn: None }
+        Self { tx, rx, cancel_flag: Default::default(), on_spawn: None }
     }
 
     /// Called once the process has started, with its identity.
@@ -90,7 +98,7 @@ impl Execution {
     }
 
     pub fn canceller(&self) -> Canceller {
-        Canceller(self.tx.clone())
+        Canceller { tx: self.tx.clone(), flag: std::sync::Arc::clone(&self.cancel_flag) }
     }
 
     /// Runs `cmd` to the end. Output goes, masked, to `log` (if any) and to `sink` in
@@ -178,6 +186,11 @@ impl Execution {
                 break;
             }
             let now = Instant::now();
+            if self.cancel_flag.load(std::sync::atomic::Ordering::SeqCst) && exit.is_none() && !cancelled {
+                cancelled = true;
+                tree::signal_step(pgid, &token, libc::SIGTERM);
+                term_sent_at = Some(now);
+            }
             // After the leader exits, leftovers in its group get a moment, then are killed:
             // a step's processes end with the step.
             if let Some(at) = exited_at
