@@ -124,6 +124,8 @@ pub struct CommandResult {
     pub duration_ms: u64,
     /// The process could not start (e.g. the shell does not exist).
     pub spawn_error: Option<String>,
+    /// The step's log file could not be written whole (it is not the full output).
+    pub log_error: Option<String>,
 }
 
 /// The result of one probe.
@@ -851,6 +853,10 @@ impl Run {
         }
         let step = self.runbook.steps[i].clone();
         let Action::Command(c) = &step.action else { return };
+        if let Some(e) = &result.log_error {
+            let text = format!("the step log is incomplete: {e}");
+            self.emit(fx, Record::Note { text, step: Some(id.to_owned()) });
+        }
         if result.cancelled {
             let reason = self.cancel_reason.take().unwrap_or_else(|| "cancelled by the user".into());
             self.emit(fx, Record::StepCancelled { step: id.to_owned(), reason });

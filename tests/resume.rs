@@ -402,3 +402,26 @@ fn timelines_name_steps_by_title_with_the_id_in_json() {
     assert_eq!(row["step"], "Fetch the backup");
     assert_eq!(row["step_id"], "fetch");
 }
+
+#[test]
+fn a_step_log_that_could_not_be_written_whole_says_so() {
+    let env = Env::new();
+    env.book(
+        "big",
+        "title: Big\nsteps:\n  - { id: out, title: Out, run: \"head -c 20000 /dev/zero | tr '\\\\0' x\" }\n",
+    );
+    let mut cmd = env.cmd(&["run", "big"]);
+    // SAFETY: in the child before exec: a file-size limit the 20 KB log cannot fit in.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit { rlim_cur: 8000, rlim_max: 8000 };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+            Ok(())
+        });
+    }
+    let o = cmd.output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("the step log is incomplete"), "{}", text(&o));
+    assert!(env.types().contains(&"note:out".to_string()), "{:?}", env.types());
+}

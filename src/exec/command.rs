@@ -110,9 +110,17 @@ impl Execution {
         mut sink: impl FnMut(Stream, &[u8]),
     ) -> CommandResult {
         let started = Instant::now();
+        // A log that cannot be written is said, never silently short (see `log_error`).
+        let mut log_error: Option<String> = None;
         let mut log = log.and_then(|p| {
-            p.parent().map(std::fs::create_dir_all);
-            std::fs::File::create(p).ok().map(|f| std::io::BufWriter::with_capacity(256 * 1024, f))
+            p.parent().map(crate::journal::create_private_dir);
+            match crate::journal::create_private_file(p) {
+                Ok(f) => Some(std::io::BufWriter::with_capacity(256 * 1024, f)),
+                Err(e) => {
+                    log_error = Some(format!("{}: {e}", p.display()));
+                    None
+                }
+            }
         });
         let mut command = shell_command(cmd);
         command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
@@ -166,8 +174,11 @@ impl Execution {
                 if bytes.is_empty() {
                     return;
                 }
-                if let Some(l) = log.as_mut() {
-                    let _ = l.write_all(&bytes);
+                if let Some(l) = log.as_mut()
+                    && let Err(e) = l.write_all(&bytes)
+                {
+                    log_error.get_or_insert_with(|| e.to_string());
+                    log = None;
                 }
                 if stream == Stream::Stdout {
                     let room = STDOUT_KEEP.saturating_sub(stdout_kept.len());
@@ -261,8 +272,10 @@ impl Execution {
         for (s, b) in batch.drain(..) {
             sink(s, &b);
         }
-        if let Some(mut l) = log {
-            let _ = l.flush();
+        if let Some(mut l) = log
+            && let Err(e) = l.flush()
+        {
+            log_error.get_or_insert_with(|| e.to_string());
         }
         // Nothing of the step outlives it: not its group, nor what left the group.
         tree::signal_step(pgid, &token, libc::SIGKILL);
@@ -276,6 +289,7 @@ impl Execution {
             stdout_truncated,
             duration_ms: started.elapsed().as_millis() as u64,
             spawn_error: None,
+            log_error,
         }
     }
 }
