@@ -99,6 +99,30 @@ fn main() {
         moving.push(start.elapsed().as_secs_f64() * 1000.0);
     }
 
+    // 1d. One line of 1 GiB without a newline, in 64 KiB reads: a key and a frame after every
+    // 16 MiB; peak RSS of this process (the model keeps the line's head and tail only).
+    let total: usize = if bench { 1 << 30 } else { 16 << 20 };
+    let block = vec![b'x'; 64 * 1024];
+    let mut one_line = Vec::new();
+    let mut sent = 0;
+    let mut i = 0;
+    while sent < total {
+        update(&mut model, Msg::Output { step: step.clone(), stream: Stream::Stdout, bytes: block.clone() });
+        sent += block.len();
+        if sent % (16 << 20) == 0 {
+            let start = Instant::now();
+            update(&mut model, key(if i % 2 == 0 { KeyCode::Down } else { KeyCode::Up }));
+            terminal.draw(|f| runbook::ui::render(&model, &theme, f)).unwrap();
+            one_line.push(start.elapsed().as_secs_f64() * 1000.0);
+            i += 1;
+        }
+    }
+    let peak_kib: u64 = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        .unwrap_or(0);
+
     // 1c. A 500-step runbook at 80x24: tick, move, page; the list window follows the cursor.
     let long = long_run_keys(presses);
 
@@ -128,6 +152,13 @@ fn main() {
         percentile(long, 0.99)
     );
     println!("  full redraw 200x60    median {:.2} ms", percentile(full, 0.5));
+    println!(
+        "  a {} MiB line without a newline: key to frame p50 {:.2} ms  p99 {:.2} ms; peak RSS of the bench {:.1} MB",
+        total >> 20,
+        percentile(one_line.clone(), 0.5),
+        percentile(one_line, 0.99),
+        peak_kib as f64 / 1024.0
+    );
 
     idle_cpu(if bench { 10 } else { 2 });
 }

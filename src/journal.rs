@@ -284,6 +284,11 @@ impl RunInfo {
         self.state == "unfinished"
     }
 
+    /// Whether the run has ended (succeeded, failed, aborted, abandoned).
+    pub fn outcome_known(&self) -> bool {
+        !self.is_unfinished() && self.state != "damaged"
+    }
+
     /// The id's last part, enough to tell runs apart day to day; `--resume`, `export` and
     /// `attach` accept it.
     pub fn short_id(&self) -> &str {

@@ -419,3 +419,39 @@ fn a_journal_that_cannot_be_written_stops_the_tui_run_before_the_next_step() {
     let started = journal.lines().filter(|l| l.contains("\"type\":\"step_started\"")).count();
     assert_eq!(started, before, "every step that ran is in the journal");
 }
+
+#[test]
+fn resuming_a_run_with_a_secret_asks_for_it_again_in_the_form() {
+    let tmp = tempfile::tempdir().unwrap();
+    books(tmp.path(), "default: dev\nenvironments:\n  dev: {}\n");
+    std::fs::write(
+        tmp.path().join("books/secret.yaml"),
+        format!(
+            "title: Secret\ninputs:\n  token: {{ secret: true }}\nsteps:\n  - {{ id: wait, title: Wait here }}\n  - {{ id: use, title: Use it, run: 'printf %s {{{{ token }}}} > {}/got' }}\n",
+            tmp.path().display()
+        ),
+    )
+    .unwrap();
+    // Started headless, stopped at the manual step: the run is unfinished.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .args(["run", "secret", "--dir", "books", "--headless"])
+        .current_dir(tmp.path())
+        .env("RUNBOOK_DATA_DIR", tmp.path().join("data"))
+        .env("RUNBOOK_CONFIG_DIR", tmp.path().join("config"))
+        .env("RUNBOOK_CACHE_DIR", tmp.path().join("cache"))
+        .env("RUNBOOK_INPUT_TOKEN", "t0p-secret")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stdout));
+    let mut s = Screen::spawn(&["run", "--resume", "latest", "--dir", "books"], tmp.path(), 100, 30);
+    s.wait_for("type the secrets again");
+    s.keys("t0p-secret\r");
+    s.wait_for("DEV │ Secret");
+    s.keys(" ");
+    s.wait_for("▸ Use it");
+    s.keys("\r");
+    let got = tmp.path().join("got");
+    support::wait_for("the step to use the secret", std::time::Duration::from_secs(10), || {
+        std::fs::read_to_string(&got).ok().filter(|g| g == "t0p-secret")
+    });
+}

@@ -413,9 +413,15 @@ impl Driver {
                         let _ = tx.send(Msg::Choices { field, values }).await;
                     });
                 }
-                Cmd::Start { .. } | Cmd::Resume(_) => {
+                Cmd::Resume(run_id) if let Some(setup) = self.secrets_form(&run_id) => {
+                    // Secrets are never journaled: the form asks for them again.
+                    let more = update(model, Msg::Setup(Box::new(setup)));
+                    Box::pin(self.carry_out(model, more)).await;
+                }
+                Cmd::Start { .. } | Cmd::Resume(_) | Cmd::ResumeWith { .. } => {
                     let opened = match &cmd {
-                        Cmd::Resume(run_id) => self.resume(run_id),
+                        Cmd::Resume(run_id) => self.resume(run_id, &BTreeMap::new()),
+                        Cmd::ResumeWith { run_id, inputs } => self.resume(run_id, inputs),
                         Cmd::Start { id, env, inputs } => self.open(id, env, inputs),
                         _ => continue,
                     };
@@ -492,11 +498,42 @@ impl Driver {
         Ok(Opened { run, run_id, monitors, resumed: None })
     }
 
+    /// The form for a run's secret inputs, when resuming it needs them and the environment
+    /// (`RUNBOOK_INPUT_<NAME>`) does not give them.
+    fn secrets_form(&self, run_id: &str) -> Option<Setup> {
+        let data_dir = crate::dirs::data_dir()?;
+        let info = journal::resolve(&data_dir, run_id).ok()?;
+        let entries = journal::read(&info.dir).ok()?;
+        let Some(crate::run::Record::RunStarted { secret_inputs, environment, .. }) =
+            entries.first().map(|e| &e.record)
+        else {
+            return None;
+        };
+        let missing: Vec<String> = secret_inputs
+            .iter()
+            .filter(|n| std::env::var(format!("RUNBOOK_INPUT_{}", n.to_ascii_uppercase())).is_err())
+            .filter(|n| !self.opts.inputs.contains_key(*n))
+            .cloned()
+            .collect();
+        if missing.is_empty() || info.outcome_known() {
+            return None;
+        }
+        let runbook = self.library.get(&info.runbook)?.runbook.clone()?;
+        let protected = self
+            .library
+            .environments_checked(Some(&info.runbook))
+            .ok()
+            .and_then(|e| e.get(environment))
+            .is_some_and(|e| e.protected);
+        Some(Setup::for_resume(runbook, (environment.clone(), protected), &missing, &info.id))
+    }
+
     /// Picks up an unfinished run from its journal.
-    fn resume(&mut self, run_id: &str) -> anyhow::Result<Opened> {
+    fn resume(&mut self, run_id: &str, secrets: &BTreeMap<String, String>) -> anyhow::Result<Opened> {
         let data_dir = crate::dirs::data_dir().context("no data directory: set RUNBOOK_DATA_DIR")?;
-        let resumed =
-            start::resume(&self.library, &data_dir, run_id, None, &BTreeMap::new(), &self.opts.vars)?;
+        let mut given = self.opts.inputs.clone();
+        given.extend(secrets.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let resumed = start::resume(&self.library, &data_dir, run_id, None, &given, &self.opts.vars)?;
         if let Some(still) = &resumed.still_running {
             // Never a second copy beside the first: the TUI leaves the decision to a person
             // at a prompt that can say all of it.

@@ -31,6 +31,9 @@ pub struct Setup {
     pub fields: Vec<Field>,
     /// 0 is the environment row; 1.. are the fields.
     pub focus: usize,
+    /// Set when the form asks again for a resumed run's secrets (never journaled): the
+    /// run's id. The environment is the run's, and only the secret fields are shown.
+    pub resume: Option<String>,
 }
 
 impl Setup {
@@ -53,7 +56,18 @@ impl Setup {
                 }
             })
             .collect();
-        let mut setup = Self { runbook, envs, env, fields, focus: 0 };
+        let mut setup = Self { runbook, envs, env, fields, focus: 0, resume: None };
+        setup.validate();
+        setup
+    }
+
+    /// The form for resuming run `run_id`: its environment, and the secret inputs `names`
+    /// that the journal does not keep.
+    pub fn for_resume(runbook: Arc<Runbook>, env: (String, bool), names: &[String], run_id: &str) -> Self {
+        let mut setup = Self::new(runbook, vec![env], None);
+        setup.fields.retain(|f| names.contains(&f.name));
+        setup.resume = Some(run_id.to_owned());
+        setup.focus = usize::from(!setup.fields.is_empty());
         setup.validate();
         setup
     }

@@ -78,6 +78,8 @@ pub enum Cmd {
     LoadChoices { field: String, command: String },
     /// Pick up this unfinished run from its journal.
     Resume(String),
+    /// Resume with the secret inputs typed again in the form.
+    ResumeWith { run_id: String, inputs: std::collections::BTreeMap<String, String> },
     /// Kill whatever runs and leave; the run stays resumable.
     Quit,
     /// Put text on the terminal's clipboard (OSC 52).
@@ -516,6 +518,9 @@ fn on_dialog_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
         Dialog::Setup(setup) => match on_setup_key(setup, key, &mut model.status) {
             None => {
                 let Some(Dialog::Setup(setup)) = model.dialog.take() else { return vec![] };
+                if let Some(run_id) = setup.resume.clone() {
+                    return vec![Cmd::ResumeWith { run_id, inputs: setup.values() }];
+                }
                 let (id, env, inputs) =
                     (setup.runbook.id.clone(), setup.env_name().to_owned(), setup.values());
                 vec![Cmd::Start { id, env, inputs }]

@@ -257,7 +257,11 @@ fn setup_form(setup: &crate::app::setup::Setup, theme: &Theme, frame: &mut Frame
         "tab/↑↓ move · ←→ change · enter next, then start · esc cancel",
         theme.style(Role::Dim),
     )));
-    let title = format!("start: {}", setup.runbook.title);
+    let title = match &setup.resume {
+        // Secrets are never in the journal: a resume asks for them again.
+        Some(run) => format!("resume run {run}: type the secrets again"),
+        None => format!("start: {}", setup.runbook.title),
+    };
     let rect = centered(area, 80, lines.len() as u16 + 2);
     frame.render_widget(Clear, rect);
     // No wrapping: every row is one line, so the form's height is exact; long descriptions are cut.
