@@ -348,6 +348,11 @@ pub enum Dialog {
     Note {
         text: String,
     },
+    /// Mark the current (interrupted, failed or cancelled) step done without running it:
+    /// why, for the journal.
+    MarkDone {
+        note: String,
+    },
     /// Search the output of the selected step.
     Search {
         query: String,

@@ -230,7 +230,8 @@ fn after(model: &mut Model, effects: Vec<Effect>) -> Vec<Cmd> {
                     Waiting::Failed => "the step failed: r retry · s skip with a reason".into(),
                     Waiting::Cancelled => "cancelled: r retry · s skip with a reason".into(),
                     Waiting::Interrupted => {
-                        "interrupted, outcome unknown: r runs it again · s skips it with a reason".into()
+                        "interrupted, outcome unknown: r runs it again · space marks it done · s skips it"
+                            .into()
                     }
                 })
                 .filter(|s| !s.is_empty());
@@ -445,6 +446,19 @@ fn on_run_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
             },
             None => vec![],
         },
+        // On a step that stopped (interrupted: its outcome unknown; failed; cancelled), the tick
+        // marks it done without running it, with a reason.
+        Some(Action::Tick)
+            if rs.run.cursor().is_some_and(|i| {
+                matches!(
+                    rs.run.steps()[i].status,
+                    Status::Interrupted | Status::Failed { .. } | Status::Cancelled(_)
+                )
+            }) =>
+        {
+            model.dialog = Some(Dialog::MarkDone { note: String::new() });
+            vec![]
+        }
         Some(Action::Tick) => apply(model, Event::Tick),
         Some(Action::Retry) => match rs.run.needs_confirmation() {
             Some(kind) => {
@@ -607,26 +621,28 @@ fn on_dialog_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
                 vec![]
             }
         },
-        Dialog::Skip { reason: text } | Dialog::Note { text } => match key.code {
-            KeyCode::Enter if text.trim().is_empty() => {
-                model.status = Some("type something first, or Esc".into());
-                vec![]
+        Dialog::Skip { reason: text } | Dialog::Note { text } | Dialog::MarkDone { note: text } => {
+            match key.code {
+                KeyCode::Enter if text.trim().is_empty() => {
+                    model.status = Some("type something first, or Esc".into());
+                    vec![]
+                }
+                KeyCode::Enter => {
+                    let text = text.trim().to_owned();
+                    let event = match model.dialog {
+                        Some(Dialog::Skip { .. }) => Event::Skip(text),
+                        Some(Dialog::MarkDone { .. }) => Event::MarkDone(Some(text)),
+                        _ => Event::Note(text),
+                    };
+                    model.dialog = None;
+                    apply(model, event)
+                }
+                _ => {
+                    edit(&mut *text, key);
+                    vec![]
+                }
             }
-            KeyCode::Enter => {
-                let text = text.trim().to_owned();
-                let event = if matches!(model.dialog, Some(Dialog::Skip { .. })) {
-                    Event::Skip(text)
-                } else {
-                    Event::Note(text)
-                };
-                model.dialog = None;
-                apply(model, event)
-            }
-            _ => {
-                edit(&mut *text, key);
-                vec![]
-            }
-        },
+        }
     }
 }
 

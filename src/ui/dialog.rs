@@ -99,6 +99,13 @@ pub fn dialog(d: &Dialog, model: &Model, theme: &Theme, frame: &mut Frame, area:
         Dialog::Note { text } => {
             ("note", vec![Line::from("Add a note to the journal:"), Line::from(format!("› {text}▏"))])
         }
+        Dialog::MarkDone { note } => (
+            "mark done",
+            vec![
+                Line::from("Mark it done without running it. Why? (journaled)"),
+                Line::from(format!("› {note}▏")),
+            ],
+        ),
         Dialog::Search { query } => ("search the output", vec![Line::from(format!("/ {query}▏"))]),
         Dialog::Quit => (
             "quit",
