@@ -398,8 +398,9 @@ fn a_journal_that_cannot_be_written_stops_the_tui_run_before_the_next_step() {
             break;
         }
         s.keys("\r");
-        s.wait_until(&format!("step {i} to run or the journal to fail"), |s| {
-            s.text().contains("journal write failed") || ran() > i
+        // Done on screen, not just run: a key pressed while it still runs would be lost.
+        s.wait_until(&format!("step {i} to end or the journal to fail"), |s| {
+            s.text().contains("journal write failed") || s.text().contains(&format!("✓ Step {i} "))
         });
     }
     s.wait_for("journal write failed");

@@ -43,6 +43,8 @@ impl Screen {
         cmd.env("RUNBOOK_CACHE_DIR", dir.join("cache"));
         cmd.env("RUNBOOK_CONFIG_DIR", dir.join("config"));
         cmd.env_remove("RUNBOOK_PATH");
+        // A person at a terminal: CI (set when this suite runs in CI) would make `run` headless.
+        cmd.env_remove("CI");
         cmd.env_remove("NO_COLOR");
         for (k, v) in env {
             cmd.env(k, v);
