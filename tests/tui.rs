@@ -456,3 +456,75 @@ fn resuming_a_run_with_a_secret_asks_for_it_again_in_the_form() {
         std::fs::read_to_string(&got).ok().filter(|g| g == "t0p-secret")
     });
 }
+
+/// Starts `book` headless and kills the runner with -9 once its `hold` step runs.
+fn crash_during_hold(dir: &Path, book: &str) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .args(["run", book, "--dir", "books", "--headless"])
+        .current_dir(dir)
+        .env("RUNBOOK_DATA_DIR", dir.join("data"))
+        .env("RUNBOOK_CONFIG_DIR", dir.join("config"))
+        .env("RUNBOOK_CACHE_DIR", dir.join("cache"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    support::wait_for("the hold step to run", std::time::Duration::from_secs(10), || {
+        let runs = std::fs::read_dir(dir.join("data/runs")).ok()?;
+        let mut found = false;
+        // This book's run: its id holds the runbook's id.
+        for run in runs.flatten().filter(|r| r.file_name().to_string_lossy().contains(&format!("-{book}-"))) {
+            let journal = std::fs::read_to_string(run.path().join("journal.jsonl")).unwrap_or_default();
+            found |= journal.contains("\"type\":\"step_process\",\"step\":\"hold\"");
+        }
+        found.then_some(())
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_step_still_running_from_a_dead_runner_is_waited_for_or_stopped_never_doubled() {
+    let tmp = tempfile::tempdir().unwrap();
+    books(tmp.path(), "default: dev\nenvironments:\n  dev: {}\n");
+    let p = tmp.path().display().to_string();
+    for (id, hold) in
+        [("waits", format!("while [ ! -f {p}/release ]; do sleep 0.05; done")), ("stops", "sleep 300".into())]
+    {
+        std::fs::write(
+            tmp.path().join(format!("books/{id}.yaml")),
+            format!("title: {id}\nsteps:\n  - {{ id: hold, title: Hold, run: 'echo x >> {p}/{id}-tries; {hold}' }}\n  - {{ id: next, title: Next }}\n"),
+        )
+        .unwrap();
+    }
+    let tries = |id: &str| {
+        std::fs::read_to_string(tmp.path().join(format!("{id}-tries"))).unwrap_or_default().lines().count()
+    };
+
+    // Wait: the dialog stays until the old step ends by itself; then its outcome is unknown.
+    crash_during_hold(tmp.path(), "waits");
+    let mut s = Screen::spawn(&["run", "--resume", "latest", "--dir", "books"], tmp.path(), 100, 30);
+    s.wait_for("is still running");
+    s.keys("w");
+    s.wait_for("waiting for it to end");
+    std::fs::write(tmp.path().join("release"), "").unwrap();
+    s.wait_for("interrupted, outcome unknown");
+    assert_eq!(tries("waits"), 1, "never a second copy");
+    s.keys("q");
+    s.wait_exit();
+
+    // Stop: its processes end at once.
+    crash_during_hold(tmp.path(), "stops");
+    let mut s = Screen::spawn(&["run", "--resume", "latest", "--dir", "books"], tmp.path(), 100, 30);
+    s.wait_for("is still running");
+    s.keys("s");
+    s.wait_for("interrupted, outcome unknown");
+    let leftover = std::fs::read_dir("/proc").unwrap().flatten().any(|p| {
+        std::fs::read(p.path().join("cmdline")).is_ok_and(|c| c == b"sleep\x00300\x00")
+            && std::fs::read(p.path().join("environ"))
+                .is_ok_and(|e| String::from_utf8_lossy(&e).contains("/hold/1"))
+    });
+    assert!(!leftover, "the old step's sleep was stopped");
+    assert_eq!(tries("stops"), 1);
+    s.keys("q");
+    s.wait_exit();
+}

@@ -113,6 +113,17 @@ struct Driver {
     interactive: Option<(String, u32, crate::run::PreparedCommand)>,
     /// Why the run stopped driving: a journal record could not be written.
     journal_failed: Option<String>,
+    /// A resumed run whose step still runs from a dead runner, waiting for a decision.
+    pending: Option<Box<start::Resumed>>,
+}
+
+/// A resumed run's step still runs from the runner that stopped (see `Driver::pending`).
+#[derive(Debug, thiserror::Error)]
+#[error("step '{step}' of run {run_id} is still running (pids {pids:?})")]
+struct StillRunning {
+    run_id: String,
+    step: String,
+    pids: Vec<i32>,
 }
 
 /// Runs the TUI until the user quits; returns the exit code.
@@ -176,6 +187,7 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
         epoch: Instant::now(),
         interactive: None,
         journal_failed: None,
+        pending: None,
     };
     install_panic_hook();
     let _guard = TerminalGuard::enter()?;
@@ -418,18 +430,38 @@ impl Driver {
                     let more = update(model, Msg::Setup(Box::new(setup)));
                     Box::pin(self.carry_out(model, more)).await;
                 }
-                Cmd::Start { .. } | Cmd::Resume(_) | Cmd::ResumeWith { .. } => {
+                Cmd::WaitStillRunning => {
+                    // Polls off the loop until the old step's processes are gone.
+                    let Some(token) =
+                        self.pending.as_ref().and_then(|p| p.still_running.as_ref()).map(|s| s.token.clone())
+                    else {
+                        continue;
+                    };
+                    let tx = self.tx.clone();
+                    tokio::spawn(async move {
+                        while !crate::exec::tree::processes(&token).is_empty() {
+                            tokio::time::sleep(Duration::from_millis(250)).await;
+                        }
+                        let _ = tx.send(Msg::StillRunningEnded).await;
+                    });
+                }
+                Cmd::DropPending => self.pending = None,
+                Cmd::Start { .. } | Cmd::Resume(_) | Cmd::ResumeWith { .. } | Cmd::Settle(_) => {
                     let opened = match &cmd {
                         Cmd::Resume(run_id) => self.resume(run_id, &BTreeMap::new()),
                         Cmd::ResumeWith { run_id, inputs } => self.resume(run_id, inputs),
                         Cmd::Start { id, env, inputs } => self.open(id, env, inputs),
+                        Cmd::Settle(choice) => self.settle(*choice),
                         _ => continue,
                     };
                     let msg = match opened {
                         Ok(Opened { run, run_id, monitors, resumed }) => {
                             Msg::Started { run: Box::new(run), run_id, monitors, resumed }
                         }
-                        Err(e) => Msg::Failed(format!("{e:#}")),
+                        Err(e) => match e.downcast::<StillRunning>() {
+                            Ok(s) => Msg::StillRunning { run_id: s.run_id, step: s.step, pids: s.pids },
+                            Err(e) => Msg::Failed(format!("{e:#}")),
+                        },
                     };
                     let more = update(model, msg);
                     Box::pin(self.carry_out(model, more)).await;
@@ -535,16 +567,24 @@ impl Driver {
         given.extend(secrets.iter().map(|(k, v)| (k.clone(), v.clone())));
         let resumed = start::resume(&self.library, &data_dir, run_id, None, &given, &self.opts.vars)?;
         if let Some(still) = &resumed.still_running {
-            // Never a second copy beside the first: the TUI leaves the decision to a person
-            // at a prompt that can say all of it.
-            anyhow::bail!(
-                "step '{}' of run {} is still running from the runner that stopped (pids {:?}). Wait for it to end and open the run again, or decide in a shell: `runbook run --resume {} --stop-running` stops it",
-                still.step,
-                resumed.run_id,
-                still.pids,
-                resumed.run_id
-            );
+            // Never a second copy beside the first: a person decides (the StillRunning
+            // dialog), and the resumed run waits here, its lease held, until then.
+            let (step, pids) = (still.step.clone(), still.pids.clone());
+            let run_id = resumed.run_id.clone();
+            self.pending = Some(Box::new(resumed));
+            return Err(StillRunning { run_id, step, pids }.into());
         }
+        self.finish_resume(resumed)
+    }
+
+    /// Settles the step a dead runner left running, as the person chose, and opens the run.
+    fn settle(&mut self, choice: start::StillRunningChoice) -> anyhow::Result<Opened> {
+        let mut resumed = *self.pending.take().context("no run is waiting for a decision")?;
+        start::settle_still_running(&mut resumed, choice)?;
+        self.finish_resume(resumed)
+    }
+
+    fn finish_resume(&mut self, resumed: start::Resumed) -> anyhow::Result<Opened> {
         let start::Resumed { run, journal, run_id, changed, effects, problems, .. } = resumed;
         self.journal = Some(journal);
         self.journal_failed = None;

@@ -348,6 +348,13 @@ pub enum Dialog {
     Note {
         text: String,
     },
+    /// A resumed run's step still runs from a runner that stopped: wait, stop or leave it.
+    StillRunning {
+        run_id: String,
+        step: String,
+        pids: Vec<i32>,
+        waiting: bool,
+    },
     /// Mark the current (interrupted, failed or cancelled) step done without running it:
     /// why, for the journal.
     MarkDone {

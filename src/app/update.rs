@@ -43,6 +43,14 @@ pub enum Msg {
     },
     /// The driver could not open a run.
     Failed(String),
+    /// A resumed run's step still runs from the runner that stopped: a person decides.
+    StillRunning {
+        run_id: String,
+        step: String,
+        pids: Vec<i32>,
+    },
+    /// The old step's processes are gone (after "wait").
+    StillRunningEnded,
     /// The setup form for a runbook.
     Setup(Box<crate::app::setup::Setup>),
     /// The timeline rows, read from the journal.
@@ -78,6 +86,12 @@ pub enum Cmd {
     LoadChoices { field: String, command: String },
     /// Pick up this unfinished run from its journal.
     Resume(String),
+    /// Settle the step a dead runner left running (stop it, or leave it), then open the run.
+    Settle(crate::start::StillRunningChoice),
+    /// Wait until the old step's processes are gone (answered with `StillRunningEnded`).
+    WaitStillRunning,
+    /// Give up the pending resume (its lease is released).
+    DropPending,
     /// Resume with the secret inputs typed again in the form.
     ResumeWith { run_id: String, inputs: std::collections::BTreeMap<String, String> },
     /// Kill whatever runs and leave; the run stays resumable.
@@ -164,6 +178,18 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Cmd> {
             model.status = Some(why);
             vec![]
         }
+        Msg::StillRunning { run_id, step, pids } => {
+            model.dialog = Some(Dialog::StillRunning { run_id, step, pids, waiting: false });
+            vec![]
+        }
+        Msg::StillRunningEnded => match model.dialog.take() {
+            // Gone by themselves: nothing to stop; the step's outcome is still unknown.
+            Some(Dialog::StillRunning { .. }) => vec![Cmd::Settle(crate::start::StillRunningChoice::Leave)],
+            other => {
+                model.dialog = other;
+                vec![]
+            }
+        },
         Msg::Parity(table) => {
             if matches!(model.dialog, Some(Dialog::Parity(None))) {
                 model.dialog = Some(Dialog::Parity(Some(table)));
@@ -524,11 +550,28 @@ fn edit(text: &mut String, key: KeyEvent) -> bool {
 
 fn on_dialog_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
     let Some(dialog) = model.dialog.as_mut() else { return vec![] };
+    if let Dialog::StillRunning { waiting, .. } = dialog {
+        use crate::start::StillRunningChoice::{Leave, Stop};
+        let cmds = match key.code {
+            KeyCode::Char('w') => {
+                *waiting = true;
+                return vec![Cmd::WaitStillRunning];
+            }
+            KeyCode::Char('s') => vec![Cmd::Settle(Stop)],
+            KeyCode::Char('l') => vec![Cmd::Settle(Leave)],
+            KeyCode::Esc => vec![Cmd::DropPending],
+            _ => return vec![],
+        };
+        model.dialog = None;
+        return cmds;
+    }
     if key.code == KeyCode::Esc {
         model.dialog = None;
         return vec![];
     }
     match dialog {
+        // Handled above.
+        Dialog::StillRunning { .. } => vec![],
         Dialog::Setup(setup) => match on_setup_key(setup, key, &mut model.status) {
             None => {
                 let Some(Dialog::Setup(setup)) = model.dialog.take() else { return vec![] };

@@ -99,6 +99,21 @@ pub fn dialog(d: &Dialog, model: &Model, theme: &Theme, frame: &mut Frame, area:
         Dialog::Note { text } => {
             ("note", vec![Line::from("Add a note to the journal:"), Line::from(format!("› {text}▏"))])
         }
+        Dialog::StillRunning { run_id, step, pids, waiting } => (
+            "still running",
+            vec![
+                Line::from(format!("Step '{step}' of run {run_id} is still running")),
+                Line::from(format!("from the runner that stopped (pids {pids:?}).")),
+                Line::from("It is never started a second time beside itself."),
+                Line::from(""),
+                Line::from(if *waiting {
+                    "waiting for it to end… (s stop · l leave · esc close)"
+                } else {
+                    "w wait for it · s stop it · l leave it running · esc close"
+                }),
+                Line::from("(after stop or leave its outcome is unknown: r re-runs, space marks done)"),
+            ],
+        ),
         Dialog::MarkDone { note } => (
             "mark done",
             vec![
