@@ -35,6 +35,31 @@ pub fn lines(text: &str, theme: &Theme) -> Vec<Line<'static>> {
     lines
 }
 
+/// The text of every fenced or indented code block, in order: what `y` copies from a step
+/// whose instructions hold commands to paste.
+pub fn code_blocks(text: &str) -> Vec<String> {
+    use pulldown_cmark::{Event, Parser, Tag, TagEnd};
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for event in Parser::new(text) {
+        match event {
+            Event::Start(Tag::CodeBlock(_)) => current = Some(String::new()),
+            Event::Text(t) if current.is_some() => {
+                if let Some(c) = current.as_mut() {
+                    c.push_str(&t);
+                }
+            }
+            Event::End(TagEnd::CodeBlock) => {
+                if let Some(c) = current.take() {
+                    blocks.push(c.trim_end_matches('\n').to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    blocks
+}
+
 /// Renders Markdown into lines and a link list.
 pub fn render(text: &str, theme: &Theme) -> Rendered {
     let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
@@ -507,5 +532,11 @@ mod tests {
         ] {
             let _ = lines(md, &Theme::default());
         }
+    }
+
+    #[test]
+    fn code_blocks_are_found_for_copying() {
+        let body = "Run this:\n\n```sh\nkubectl get pods\nkubectl logs x\n```\n\nthen `inline` and\n\n    indented one\n";
+        assert_eq!(code_blocks(body), ["kubectl get pods\nkubectl logs x", "indented one"]);
     }
 }

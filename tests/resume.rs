@@ -425,3 +425,18 @@ fn a_step_log_that_could_not_be_written_whole_says_so() {
     assert!(text(&o).contains("the step log is incomplete"), "{}", text(&o));
     assert!(env.types().contains(&"note:out".to_string()), "{:?}", env.types());
 }
+
+#[test]
+fn a_failing_line_or_pipe_stage_fails_its_step_and_output_is_matched_trimmed() {
+    let env = Env::new();
+    let p = env.path().display().to_string();
+    env.book("first", &format!("title: F\nsteps:\n  - {{ id: cp, title: Copy, run: \"cp /no/such/backup {p}/restored\\necho restore passed\" }}\n"));
+    env.book("pipe", "title: P\nsteps:\n  - { id: ls, title: List, run: 'ls /no/such/dir | tail -1' }\n");
+    env.book("count", "title: C\nsteps:\n  - { id: n, title: Count, run: 'echo 5400', expect: { stdout_matches: '^\\d+$' } }\n");
+    let o = env.run(&["run", "first"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(!text(&o).contains("│ restore passed"), "the next line did not run: {}", text(&o));
+    assert_eq!(env.run(&["run", "pipe"]).status.code(), Some(1));
+    let o = env.run(&["run", "count"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}

@@ -272,6 +272,16 @@ fn the_run_id_and_the_help_key_are_never_cut() {
     assert_eq!(cmds, vec![Cmd::Copy("20261129T233000Z-thirty-9f3a".into())]);
 }
 
+#[test]
+fn y_copies_the_code_blocks_of_a_manual_steps_instructions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let yaml = "title: Paste\nsteps:\n  - title: Look at the pods\n    body: |\n      Run:\n\n      ```sh\n      kubectl get pods -n {{ environment }}\n      ```\n";
+    let lib = library(tmp.path(), &[("paste.yaml", yaml)]);
+    let mut model = started(&lib, "paste", "dev", (80, 24));
+    let cmds = update(&mut model, key(KeyCode::Char('y')));
+    assert_eq!(cmds, vec![Cmd::Copy("kubectl get pods -n dev".into())]);
+}
+
 /// Every screen the TUI has, for the size sweep.
 fn every_screen(lib: &Library) -> Vec<(&'static str, Model)> {
     let mut screens = Vec::new();

@@ -438,12 +438,26 @@ fn on_run_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
                 }
                 _ => None,
             };
-            match text {
-                Some(text) => {
+            // A step without a command: the code blocks of its instructions, to paste.
+            let code = || {
+                let body = step.body.as_ref().map(|b| rs.run.preview(b)).unwrap_or_default();
+                let blocks = crate::markdown::code_blocks(&body);
+                (!blocks.is_empty()).then(|| (blocks.len(), blocks.join("\n")))
+            };
+            match (text, code()) {
+                (Some(text), _) => {
                     model.status = Some("copied the command to the clipboard (secrets stay masked)".into());
                     vec![Cmd::Copy(text)]
                 }
-                None => vec![],
+                (None, Some((n, code))) => {
+                    model.status =
+                        Some(format!("copied the {n} code block(s) of the instructions to the clipboard"));
+                    vec![Cmd::Copy(code)]
+                }
+                (None, None) => {
+                    model.status = Some("nothing to copy: this step has no command or code block".into());
+                    vec![]
+                }
             }
         }
         Some(Action::Parity) => {
