@@ -132,7 +132,7 @@ fn two_concurrent_resumes_drive_the_run_once() {
     env.book(
         "three",
         &format!(
-            "title: Three\nsteps:\n  - {{ id: gate, title: Gate }}\n  - {{ id: a, title: A, run: 'echo a >> {p}/steps; sleep 0.3' }}\n  - {{ id: b, title: B, run: 'echo b >> {p}/steps; sleep 0.3' }}\n  - {{ id: c, title: C, run: 'echo c >> {p}/steps' }}\n",
+            "title: Three\nsteps:\n  - {{ id: gate, title: Gate }}\n  - {{ id: a, title: A, run: 'echo a >> {p}/steps; while [ ! -f {p}/go ]; do sleep 0.02; done' }}\n  - {{ id: b, title: B, run: 'echo b >> {p}/steps' }}\n  - {{ id: c, title: C, run: 'echo c >> {p}/steps' }}\n",
             p = env.path().display()
         ),
     );
@@ -146,6 +146,15 @@ fn two_concurrent_resumes_drive_the_run_once() {
                 .unwrap()
         })
         .collect();
+    // The driver holds step `a` until the other two have given up, so none of them can come
+    // after the run has ended (and find it finished).
+    let racers = std::cell::RefCell::new(racers);
+    wait_for("two racers to be refused", Duration::from_secs(20), || {
+        let exited = racers.borrow_mut().iter_mut().filter_map(|c| c.try_wait().unwrap()).count();
+        (exited == 2).then_some(())
+    });
+    std::fs::write(env.path().join("go"), "").unwrap();
+    let racers = racers.into_inner();
     let outs: Vec<Output> = racers.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
     let codes: Vec<Option<i32>> = outs.iter().map(|o| o.status.code()).collect();
     assert_eq!(codes.iter().filter(|c| **c == Some(0)).count(), 1, "exactly one drives: {codes:?}");
