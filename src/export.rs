@@ -74,18 +74,7 @@ pub fn json(info: &RunInfo, entries: &[Entry]) -> serde_json::Result<String> {
         started: info.started,
         ended: info.ended,
         outcome: &info.state,
-        timeline: {
-            let titles = titles(entries);
-            entries
-                .iter()
-                .filter_map(|e| {
-                    let (step, event, details) = describe(&e.record)?;
-                    let id = (!step.is_empty()).then_some(step);
-                    let title = id.as_ref().map(|s| titles.get(s).cloned().unwrap_or_else(|| s.clone()));
-                    Some(TimelineRow { at: e.at, step_id: id, step: title, event, details })
-                })
-                .collect()
-        },
+        timeline: timeline(entries),
         events: entries,
     })
 }
@@ -135,14 +124,25 @@ pub fn markdown(info: &RunInfo, entries: &[Entry]) -> String {
 /// The timeline as rows: time (UTC), step, event, details. Shared by exports and the TUI.
 /// Steps are named by their titles, as people read them.
 pub fn rows(entries: &[Entry]) -> Vec<[String; 4]> {
+    timeline(entries)
+        .into_iter()
+        .map(|r| {
+            let step = r.step.map(|s| crate::text::escape_controls(&s).into_owned()).unwrap_or_default();
+            [time(r.at), step, r.event.to_owned(), r.details]
+        })
+        .collect()
+}
+
+/// One row per event that a timeline shows, its step named by title (id kept).
+fn timeline(entries: &[Entry]) -> Vec<TimelineRow> {
     let titles = titles(entries);
     entries
         .iter()
         .filter_map(|e| {
-            describe(&e.record).map(|(step, event, details)| {
-                let step = titles.get(&step).cloned().unwrap_or(step);
-                [time(e.at), crate::text::escape_controls(&step).into_owned(), event.to_owned(), details]
-            })
+            let (step, event, details) = describe(&e.record)?;
+            let id = (!step.is_empty()).then_some(step);
+            let title = id.as_ref().map(|s| titles.get(s).cloned().unwrap_or_else(|| s.clone()));
+            Some(TimelineRow { at: e.at, step_id: id, step: title, event, details })
         })
         .collect()
 }

@@ -91,7 +91,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Runs { format, abandon, prune, older_than, yes }) => {
             if let Some(run) = abandon {
-                return cmd::runs::abandon(dirs, &run);
+                return cmd::runs::abandon(&run);
             }
             if prune {
                 return cmd::runs::prune(older_than.as_deref().unwrap_or_default(), yes);

@@ -98,17 +98,22 @@ fn fit(text: &str, width: usize) -> String {
     out
 }
 
-/// `runbook runs --abandon RUN`: the run ends as abandoned (journaled), so the picker and
-/// `--resume latest` no longer offer it. Refused while someone drives it.
-pub fn abandon(_dirs: &[std::path::PathBuf], which: &str) -> anyhow::Result<ExitCode> {
+/// The run `which` names; a name that fits no run (or several) is said, and is `None`.
+fn resolve(which: &str) -> anyhow::Result<Option<journal::RunInfo>> {
     let data_dir = crate::dirs::data_dir().context("no data directory: set RUNBOOK_DATA_DIR")?;
-    let info = match journal::resolve(&data_dir, which) {
-        Ok(info) => info,
+    match journal::resolve(&data_dir, which) {
+        Ok(info) => Ok(Some(info)),
         Err(e) => {
             eprintln!("runbook: {e}");
-            return Ok(ExitCode::from(2));
+            Ok(None)
         }
-    };
+    }
+}
+
+/// `runbook runs --abandon RUN`: the run ends as abandoned (journaled), so the picker and
+/// `--resume latest` no longer offer it. Refused while someone drives it.
+pub fn abandon(which: &str) -> anyhow::Result<ExitCode> {
+    let Some(info) = resolve(which)? else { return Ok(ExitCode::from(2)) };
     if !info.is_unfinished() {
         eprintln!(
             "runbook: run {} is {} already; only an unfinished run can be abandoned",
@@ -194,14 +199,7 @@ fn parse_age(text: &str) -> Option<std::time::Duration> {
 }
 
 pub fn export(which: &str, format: ExportFormat) -> anyhow::Result<ExitCode> {
-    let data_dir = crate::dirs::data_dir().context("no data directory: set RUNBOOK_DATA_DIR")?;
-    let info = match journal::resolve(&data_dir, which) {
-        Ok(info) => info,
-        Err(e) => {
-            eprintln!("runbook: {e}");
-            return Ok(ExitCode::from(2));
-        }
-    };
+    let Some(info) = resolve(which)? else { return Ok(ExitCode::from(2)) };
     let read = journal::read_all(&info.dir)?;
     for p in &read.problems {
         eprintln!("runbook: warning: {p}");

@@ -254,13 +254,8 @@ impl Execution {
                         break;
                     }
                 }
-                Ok(Msg::Cancel) => {
-                    if exit.is_none() && !cancelled {
-                        cancelled = true;
-                        tree::signal_step(pgid, &token, libc::SIGTERM);
-                        term_sent_at = Some(Instant::now());
-                    }
-                }
+                // Only a wake-up: the cancel flag, read at the top of the loop, does the work.
+                Ok(Msg::Cancel) => {}
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
