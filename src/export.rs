@@ -178,7 +178,7 @@ fn describe(record: &Record) -> Option<(String, &'static str, String)> {
         Record::AttemptFailed { step, attempt, reason } => {
             d(step, "try failed", format!("try {attempt}: {reason}"))
         }
-        Record::CheckAttempt { step, attempt, passed, latency_ms, reason } => d(
+        Record::CheckAttempt { step, attempt, passed, latency_ms, reason, .. } => d(
             step,
             if *passed { "probe passed" } else { "probe failed" },
             format!("#{attempt}: {reason} in {latency_ms} ms"),

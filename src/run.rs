@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use record::{Entry, Outcome, Record};
+pub use record::{AlertOrigin, Entry, Outcome, Record};
 
 use crate::runbook::template::{self, Name, Quoting, Value};
 use crate::runbook::{Action, Environment, OnFailure, ProbeExpect, ProbeTarget, Runbook, Step};
@@ -441,6 +441,7 @@ impl Run {
             source,
             steps: Some(self.runbook.steps.len()),
             titles: self.runbook.steps.iter().map(|s| (s.id.clone(), self.preview(&s.title))).collect(),
+            alert: None,
         }
     }
 
@@ -942,6 +943,7 @@ impl Run {
                 passed: result.passed,
                 latency_ms: result.latency_ms,
                 reason: result.reason.clone(),
+                observed: None,
             },
         );
         let Some(wait) = check.wait else {

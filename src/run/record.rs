@@ -58,6 +58,9 @@ pub enum Record {
         /// people read them even for steps the run never reached.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         titles: BTreeMap<String, String>,
+        /// The alert that started the run (`runbook run --alert`), when there was one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        alert: Option<AlertOrigin>,
     },
     /// The run was picked up again from its journal.
     Resumed {
@@ -106,6 +109,10 @@ pub enum Record {
         passed: bool,
         latency_ms: u64,
         reason: String,
+        /// What the probe observed, for probes that measure a value (a Prometheus query's
+        /// result: "0.012 < 0.05").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        observed: Option<String>,
     },
     StepPassed {
         step: String,
@@ -168,6 +175,19 @@ pub enum Record {
     RunFinished {
         outcome: Outcome,
     },
+}
+
+/// The alert a run was started from: enough to find it again in Alertmanager and to name
+/// it in the timeline. Label and annotation values are data, never script text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertOrigin {
+    pub alertname: String,
+    pub fingerprint: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// When the alert started firing (RFC 3339, as Alertmanager reports it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<String>,
 }
 
 /// A record with the time it happened.
