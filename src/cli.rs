@@ -40,6 +40,13 @@ pub struct Global {
     /// themes/. Also `theme:` in config.yaml. NO_COLOR turns colours off.
     #[arg(long, global = true, value_name = "NAME")]
     pub theme: Option<String>,
+
+    /// The team's run store: a PostgreSQL URL (postgres://USER@HOST/DB), so a team lists,
+    /// follows, exports and hands over one another's runs. Also RUNBOOK_STORE or `store:` in
+    /// config.yaml. Put a password in PGPASSWORD or RUNBOOK_STORE, never on the command line.
+    /// Default: runs stay in this machine's data directory.
+    #[arg(long, global = true, value_name = "URL", env = "RUNBOOK_STORE", hide_env_values = true)]
+    pub store: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -100,6 +107,15 @@ pub enum Command {
         /// With --prune: do not ask.
         #[arg(long, short = 'y')]
         yes: bool,
+    },
+    /// Watch a run that someone else drives, read-only: the terminal UI, or with --follow
+    /// its events line by line until it ends (exit 0 when it succeeded, 1 otherwise).
+    Attach {
+        /// A run id (or a unique prefix, or its short id), or `latest`.
+        run: String,
+        /// Print the run's events as they happen instead of opening the terminal UI.
+        #[arg(long, short = 'f')]
+        follow: bool,
     },
     /// Write a run's incident timeline (for the postmortem).
     Export {

@@ -2,6 +2,7 @@
 //!
 //! ```yaml
 //! theme: light            # dark (default), light, high-contrast, or a file in themes/
+//! store: postgres://runbook@db.internal/runbook   # the team's run store (optional)
 //! keys: { tick: x, skip: ctrl-s }
 //! ```
 
@@ -14,6 +15,8 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub theme: Option<String>,
+    /// The team's run store (a PostgreSQL URL); `--store` and RUNBOOK_STORE come first.
+    pub store: Option<String>,
     #[serde(default)]
     pub keys: BTreeMap<String, String>,
 }

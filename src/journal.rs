@@ -21,6 +21,21 @@ pub struct Journal {
     dir: PathBuf,
     file: File,
     _lease: Lease,
+    /// With a team store: records go there first (see [`crate::store`]).
+    shared: Option<Shared>,
+}
+
+/// A run's place in the team store, held by its driver.
+#[derive(Debug)]
+struct Shared {
+    conn: crate::store::Connection,
+    seq: i32,
+    /// The number the next record gets.
+    next: i32,
+    /// The attempt of each step last started, to file its output tail when it ends.
+    attempts: std::collections::HashMap<String, u32>,
+    /// Set once a write failed: nothing more is written, the driver stops.
+    lost: bool,
 }
 
 /// Where runs live under the data dir.
@@ -63,16 +78,43 @@ impl Journal {
             blake3::hash(format!("{}{}", std::process::id(), now.as_nanosecond()).as_bytes()).to_hex();
         let id = format!("{stamp}-{slug}-{}", &nonce[..4]);
         let dir = runs_dir(data_dir).join(&id);
+        // The store first: when it cannot be reached, nothing is started.
+        let conn = match crate::store::current() {
+            Some(store) => Some(store.create_run(&id, runbook_id)?),
+            None => None,
+        };
         create_private_dir(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
         create_private_dir(&dir.join("steps")).with_context(|| format!("cannot create {}", dir.display()))?;
-        let journal = Self::open(&dir)?;
+        let journal = Self::open_with(&dir, conn)?;
         Ok((journal, id))
     }
 
     /// Opens an existing run's journal for appending (resume), taking its lease first: a run
     /// that another live process drives is refused with [`LeaseHeld`].
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        let conn = match crate::store::current() {
+            Some(store) => Some(store.connect()?),
+            None => None,
+        };
+        Self::open_with(dir, conn)
+    }
+
+    fn open_with(dir: &Path, conn: Option<crate::store::Connection>) -> anyhow::Result<Self> {
         let lease = Lease::take(dir)?;
+        let shared = match conn {
+            Some(conn) => {
+                let run = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let (user, host) = user_and_host();
+                let me = Holder { user, host, pid: std::process::id(), since: jiff::Timestamp::now() };
+                if !conn.try_lease(&run, &me)? {
+                    let holder = conn.holder(&run)?.unwrap_or_else(Holder::unknown);
+                    return Err(LeaseHeld { run, holder }.into());
+                }
+                let (seq, next) = conn.position(&run)?;
+                Some(Shared { conn, seq, next, attempts: Default::default(), lost: false })
+            }
+            None => None,
+        };
         let path = dir.join("journal.jsonl");
         let file = OpenOptions::new()
             .create(true)
@@ -88,7 +130,7 @@ impl Journal {
             file.set_len(keep as u64)?;
             file.sync_data()?;
         }
-        Ok(Self { dir: dir.to_path_buf(), file, _lease: lease })
+        Ok(Self { dir: dir.to_path_buf(), file, _lease: lease, shared })
     }
 
     pub fn dir(&self) -> &Path {
@@ -99,6 +141,9 @@ impl Journal {
     /// whole is cut off again, so the journal never holds half a record before the next.
     pub fn append(&mut self, record: Record) -> anyhow::Result<Entry> {
         let entry = Entry { at: jiff::Timestamp::now(), record };
+        if let Some(shared) = &mut self.shared {
+            shared.commit(&self.dir, &entry)?;
+        }
         let mut line = serde_json::to_vec(&entry)?;
         line.push(b'\n');
         let before = self.file.metadata().map(|m| m.len()).ok();
@@ -119,6 +164,55 @@ impl Journal {
     }
 }
 
+impl Shared {
+    /// Commits an entry (and, when it ends a command's try, that try's output tail) to the
+    /// store. A failure loses the store for this driver: it must stop.
+    fn commit(&mut self, dir: &Path, entry: &Entry) -> anyhow::Result<()> {
+        if self.lost {
+            bail!("the run store was lost earlier in this run; nothing more is written");
+        }
+        let ended = match &entry.record {
+            Record::StepStarted { step, attempt, .. } => {
+                self.attempts.insert(step.clone(), *attempt);
+                None
+            }
+            Record::AttemptFailed { step, attempt, .. } => Some((step, *attempt)),
+            Record::StepPassed { step, .. }
+            | Record::StepFailed { step, .. }
+            | Record::StepCancelled { step, .. } => self.attempts.get(step).map(|a| (step, *a)),
+            _ => None,
+        };
+        let written = ended
+            .map_or(Ok(()), |(step, attempt)| {
+                let log = dir.join("steps").join(format!("{step}.{attempt}.log"));
+                self.conn.save_tail(self.seq, step, attempt, &log)
+            })
+            .and_then(|()| self.conn.append(self.seq, self.next, entry));
+        match written {
+            Ok(()) => {
+                self.next += 1;
+                Ok(())
+            }
+            Err(e) => {
+                self.lost = true;
+                let run = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                Err(e.context(format!(
+                    "the run store failed: the run stops here, before anything more runs. Every record up to now is in the store and in {}; when the store is back, `runbook run --resume {run}` carries on",
+                    dir.display()
+                )))
+            }
+        }
+    }
+}
+
+/// Whether a process on this machine holds the run's local lease now.
+pub fn held_here(dir: &Path) -> bool {
+    let Ok(file) = File::open(dir.join("lease")) else { return false };
+    // SAFETY: flock on a file descriptor this function owns; a shared lock taken here is
+    // dropped with the file at the end of the function.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) != 0 }
+}
+
 /// Who drives a run: written into the run's `lease` file by its driver.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Holder {
@@ -126,6 +220,12 @@ pub struct Holder {
     pub host: String,
     pub pid: u32,
     pub since: jiff::Timestamp,
+}
+
+impl Holder {
+    fn unknown() -> Self {
+        Holder { user: "unknown".into(), host: "unknown".into(), pid: 0, since: jiff::Timestamp::UNIX_EPOCH }
+    }
 }
 
 impl std::fmt::Display for Holder {
@@ -175,12 +275,7 @@ impl Lease {
         if rc != 0 {
             let err = std::io::Error::last_os_error();
             if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-                let holder = holder_of(dir).unwrap_or_else(|| Holder {
-                    user: "unknown".into(),
-                    host: "unknown".into(),
-                    pid: 0,
-                    since: jiff::Timestamp::UNIX_EPOCH,
-                });
+                let holder = holder_of(dir).unwrap_or_else(Holder::unknown);
                 let run = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 return Err(LeaseHeld { run, holder }.into());
             }
@@ -296,46 +391,69 @@ impl RunInfo {
     }
 }
 
-/// Every run under the data dir, newest first. A run whose journal is damaged or unreadable
-/// is listed with what is wrong, never left out.
+/// Every run under the data dir (or in the team store), newest first. A run whose journal
+/// is damaged or unreadable is listed with what is wrong, never left out. A store that
+/// cannot be reached lists nothing here; [`list_runs`] says why.
 pub fn list(data_dir: &Path) -> Vec<RunInfo> {
-    let Ok(entries) = std::fs::read_dir(runs_dir(data_dir)) else { return vec![] };
+    list_runs(data_dir).unwrap_or_default()
+}
+
+/// Every run, newest first: from the team store when there is one, else the data dir.
+pub fn list_runs(data_dir: &Path) -> anyhow::Result<Vec<RunInfo>> {
+    if let Some(store) = crate::store::current() {
+        let runs_dir = runs_dir(data_dir);
+        return Ok(store
+            .runs()?
+            .into_iter()
+            .map(|r| {
+                let dir = runs_dir.join(&r.id);
+                summarize(r.id, dir, r.created, Read { entries: r.entries, problems: r.problems }, r.holder)
+            })
+            .collect());
+    }
+    let Ok(entries) = std::fs::read_dir(runs_dir(data_dir)) else { return Ok(vec![]) };
     let mut runs: Vec<RunInfo> =
         entries.flatten().filter(|e| e.path().is_dir()).map(|e| info(&e.path())).collect();
     runs.sort_by(|a, b| b.started.cmp(&a.started).then(b.id.cmp(&a.id)));
-    runs
+    Ok(runs)
 }
 
 /// What a run's journal says about it.
 pub fn info(dir: &Path) -> RunInfo {
     let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let created = std::fs::metadata(dir)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| jiff::Timestamp::try_from(t).ok())
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let read = read_all(dir).unwrap_or_else(|e| Read { entries: vec![], problems: vec![format!("{e:#}")] });
+    summarize(id, dir.to_path_buf(), created, read, current_holder(dir))
+}
+
+/// A run's summary from its entries (all of them, or at least its start, its ends of steps,
+/// its resumes and its finish).
+fn summarize(
+    id: String,
+    dir: PathBuf,
+    created: jiff::Timestamp,
+    read: Read,
+    driver: Option<Holder>,
+) -> RunInfo {
     let mut info = RunInfo {
         id,
         runbook: String::new(),
         title: String::new(),
         environment: String::new(),
-        started: std::fs::metadata(dir)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| jiff::Timestamp::try_from(t).ok())
-            .unwrap_or(jiff::Timestamp::UNIX_EPOCH),
+        started: created,
         ended: None,
         state: "damaged".into(),
         done: 0,
         steps: None,
-        driver: current_holder(dir),
-        problems: Vec::new(),
+        driver,
+        problems: read.problems,
         source: None,
-        dir: dir.to_path_buf(),
+        dir,
     };
-    let read = match read_all(dir) {
-        Ok(r) => r,
-        Err(e) => {
-            info.problems.push(format!("{e:#}"));
-            return info;
-        }
-    };
-    info.problems = read.problems;
     let entries = read.entries;
     let Some(first) = entries.first() else { return info };
     let Record::RunStarted { runbook, title, environment, source, steps, .. } = &first.record else {
@@ -380,8 +498,17 @@ pub fn info(dir: &Path) -> RunInfo {
 
 /// Finds a run by id, a unique prefix or short id (its last part), or the newest with
 /// `latest`.
+/// With a team store, the run's records are first written into this machine's mirror of it.
 pub fn resolve(data_dir: &Path, which: &str) -> anyhow::Result<RunInfo> {
-    let runs = list(data_dir);
+    let mut info = find(data_dir, which)?;
+    if let Some(store) = crate::store::current() {
+        info.dir = store.materialize(&info.id, &runs_dir(data_dir))?;
+    }
+    Ok(info)
+}
+
+fn find(data_dir: &Path, which: &str) -> anyhow::Result<RunInfo> {
+    let runs = list_runs(data_dir)?;
     if which == "latest" {
         return runs.into_iter().next().context("there are no runs yet");
     }

@@ -20,6 +20,7 @@ pub mod markdown;
 pub mod run;
 pub mod runbook;
 pub mod start;
+pub mod store;
 pub mod text;
 pub mod theme;
 pub mod ui;

@@ -22,6 +22,16 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let dirs = &cli.global.dirs;
+    let store = cli.global.store.clone().or_else(|| {
+        match runbook::config::load(runbook::dirs::config_dir().as_deref()) {
+            Ok(config) => config.store,
+            Err(e) => {
+                eprintln!("runbook: warning: {e}");
+                None
+            }
+        }
+    });
+    runbook::store::select(store)?;
     match cli.command {
         Some(Command::Check { paths, strict, format }) => {
             let ok = cmd::check::run(dirs, &paths, strict, format)?;
@@ -68,6 +78,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     theme: cli.global.theme.clone(),
                     inputs,
                     resume: args.resume,
+                    attach: None,
                 };
                 return Ok(ExitCode::from(runbook::app::driver::run(opts)?));
             }
@@ -98,6 +109,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             cmd::runs::list(format)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Attach { run, follow }) => {
+            use std::io::IsTerminal;
+            let terminal = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+            if follow || !terminal {
+                return cmd::attach::follow(&run);
+            }
+            let opts = runbook::app::driver::Options {
+                dirs: dirs.clone(),
+                open: None,
+                env: None,
+                vars: Default::default(),
+                theme: cli.global.theme.clone(),
+                inputs: Default::default(),
+                resume: None,
+                attach: Some(run),
+            };
+            Ok(ExitCode::from(runbook::app::driver::run(opts)?))
         }
         Some(Command::Export { run, format }) => Ok(cmd::runs::export(&run, format)?),
         Some(Command::Health { env, all, watch, vars, format }) => {
@@ -136,6 +165,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 theme: cli.global.theme.clone(),
                 inputs: Default::default(),
                 resume: None,
+                attach: None,
             };
             Ok(ExitCode::from(runbook::app::driver::run(opts)?))
         }

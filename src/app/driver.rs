@@ -48,6 +48,8 @@ pub struct Options {
     pub inputs: BTreeMap<String, String>,
     /// Resume this run (an id or `latest`) instead of opening the picker.
     pub resume: Option<String>,
+    /// Watch this run read-only (`runbook attach RUN`) instead of opening the picker.
+    pub attach: Option<String>,
 }
 
 /// Restores the terminal when dropped, whatever happened.

@@ -13,7 +13,7 @@ pub fn list(format: Format) -> anyhow::Result<()> {
     if let Some(w) = journal::permission_warning(&data_dir) {
         eprintln!("runbook: {w}");
     }
-    let runs = journal::list(&data_dir);
+    let runs = journal::list_runs(&data_dir)?;
     let mut out = std::io::stdout().lock();
     match format {
         Format::Json => {
@@ -144,7 +144,7 @@ pub fn prune(older_than: &str, yes: bool) -> anyhow::Result<ExitCode> {
     };
     let data_dir = crate::dirs::data_dir().context("no data directory: set RUNBOOK_DATA_DIR")?;
     let cutoff = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(age.as_secs() as i64);
-    let old: Vec<journal::RunInfo> = journal::list(&data_dir)
+    let old: Vec<journal::RunInfo> = journal::list_runs(&data_dir)?
         .into_iter()
         .filter(|r| !r.is_unfinished() && r.state != "damaged" && r.driver.is_none())
         .filter(|r| r.ended.unwrap_or(r.started) < cutoff)
@@ -175,9 +175,17 @@ pub fn prune(older_than: &str, yes: bool) -> anyhow::Result<ExitCode> {
         }
     }
     let mut removed = 0;
+    let store = crate::store::current();
     for r in &old {
+        if let Some(store) = &store
+            && let Err(e) = store.delete_run(&r.id)
+        {
+            eprintln!("runbook: cannot remove run {}: {e:#}", r.id);
+            continue;
+        }
         match std::fs::remove_dir_all(&r.dir) {
             Ok(()) => removed += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && store.is_some() => removed += 1,
             Err(e) => eprintln!("runbook: cannot remove {}: {e}", r.dir.display()),
         }
     }

@@ -60,7 +60,7 @@ pub enum Record {
         titles: BTreeMap<String, String>,
         /// The alert that started the run (`runbook run --alert`), when there was one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        alert: Option<AlertOrigin>,
+        alert: Option<Box<AlertOrigin>>,
     },
     /// The run was picked up again from its journal.
     Resumed {

@@ -1,0 +1,262 @@
+//! The team store: a real PostgreSQL on loopback, two "machines" (two data directories,
+//! two processes) sharing it. Start on A, list and follow from B, B's takeover refused while
+//! A lives, kill -9 A, B carries on without redoing finished steps; no secret in the
+//! database; the store going down mid-run loses no journaled record.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use support::pg::Postgres;
+use support::wait_for;
+
+const ENVS: &str = "default: dev\nenvironments:\n  dev: { vars: { host: localhost } }\n";
+const SECRET: &str = "s3cr3t-Token-4711";
+
+/// One "machine": its own data directory, the shared runbooks and the shared store.
+struct Machine {
+    root: PathBuf,
+    data: PathBuf,
+    store: String,
+}
+
+impl Machine {
+    fn new(root: &Path, name: &str, store: &str) -> Self {
+        Self { root: root.to_path_buf(), data: root.join(name), store: store.to_owned() }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_runbook"));
+        c.args(args)
+            .args(["--dir", &self.root.join("books").display().to_string()])
+            .current_dir(&self.root)
+            .env_remove("RUNBOOK_PATH")
+            .env_remove("CI")
+            .env("RUNBOOK_STORE", &self.store)
+            .env("RUNBOOK_INPUT_TOKEN", SECRET)
+            .env("RUNBOOK_DATA_DIR", &self.data)
+            .env("RUNBOOK_CACHE_DIR", self.data.join("cache"))
+            .env("RUNBOOK_CONFIG_DIR", self.data.join("config"))
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn spawn(&self, args: &[&str]) -> Child {
+        self.cmd(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+    }
+
+    fn runs(&self) -> Vec<serde_json::Value> {
+        let o = self.run(&["runs", "--format", "json"]);
+        assert!(o.status.success(), "{}", text(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn setup(root: &Path) {
+    std::fs::create_dir_all(root.join("books")).unwrap();
+    std::fs::write(root.join("books/environments.yaml"), ENVS).unwrap();
+    let p = root.display();
+    std::fs::write(
+        root.join("books/failover.yaml"),
+        format!(
+            "title: Fail over the primary\ninputs:\n  token: {{ description: API token, secret: true }}\nsteps:\n  \
+             - {{ id: drain, title: Drain traffic, run: 'echo drain >> {p}/ran; echo \"token {{{{ token }}}} used\"' }}\n  \
+             - {{ id: promote, title: Promote the replica, run: 'echo promote >> {p}/ran' }}\n  \
+             - {{ id: wait, title: Wait for replication, run: 'echo wait >> {p}/ran; while [ ! -f {p}/go ]; do sleep 0.02; done' }}\n  \
+             - {{ id: dns, title: Point DNS at the new primary, run: 'echo dns >> {p}/ran' }}\n"
+        ),
+    )
+    .unwrap();
+}
+
+fn ran(root: &Path) -> Vec<String> {
+    std::fs::read_to_string(root.join("ran")).unwrap_or_default().lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn a_team_drives_follows_and_hands_over_one_run_through_the_store() {
+    let pg = Postgres::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    setup(root);
+    let a = Machine::new(root, "machine-a", &pg.url());
+    let b = Machine::new(root, "machine-b", &pg.url());
+
+    let mut driver = a.spawn(&["run", "failover", "--headless"]);
+    // B sees A's run in the team's list, driven by A, at the step that waits.
+    let run = wait_for("A's run at its third step, seen from B", Duration::from_secs(20), || {
+        b.runs().into_iter().find(|r| r["done"] == 2 && r["driver"]["pid"] == driver.id())
+    });
+    let id = run["id"].as_str().unwrap().to_owned();
+    assert_eq!(run["title"], "Fail over the primary");
+    assert_eq!(run["state"], "unfinished");
+    let table = b.run(&["runs"]);
+    assert!(text(&table).contains("running: "), "{}", text(&table));
+
+    // B follows the run from its own machine.
+    let follower = b.spawn(&["attach", &id, "--follow"]);
+
+    // B cannot take over while A lives.
+    let refused = b.run(&["run", "--resume", &id, "--yes"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("is being driven by")
+            && text(&refused).contains(&format!("(pid {})", driver.id())),
+        "{}",
+        text(&refused)
+    );
+
+    // A dies without a word. The server ends its session, and its lease with it.
+    driver.kill().unwrap();
+    driver.wait().unwrap();
+    wait_for("the lease of the dead driver to go", Duration::from_secs(20), || {
+        b.runs().into_iter().find(|r| r["id"] == id.as_str() && r["driver"].is_null()).map(|_| ())
+    });
+    // The step A was running is of unknown outcome: B's resume asks, and --yes runs it again.
+    std::fs::write(root.join("go"), "").unwrap();
+    let taken = b.run(&["run", "--resume", &id, "--yes", "--stop-running"]);
+    assert_eq!(taken.status.code(), Some(0), "{}", text(&taken));
+    assert_eq!(ran(root), ["drain", "promote", "wait", "wait", "dns"], "finished steps are not redone");
+
+    // The follower saw the whole run and exits with its outcome.
+    let followed = follower.wait_with_output().unwrap();
+    assert_eq!(followed.status.code(), Some(0), "{}", text(&followed));
+    let seen = text(&followed);
+    for expected in [
+        "Drain traffic",
+        "Promote the replica",
+        "interrupted",
+        "Point DNS at the new primary",
+        "run finished",
+    ] {
+        assert!(seen.contains(expected), "the follower saw {expected:?}:\n{seen}");
+    }
+    assert!(!seen.contains(SECRET), "{seen}");
+
+    // The export works from either machine and names who drove.
+    for m in [&a, &b] {
+        let export = m.run(&["export", &id]);
+        assert!(export.status.success(), "{}", text(&export));
+        let md = text(&export);
+        assert!(md.contains("Point DNS at the new primary") && md.contains("resumed"), "{md}");
+    }
+
+    // The output tail of a step is in the store, masked; no secret anywhere in the database.
+    let tails = pg.sql("SELECT tail FROM runbook_output WHERE step = 'drain'");
+    assert!(tails.contains("token •••• used") || tails.contains("token **** used"), "{tails}");
+    let dump = pg.dump();
+    assert!(dump.contains("Drain traffic"), "the dump holds the run");
+    assert!(!dump.contains(SECRET), "no secret value reaches the database");
+}
+
+#[test]
+fn two_concurrent_resumes_through_the_store_drive_the_run_once() {
+    let pg = Postgres::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    setup(root);
+    let machines: Vec<Machine> = ["a", "b", "c"].iter().map(|n| Machine::new(root, n, &pg.url())).collect();
+    // Started on A and stopped by a signal at the waiting step: unfinished, nobody drives.
+    let mut first = machines[0].spawn(&["run", "failover", "--headless"]);
+    let run = wait_for("the run at its third step", Duration::from_secs(20), || {
+        machines[1].runs().into_iter().find(|r| r["done"] == 2)
+    });
+    // SAFETY: signalling a child this test started.
+    unsafe { libc::kill(first.id() as i32, libc::SIGTERM) };
+    assert_eq!(first.wait().unwrap().code(), Some(143));
+    let id = run["id"].as_str().unwrap().to_owned();
+    let racers: Vec<Child> = machines.iter().map(|m| m.spawn(&["run", "--resume", &id, "--retry"])).collect();
+    let racers = std::cell::RefCell::new(racers);
+    wait_for("two racers to be refused", Duration::from_secs(20), || {
+        let exited = racers.borrow_mut().iter_mut().filter_map(|c| c.try_wait().unwrap()).count();
+        (exited == 2).then_some(())
+    });
+    std::fs::write(root.join("go"), "").unwrap();
+    let outs: Vec<Output> = racers.into_inner().into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    let codes: Vec<Option<i32>> = outs.iter().map(|o| o.status.code()).collect();
+    assert_eq!(codes.iter().filter(|c| **c == Some(0)).count(), 1, "exactly one drives: {codes:?}");
+    assert_eq!(codes.iter().filter(|c| **c == Some(2)).count(), 2, "the others are refused: {codes:?}");
+    assert_eq!(
+        ran(root),
+        ["drain", "promote", "wait", "wait", "dns"],
+        "every step once, the cancelled one retried"
+    );
+    let n: usize =
+        pg.sql("SELECT count(*) FROM runbook_records WHERE kind = 'run_finished'").trim().parse().unwrap();
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn an_unreachable_store_is_said_before_any_step_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    setup(root);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let m = Machine::new(root, "a", &format!("postgres://ops:hunter2@127.0.0.1:{port}/runbook"));
+    let o = m.run(&["run", "failover", "--headless", "--yes"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("cannot reach the run store postgres://ops:***@127.0.0.1:{port}/runbook")),
+        "{}",
+        text(&o)
+    );
+    assert!(!text(&o).contains("hunter2"), "the password is never shown");
+    assert!(ran(root).is_empty(), "nothing ran");
+    let o = m.run(&["runs"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+#[test]
+fn the_store_going_down_mid_run_loses_no_journaled_record() {
+    let pg = Postgres::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    setup(root);
+    let a = Machine::new(root, "a", &pg.url());
+    let driver = a.spawn(&["run", "failover", "--headless"]);
+    let run = wait_for("the run at its third step", Duration::from_secs(20), || {
+        a.runs().into_iter().find(|r| r["done"] == 2)
+    });
+    let id = run["id"].as_str().unwrap().to_owned();
+    pg.down();
+    std::fs::write(root.join("go"), "").unwrap();
+    let o = driver.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(4), "the runner stops driving: {}", text(&o));
+    assert!(
+        text(&o).contains(&format!("runbook run --resume {id}")),
+        "it says how to continue: {}",
+        text(&o)
+    );
+    assert_eq!(ran(root), ["drain", "promote", "wait"], "nothing ran unjournaled");
+    pg.up();
+    // Every record the runner wrote locally is in the store, in the same order.
+    let local: Vec<serde_json::Value> =
+        std::fs::read_to_string(a.data.join("runs").join(&id).join("journal.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    let stored: Vec<serde_json::Value> = pg
+        .sql(&format!(
+            "SELECT r.entry FROM runbook_records r JOIN runbook_runs u ON u.seq = r.run_seq WHERE u.id = '{id}' ORDER BY r.n"
+        ))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!local.is_empty());
+    assert_eq!(local, stored, "the local mirror and the store hold the same records");
+    // And the run carries on from the store.
+    let o = a.run(&["run", "--resume", &id, "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(ran(root).last().map(String::as_str), Some("dns"));
+}
