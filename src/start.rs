@@ -194,20 +194,8 @@ pub fn resume(
             usage(format!("run {} has no readable start record: it cannot be resumed", info.id)).into()
         );
     };
-    // The runbook from the directory the run started from, when it is still there: the
-    // search path here may not have it, or may shadow it with another of the same id.
-    let from_source;
-    let library = match &info.source {
-        Some(dir)
-            if dir.is_dir() && !library.roots.contains(&crate::runbook::load::Root::Dir(dir.clone())) =>
-        {
-            let mut roots = vec![crate::runbook::load::Root::Dir(dir.clone())];
-            roots.extend(library.roots.iter().cloned());
-            from_source = Library::load(roots);
-            &from_source
-        }
-        _ => library,
-    };
+    let from_source = library_of_run(library, &info);
+    let library = from_source.as_ref().unwrap_or(library);
     let (loaded, runbook) = find_runbook(library, &info.runbook)?;
     let env = pick_environment(library, &runbook, Some(environment), vars)?;
     let mut all_inputs = inputs.clone();
@@ -251,6 +239,58 @@ pub fn resume(
     }
     let effects = if still_running.is_some() { vec![] } else { first_effects(&mut run) };
     Ok(Resumed { run, journal, run_id: info.id, changed, effects, problems, still_running })
+}
+
+/// The runbook from the directory the run started from, when it is still there: the search
+/// path here may not have it, or may shadow it with another of the same id. `None`: the
+/// search path as it is.
+fn library_of_run(library: &Library, info: &journal::RunInfo) -> Option<Library> {
+    match &info.source {
+        Some(dir)
+            if dir.is_dir() && !library.roots.contains(&crate::runbook::load::Root::Dir(dir.clone())) =>
+        {
+            let mut roots = vec![crate::runbook::load::Root::Dir(dir.clone())];
+            roots.extend(library.roots.iter().cloned());
+            Some(Library::load(roots))
+        }
+        _ => None,
+    }
+}
+
+/// A run someone else drives, for watching (`runbook attach`): its state from the journal,
+/// without its lease. Secret inputs are not known here and show as `‹name›`.
+#[derive(Debug)]
+pub struct Watched {
+    pub run: Run,
+    pub info: journal::RunInfo,
+    /// How many journal entries the run was built from (a follower reads on from there).
+    pub seen: usize,
+}
+
+pub fn watch(
+    library: &Library,
+    data_dir: &Path,
+    which: &str,
+    vars: &BTreeMap<String, String>,
+) -> anyhow::Result<Watched> {
+    let info = journal::resolve(data_dir, which).map_err(|e| usage(e.to_string()))?;
+    let entries = journal::read_all(&info.dir)?.entries;
+    let Some(Entry { record: Record::RunStarted { inputs, environment, .. }, .. }) = entries.first() else {
+        return Err(
+            usage(format!("run {} has no readable start record: it cannot be watched", info.id)).into()
+        );
+    };
+    let from_source = library_of_run(library, &info);
+    let library = from_source.as_ref().unwrap_or(library);
+    let (_, runbook) = find_runbook(library, &info.runbook).map_err(|e| {
+        usage(format!(
+            "{e}. Watching a run needs its runbook here; `runbook attach {} --follow` works without it",
+            info.short_id()
+        ))
+    })?;
+    let env = pick_environment(library, &runbook, Some(environment), vars)?;
+    let run = Run::preview_only(runbook, env, inputs).map_err(|e| usage(e.to_string()))?.replay(&entries);
+    Ok(Watched { run, seen: entries.len(), info })
 }
 
 /// Settles a step left running by a dead runner: stops its processes or leaves them, then

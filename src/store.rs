@@ -448,6 +448,21 @@ impl Connection {
         })
     }
 
+    /// The stored output tail of a step attempt of run `id`.
+    pub fn tail(&self, id: &str, step: &str, attempt: u32) -> anyhow::Result<Option<String>> {
+        let (id, step, attempt) = (id.to_owned(), step.to_owned(), attempt as i32);
+        self.call(move |c| async move {
+            let row = c
+                .query_opt(
+                    "SELECT o.tail FROM runbook_output o JOIN runbook_runs u ON u.seq = o.run_seq
+                     WHERE u.id = $1 AND o.step = $2 AND o.attempt = $3",
+                    &[&id, &step, &attempt],
+                )
+                .await?;
+            Ok(row.map(|r| r.get(0)))
+        })
+    }
+
     /// Entries of run `id` from record number `from` on (for followers).
     pub fn entries_since(&self, id: &str, from: i32) -> anyhow::Result<Vec<Entry>> {
         let id = id.to_owned();

@@ -352,7 +352,12 @@ fn run(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
     let done = run.steps().iter().filter(|s| s.status.is_done()).count();
     let total = run.steps().len();
     let role = if env.protected { Role::BannerProtected } else { Role::Banner };
-    let protected = if env.protected { " PROTECTED" } else { "" };
+    let protected = match (env.protected, rs.watching.is_some()) {
+        (true, true) => " PROTECTED │ WATCHING",
+        (true, false) => " PROTECTED",
+        (false, true) => " │ WATCHING",
+        (false, false) => "",
+    };
     // The run id is never cut: the title gives way, and when even that leaves too little,
     // the id's short form (its start time) is shown; `Y` copies the full one.
     let left =

@@ -260,3 +260,72 @@ fn the_store_going_down_mid_run_loses_no_journaled_record() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(ran(root).last().map(String::as_str), Some("dns"));
 }
+
+#[test]
+fn a_teammate_watches_a_run_live_in_the_tui_and_takes_it_over_after_the_handoff() {
+    use support::pty::Screen;
+    let pg = Postgres::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    setup(root);
+    std::fs::write(
+        root.join("books/incident.yaml"),
+        format!(
+            "title: Calm the API\nsteps:\n  \
+             - {{ id: announce, title: Announce the incident, body: Post in the incident channel. }}\n  \
+             - {{ id: restart, title: Restart the API, run: 'echo restarted >> {p}/ran; echo hello-from-A' }}\n  \
+             - {{ id: close, title: Close the incident, body: Say it is over. }}\n",
+            p = root.display()
+        ),
+    )
+    .unwrap();
+    let url = pg.url();
+    let a_data = root.join("machine-a").display().to_string();
+    let b_data = root.join("machine-b").display().to_string();
+    let mut a = Screen::spawn_env(
+        &["run", "incident", "--dir", "books"],
+        root,
+        120,
+        32,
+        &[("RUNBOOK_STORE", &url), ("RUNBOOK_DATA_DIR", &a_data)],
+    );
+    a.wait_for("DEV │ Calm the API");
+    let mut b = Screen::spawn_env(
+        &["attach", "latest", "--dir", "books"],
+        root,
+        120,
+        32,
+        &[("RUNBOOK_STORE", &url), ("RUNBOOK_DATA_DIR", &b_data)],
+    );
+    b.wait_for("WATCHING");
+    b.wait_for("driven by");
+    b.wait_for("Announce the incident");
+
+    // A works; B sees it happen.
+    a.keys(" ");
+    a.wait_for("▸ Restart the API");
+    a.keys("\r");
+    a.wait_for("hello-from-A");
+    b.wait_until("B sees the restart pass and the run move on", |s| {
+        s.text().contains("▸ Close the incident")
+    });
+    b.keys("k");
+    b.wait_for("hello-from-A");
+    // Watching is read-only.
+    b.keys(" ");
+    b.wait_for("read-only");
+
+    // A hands over and leaves; B is told, quits, and carries on headless.
+    a.keys("H");
+    assert_eq!(a.wait_exit(), 0);
+    a.wait_for("handed over");
+    b.wait_for("nobody drives it now");
+    b.keys("q");
+    assert_eq!(b.wait_exit(), 0);
+    let m = Machine::new(root, "machine-b", &url);
+    let o = m.run(&["run", "--resume", "latest", "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(ran(root), ["restarted"], "the restart ran once");
+    let export = text(&m.run(&["export", "latest"]));
+    assert!(export.contains("handed over by"), "{export}");
+}

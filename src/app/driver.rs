@@ -117,6 +117,10 @@ struct Driver {
     journal_failed: Option<String>,
     /// A resumed run whose step still runs from a dead runner, waiting for a decision.
     pending: Option<Box<start::Resumed>>,
+    /// The run this TUI handed over (H): said on leaving.
+    handed_over: Option<String>,
+    /// The entries of a watched run (`runbook attach`), kept by its follower task.
+    watched: Option<Arc<std::sync::Mutex<Vec<crate::run::Entry>>>>,
 }
 
 /// A resumed run's step still runs from the runner that stopped (see `Driver::pending`).
@@ -190,6 +194,8 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
         interactive: None,
         journal_failed: None,
         pending: None,
+        handed_over: None,
+        watched: None,
     };
     install_panic_hook();
     let _guard = TerminalGuard::enter()?;
@@ -206,7 +212,9 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
         signalled: None,
     };
     // `runbook ID` opens that runbook; anything else is a query for the picker.
-    if let Some(which) = &opts.resume {
+    if let Some(which) = &opts.attach {
+        driver.carry_out(&mut model, vec![Cmd::Attach(which.clone())]).await;
+    } else if let Some(which) = &opts.resume {
         driver.carry_out(&mut model, vec![Cmd::Resume(which.clone())]).await;
     } else if let Some(id) = opts.open.as_ref().filter(|id| driver.library.get(id).is_some()) {
         driver.carry_out(&mut model, vec![Cmd::Open(id.clone())]).await;
@@ -261,7 +269,18 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
         && rs.run.outcome().is_none()
     {
         let mut out = std::io::stdout();
-        let _ = writeln!(out, "run {} kept: resume it with `runbook run --resume {}`", rs.run_id, rs.run_id);
+        if rs.watching.is_some() {
+            let _ = writeln!(out, "stopped watching run {}", rs.run_id);
+        } else if driver.handed_over.as_deref() == Some(rs.run_id.as_str()) {
+            let _ = writeln!(
+                out,
+                "run {} handed over: anyone with the run store can carry on with `runbook run --resume {}`",
+                rs.run_id, rs.run_id
+            );
+        } else {
+            let _ =
+                writeln!(out, "run {} kept: resume it with `runbook run --resume {}`", rs.run_id, rs.run_id);
+        }
     }
     Ok(code)
 }
@@ -392,6 +411,30 @@ impl Driver {
                     };
                     let more = update(model, msg);
                     Box::pin(self.carry_out(model, more)).await;
+                }
+                Cmd::Timeline if self.watched.is_some() => {
+                    let entries = self.watched.as_ref().map(|w| lock_entries(w).clone()).unwrap_or_default();
+                    let more = update(model, Msg::Timeline(crate::export::rows(&entries)));
+                    Box::pin(self.carry_out(model, more)).await;
+                }
+                Cmd::Attach(which) => {
+                    let msg = match self.attach(&which) {
+                        Ok(msg) => msg,
+                        Err(e) => Msg::Failed(format!("{e:#}")),
+                    };
+                    let more = update(model, msg);
+                    Box::pin(self.carry_out(model, more)).await;
+                }
+                Cmd::Handoff => {
+                    // Who let go, then the lease goes with the journal: anyone may resume.
+                    if let Some(mut journal) = self.journal.take() {
+                        let (user, host) = journal::user_and_host();
+                        let text = format!("handed over by {user}@{host}: `runbook run --resume` carries on");
+                        match journal.append(crate::run::Record::Note { text, step: None }) {
+                            Ok(_) => self.handed_over = model.run.as_ref().map(|rs| rs.run_id.clone()),
+                            Err(e) => model.status = Some(format!("{e:#}")),
+                        }
+                    }
                 }
                 Cmd::Timeline => {
                     let msg = match self.journal.as_ref().map(|j| journal::read(j.dir())) {
@@ -562,6 +605,26 @@ impl Driver {
         Some(Setup::for_resume(runbook, (environment.clone(), protected), &missing, &info.id))
     }
 
+    /// Opens a run someone else drives, read-only, and follows its journal: new entries
+    /// (and, on this machine, the running step's output) reach the model every quarter
+    /// second; the lease is never taken.
+    fn attach(&mut self, which: &str) -> anyhow::Result<Msg> {
+        let data_dir = crate::dirs::data_dir().context("no data directory: set RUNBOOK_DATA_DIR")?;
+        let start::Watched { run, info, seen } =
+            start::watch(&self.library, &data_dir, which, &self.opts.vars)?;
+        let monitors = self.start_health(run.runbook(), run.environment());
+        let entries = journal::read_all(&info.dir)?.entries;
+        let shared = Arc::new(std::sync::Mutex::new(entries));
+        self.watched = Some(shared.clone());
+        let tx = self.tx.clone();
+        let (id, dir) = (info.id.clone(), info.dir.clone());
+        let store = crate::store::current();
+        let driver = info.driver.as_ref().map(ToString::to_string);
+        let shown = driver.clone();
+        tokio::task::spawn_blocking(move || follow_run(&id, &dir, store, seen, shown, &shared, &tx));
+        Ok(Msg::Watching { run: Box::new(run), run_id: info.id, monitors, driver })
+    }
+
     /// Picks up an unfinished run from its journal.
     fn resume(&mut self, run_id: &str, secrets: &BTreeMap<String, String>) -> anyhow::Result<Opened> {
         let data_dir = crate::dirs::data_dir().context("no data directory: set RUNBOOK_DATA_DIR")?;
@@ -682,6 +745,136 @@ impl Driver {
 }
 
 /// The workers, even if a thread panicked holding them (they hold no invariant a panic breaks).
+fn lock_entries(
+    entries: &std::sync::Mutex<Vec<crate::run::Entry>>,
+) -> std::sync::MutexGuard<'_, Vec<crate::run::Entry>> {
+    entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The follower of a watched run: reads new entries where the run lives (the store, or the
+/// run's directory here), the growing log of a step running on this machine, and the output
+/// tail of each step that ends in the store; until the TUI goes away.
+fn follow_run(
+    id: &str,
+    dir: &std::path::Path,
+    store: Option<Arc<crate::store::Store>>,
+    mut seen: usize,
+    mut driver: Option<String>,
+    shared: &std::sync::Mutex<Vec<crate::run::Entry>>,
+    tx: &mpsc::Sender<Msg>,
+) {
+    use crate::run::Record;
+    let mut conn = None;
+    // The step attempt running now and how much of its log was sent.
+    let mut running: Option<(String, u32, u64)> =
+        lock_entries(shared).iter().fold(None, |acc, e| match &e.record {
+            Record::StepStarted { step, attempt, .. } => Some((step.clone(), *attempt, 0)),
+            Record::StepPassed { .. } | Record::StepFailed { .. } | Record::StepCancelled { .. } => None,
+            _ => acc,
+        });
+    loop {
+        // A store that went away is connected to again on the next round.
+        if let Some(store) = &store
+            && conn.is_none()
+        {
+            conn = store.connect().ok();
+        }
+        let new: Vec<crate::run::Entry> = match (&conn, &store) {
+            (Some(c), _) => c.entries_since(id, seen as i32).unwrap_or_else(|_| {
+                conn = None;
+                vec![]
+            }),
+            (None, Some(_)) => vec![],
+            (None, None) => {
+                journal::read_all(dir).map(|r| r.entries.into_iter().skip(seen).collect()).unwrap_or_default()
+            }
+        };
+        let mut ended = Vec::new();
+        for e in &new {
+            match &e.record {
+                Record::StepStarted { step, attempt, .. } => running = Some((step.clone(), *attempt, 0)),
+                Record::AttemptFailed { step, attempt, .. } => ended.push((step.clone(), *attempt)),
+                Record::StepPassed { step, .. }
+                | Record::StepFailed { step, .. }
+                | Record::StepCancelled { step, .. } => {
+                    if let Some((s, a, _)) = running.take_if(|(s, ..)| s == step) {
+                        ended.push((s, a));
+                    }
+                }
+                _ => {}
+            }
+        }
+        seen += new.len();
+        if !new.is_empty() {
+            lock_entries(shared).extend(new.iter().cloned());
+            if tx.blocking_send(Msg::Watched(new)).is_err() {
+                return;
+            }
+        }
+        // Output: live from the log on this machine; from the store's tail when a step ends.
+        let mut outputs: Vec<(String, Vec<u8>)> = Vec::new();
+        match &conn {
+            None => {
+                if let Some((step, attempt, offset)) = running.as_mut() {
+                    let log = dir.join("steps").join(format!("{step}.{attempt}.log"));
+                    if let Some(bytes) = read_from(&log, offset) {
+                        outputs.push((step.clone(), bytes));
+                    }
+                }
+                for (step, attempt) in &ended {
+                    let log = dir.join("steps").join(format!("{step}.{attempt}.log"));
+                    let mut from = 0;
+                    if let Some(bytes) = read_from(&log, &mut from) {
+                        outputs.push((step.clone(), bytes));
+                    }
+                }
+            }
+            Some(c) => {
+                for (step, attempt) in &ended {
+                    if let Ok(Some(tail)) = c.tail(id, step, *attempt) {
+                        outputs.push((step.clone(), tail.into_bytes()));
+                    }
+                }
+            }
+        }
+        for (step, bytes) in outputs {
+            let ended_now = ended.iter().any(|(s, _)| *s == step);
+            let msg = Msg::Output { step: step.clone(), stream: crate::exec::command::Stream::Stdout, bytes };
+            if tx.blocking_send(msg).is_err() {
+                return;
+            }
+            if ended_now && tx.blocking_send(Msg::OutputDone { step }).is_err() {
+                return;
+            }
+        }
+        let now = match (&conn, &store) {
+            (Some(c), _) => c.holder(id).ok().flatten(),
+            (None, Some(_)) => None,
+            (None, None) => journal::current_holder(dir),
+        }
+        .map(|h| h.to_string());
+        if now != driver && tx.blocking_send(Msg::WatchedDriver(now.clone())).is_err() {
+            return;
+        }
+        driver = now;
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The bytes of `path` after `offset` (moved on past them), if there are any.
+fn read_from(path: &std::path::Path, offset: &mut u64) -> Option<Vec<u8>> {
+    use std::io::{Read, Seek};
+    let mut f = std::fs::File::open(path).ok()?;
+    f.seek(std::io::SeekFrom::Start(*offset)).ok()?;
+    let mut buf = Vec::new();
+    f.take(1 << 20).read_to_end(&mut buf).ok()?;
+    if buf.is_empty() {
+        return None;
+    }
+    *offset += buf.len() as u64;
+    Some(buf)
+}
+
 fn lock(workers: &std::sync::Mutex<Workers>) -> std::sync::MutexGuard<'_, Workers> {
     workers.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -34,6 +34,8 @@ pub enum Action {
     DetailDown,
     Help,
     Quit,
+    /// Hand the run over to someone else: release it and leave.
+    Handoff,
     /// Pick option N (1-based) of a choice step.
     Choose(u8),
     Back,
@@ -48,7 +50,7 @@ pub enum Mode {
 }
 
 /// The run view's rebindable actions: config name, action, default key, what it does.
-const RUN_ACTIONS: [(&str, Action, &str, &str); 18] = [
+const RUN_ACTIONS: [(&str, Action, &str, &str); 19] = [
     ("run", Action::Enter, "enter", "run or perform the current step (▸)"),
     ("tick", Action::Tick, "space", "tick off the current manual step"),
     ("skip", Action::Skip, "s", "skip the current step (asks for a reason)"),
@@ -66,6 +68,12 @@ const RUN_ACTIONS: [(&str, Action, &str, &str); 18] = [
     ("detail-down", Action::DetailDown, "]", "scroll the step's detail down"),
     ("help", Action::Help, "?", "this help (always at the end of the status bar)"),
     ("quit", Action::Quit, "q", "quit (the run stays resumable)"),
+    (
+        "handoff",
+        Action::Handoff,
+        "H",
+        "hand the run over: release it for `run --resume` elsewhere, and leave",
+    ),
     ("back", Action::Back, "esc", "close a dialog"),
 ];
 

@@ -290,6 +290,15 @@ pub struct RunScreen {
     pub checks_started: HashMap<String, u64>,
     /// The output search, highlighted in the output pane.
     pub search: Option<String>,
+    /// Watching someone else's run (`runbook attach`): read-only, and who drives it.
+    pub watching: Option<Watching>,
+}
+
+/// What a watcher knows of the run's driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watching {
+    /// `user@host (pid N) since …`, or `None` while nobody drives it.
+    pub driver: Option<String>,
 }
 
 impl RunScreen {

@@ -41,6 +41,17 @@ pub enum Msg {
         monitors: Vec<(String, String)>,
         resumed: Option<Vec<Effect>>,
     },
+    /// The driver opened someone else's run for watching (`runbook attach`), read-only.
+    Watching {
+        run: Box<Run>,
+        run_id: String,
+        monitors: Vec<(String, String)>,
+        driver: Option<String>,
+    },
+    /// New journal entries of the watched run.
+    Watched(Vec<crate::run::Entry>),
+    /// The watched run's driver changed (handed over, gone, or someone took it up).
+    WatchedDriver(Option<String>),
     /// The driver could not open a run.
     Failed(String),
     /// A resumed run's step still runs from the runner that stopped: a person decides.
@@ -98,6 +109,10 @@ pub enum Cmd {
     Quit,
     /// Put text on the terminal's clipboard (OSC 52).
     Copy(String),
+    /// Watch this run read-only (`runbook attach`).
+    Attach(String),
+    /// Hand the run over: journal who let go, release the lease, and leave.
+    Handoff,
     /// Load a runbook for the picker's preview.
     Preview(String),
 }
@@ -162,6 +177,7 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Cmd> {
                 detail_scroll: 0,
                 checks_started: Default::default(),
                 search: None,
+                watching: None,
             });
             model.screen = Screen::Run;
             model.status = None;
@@ -173,6 +189,58 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Cmd> {
                 }
                 None => apply(model, Event::Begin),
             }
+        }
+        Msg::Watching { run, run_id, monitors, driver } => {
+            model.health.env = run.environment().name.clone();
+            model.health.monitors = monitors
+                .into_iter()
+                .map(|(id, title)| MonitorView { id, title, ..MonitorView::default() })
+                .collect();
+            let selected = run.cursor().unwrap_or(0);
+            model.run = Some(RunScreen {
+                run: *run,
+                run_id,
+                selected,
+                outputs: Default::default(),
+                scroll: 0,
+                detail_scroll: 0,
+                checks_started: Default::default(),
+                search: None,
+                watching: Some(super::model::Watching { driver }),
+            });
+            model.screen = Screen::Run;
+            model.status = Some(watching_status(model));
+            vec![]
+        }
+        Msg::Watched(entries) => {
+            let Some(rs) = model.run.as_mut() else { return vec![] };
+            let follow = rs.run.cursor().is_none_or(|c| c == rs.selected);
+            for e in &entries {
+                if let crate::run::Record::StepStarted { step, .. } = &e.record {
+                    rs.outputs.insert(step.clone(), Output::default());
+                }
+                rs.run.record(&e.record);
+            }
+            // The selection follows the driver's work, unless the watcher looks elsewhere.
+            if follow && let Some(c) = rs.run.cursor() {
+                rs.select(c);
+            }
+            if let Some(outcome) = rs.run.outcome() {
+                model.status = Some(format!(
+                    "the run {outcome} · `runbook export {}` writes the timeline · q quits",
+                    rs.run_id
+                ));
+            }
+            vec![]
+        }
+        Msg::WatchedDriver(driver) => {
+            if let Some(w) = model.run.as_mut().and_then(|rs| rs.watching.as_mut()) {
+                w.driver = driver;
+            }
+            if model.run.as_ref().is_some_and(|rs| rs.run.outcome().is_none()) {
+                model.status = Some(watching_status(model));
+            }
+            vec![]
         }
         Msg::Failed(why) => {
             model.status = Some(why);
@@ -226,6 +294,18 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Cmd> {
             model.quit = true;
             vec![Cmd::Quit]
         }
+    }
+}
+
+/// The status line of a watcher: whose run, and how to take it over.
+fn watching_status(model: &Model) -> String {
+    let Some(rs) = &model.run else { return String::new() };
+    let short = crate::ui::short_run_id(&rs.run_id);
+    match rs.watching.as_ref().and_then(|w| w.driver.as_ref()) {
+        Some(driver) => format!("watching, read-only: driven by {driver} · q quits"),
+        None => format!(
+            "watching, read-only: nobody drives it now · `runbook run --resume {short}` takes it over"
+        ),
     }
 }
 
@@ -397,6 +477,36 @@ fn on_run_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
         _ => {}
     }
     let Some(rs) = model.run.as_mut() else { return vec![] };
+    if rs.watching.is_some() {
+        match action {
+            // What only reads is allowed; what drives is not this watcher's to do.
+            Some(
+                Action::Up
+                | Action::Down
+                | Action::CopyRunId
+                | Action::ToggleFollow
+                | Action::ToggleHealth
+                | Action::Help
+                | Action::Timeline
+                | Action::Search
+                | Action::Copy
+                | Action::Parity
+                | Action::Back,
+            )
+            | None => {}
+            Some(Action::Quit) => {
+                model.quit = true;
+                return vec![Cmd::Quit];
+            }
+            Some(_) => {
+                model.status = Some(format!(
+                    "read-only: you are watching this run. Once its driver hands over (H) or quits, `runbook run --resume {}` takes it over",
+                    crate::ui::short_run_id(&rs.run_id)
+                ));
+                return vec![];
+            }
+        }
+    }
     let running = rs.run.steps().iter().any(|s| s.status == Status::Running);
     match action {
         Some(Action::Up) => {
@@ -532,6 +642,15 @@ fn on_run_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
         Some(Action::Quit) if running => {
             model.dialog = Some(Dialog::Quit);
             vec![]
+        }
+        Some(Action::Handoff) if running => {
+            model.status =
+                Some("a step is running: let it end (or cancel it with c) before handing over".into());
+            vec![]
+        }
+        Some(Action::Handoff) => {
+            model.quit = true;
+            vec![Cmd::Handoff, Cmd::Quit]
         }
         Some(Action::Quit) => {
             model.quit = true;
