@@ -13,10 +13,21 @@ pub struct Postgres {
     bin: PathBuf,
     pub port: u16,
     as_postgres: bool,
+    durable: bool,
 }
 
 impl Postgres {
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// A server that syncs every commit to disk, as in production (for benchmarks); tests
+    /// turn fsync off for speed.
+    pub fn start_durable() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> Self {
         let bin = bindir();
         let dir = tempfile::Builder::new().prefix("runbook-pg").tempdir().expect("a temporary folder");
         // SAFETY: geteuid has no preconditions.
@@ -26,7 +37,7 @@ impl Postgres {
             std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).expect("chown the data folder");
         }
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let pg = Self { dir, bin, port, as_postgres };
+        let pg = Self { dir, bin, port, as_postgres, durable };
         let data = pg.data();
         let o =
             pg.tool("initdb", &["-D", &data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
@@ -51,11 +62,9 @@ impl Postgres {
 
     /// Starts the server (again), waiting until it accepts connections.
     pub fn up(&self) {
-        let opts = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c full_page_writes=off",
-            self.port,
-            self.dir.path().display()
-        );
+        let sync = if self.durable { "" } else { " -c fsync=off -c full_page_writes=off" };
+        let opts =
+            format!("-c listen_addresses=127.0.0.1 -p {} -k {}{sync}", self.port, self.dir.path().display());
         let log = self.dir.path().join("log").display().to_string();
         let o =
             self.tool("pg_ctl", &["-D", &self.data(), "-o", &opts, "-l", &log, "-w", "-t", "30", "start"]);

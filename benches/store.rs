@@ -1,0 +1,104 @@
+//! The team store's figures (docs/performance.md):
+//!
+//!     cargo bench --bench store
+//!
+//! Starts a real PostgreSQL on loopback in a temporary folder (as the tests do, but with
+//! fsync on, as in production), then:
+//! 1. Journal appends, one record at a time, each committed before the next: latency
+//!    percentiles against the local file journal (append + fsync).
+//! 2. A headless run of a 1,000-step runbook (`true` per step) with the store against the
+//!    same run with local files only: wall time, median of several runs, and the ratio.
+
+mod support;
+
+#[allow(dead_code)]
+#[path = "../tests/support/pg.rs"]
+mod pg;
+
+use std::time::{Duration, Instant};
+
+use runbook::journal::Journal;
+use runbook::run::Record;
+use support::{measure, median, runbook};
+
+/// Used by the shared PostgreSQL harness.
+#[allow(dead_code)]
+fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn main() {
+    let bench = std::env::args().any(|a| a == "--bench");
+    let (appends, steps, runs) = if bench { (2_000, 1_000, 5) } else { (50, 20, 1) };
+    let pg = pg::Postgres::start_durable();
+    let work = tempfile::tempdir().unwrap();
+
+    // 1. Appends: the local journal first (no store chosen yet), then through the store.
+    let local = append_latencies(&work.path().join("local"), appends);
+    runbook::store::select(Some(pg.url())).unwrap();
+    let shared = append_latencies(&work.path().join("shared"), appends);
+    println!("journal append, {appends} records, one at a time");
+    for (name, l) in [("local file (append + fsync)", &local), ("PostgreSQL store on loopback", &shared)] {
+        println!(
+            "  {name:<32} p50 {:>6.2} ms   p99 {:>6.2} ms   max {:>6.2} ms",
+            percentile(l, 0.50),
+            percentile(l, 0.99),
+            percentile(l, 1.0)
+        );
+    }
+
+    // 2. A run of many steps, end to end.
+    let books = work.path().join("books");
+    std::fs::create_dir_all(&books).unwrap();
+    std::fs::write(books.join("environments.yaml"), "default: dev\nenvironments:\n  dev: {}\n").unwrap();
+    let mut yaml = String::from("title: Many steps\nsteps:\n");
+    for i in 0..steps {
+        yaml.push_str(&format!("  - {{ id: s{i}, title: Step {i}, run: 'true' }}\n"));
+    }
+    std::fs::write(books.join("many.yaml"), yaml).unwrap();
+    let mut times = [Vec::new(), Vec::new()];
+    for _ in 0..runs {
+        for (i, store) in [None, Some(pg.url())].into_iter().enumerate() {
+            let mut cmd = runbook(&["run", "many", "--headless", "--dir", "books"], work.path());
+            cmd.env_remove("RUNBOOK_STORE").env_remove("CI");
+            if let Some(url) = store {
+                cmd.env("RUNBOOK_STORE", url);
+            }
+            times[i].push(measure(&mut cmd).wall.as_secs_f64() * 1000.0);
+        }
+    }
+    let (l, s) = (median(times[0].clone()), median(times[1].clone()));
+    println!("a headless run of {steps} command steps (median of {runs})");
+    println!("  local files                      {l:>8.1} ms   runs: {}", list(&times[0]));
+    println!("  PostgreSQL store                 {s:>8.1} ms   runs: {}", list(&times[1]));
+    println!("  ratio store / local              {:>8.2}x", s / l);
+}
+
+fn append_latencies(data: &std::path::Path, n: usize) -> Vec<f64> {
+    let (mut journal, _) = Journal::create(data, "bench").expect("a journal");
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let record = Record::Note { text: format!("note {i}: the error rate is back under 1%"), step: None };
+        let start = Instant::now();
+        journal.append(record).expect("append");
+        out.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    out
+}
+
+fn percentile(values: &[f64], q: f64) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+fn list(v: &[f64]) -> String {
+    v.iter().map(|x| format!("{x:.0}")).collect::<Vec<_>>().join(" ")
+}
