@@ -54,8 +54,9 @@ impl Env {
     }
 
     fn journal(&self, run: &Path) -> Vec<serde_json::Value> {
+        // The run's directory comes a moment before its journal file: none yet is empty.
         std::fs::read_to_string(run.join("journal.jsonl"))
-            .unwrap()
+            .unwrap_or_default()
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()

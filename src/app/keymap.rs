@@ -67,12 +67,12 @@ const RUN_ACTIONS: [(&str, Action, &str, &str); 19] = [
     ("detail-up", Action::DetailUp, "[", "scroll the step's detail up"),
     ("detail-down", Action::DetailDown, "]", "scroll the step's detail down"),
     ("help", Action::Help, "?", "this help (always at the end of the status bar)"),
-    ("quit", Action::Quit, "q", "quit (the run stays resumable)"),
+    ("quit", Action::Quit, "q", "quit, from anywhere (the run stays resumable)"),
     (
         "handoff",
         Action::Handoff,
         "H",
-        "hand the run over: release it for `run --resume` elsewhere, and leave",
+        "hand the run over (release it for --resume) and leave",
     ),
     ("back", Action::Back, "esc", "close a dialog"),
 ];
@@ -251,12 +251,13 @@ impl Keymap {
                     format!("{} / {}", self.key_of(*a), self.key_of(Action::DetailDown)),
                     "scroll the step's detail",
                 ),
+                // ctrl-c quits from anywhere: it shares the quit row.
+                Action::Quit => (format!("{}, ctrl-c", self.key_of(*a)), *what),
                 _ => (self.key_of(*a), *what),
             },
         ));
         out.push(("pgup/pgdn".into(), "scroll output (no output: detail); wheel: the pane under it"));
         out.push(("t, then ↑↓".into(), "scroll the timeline (pgup/pgdn, home/end)"));
-        out.push(("ctrl-c".into(), "quit from anywhere"));
         out
     }
 }
