@@ -44,7 +44,7 @@ pub struct Global {
     /// The team's run store: a PostgreSQL URL (postgres://USER@HOST/DB), so a team lists,
     /// follows, exports and hands over one another's runs. Also RUNBOOK_STORE or `store:` in
     /// config.yaml. Put a password in PGPASSWORD or RUNBOOK_STORE, never on the command line.
-    /// Default: runs stay in this machine's data directory.
+    /// Default (and with an empty URL): runs stay in this machine's data directory.
     #[arg(long, global = true, value_name = "URL", env = "RUNBOOK_STORE", hide_env_values = true)]
     pub store: Option<String>,
 }

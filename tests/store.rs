@@ -213,7 +213,19 @@ fn an_unreachable_store_is_said_before_any_step_runs() {
     assert!(!text(&o).contains("hunter2"), "the password is never shown");
     assert!(ran(root).is_empty(), "nothing ran");
     let o = m.run(&["runs"]);
+    assert_eq!(o.status.code(), Some(2), "an unreachable store is an error, never an empty list: {}", text(&o));
+
+    // `store:` in config.yaml does the same when neither --store nor RUNBOOK_STORE is given.
+    let config = root.join("c").join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("config.yaml"), format!("store: postgres://ops@127.0.0.1:{port}/team\n")).unwrap();
+    let o = m.cmd(&["runs"]).env_remove("RUNBOOK_STORE").env("RUNBOOK_CONFIG_DIR", &config).output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains(&format!("postgres://ops@127.0.0.1:{port}/team")), "{}", text(&o));
+    // And --store comes before both: an empty one keeps runs on this machine.
+    let o = m.cmd(&["runs", "--store", ""]).env("RUNBOOK_CONFIG_DIR", &config).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("no runs yet"), "{}", text(&o));
 }
 
 #[test]
