@@ -23,15 +23,20 @@ fn usage(message: impl Into<String>) -> UsageError {
     UsageError(message.into())
 }
 
-/// Finds a runbook by id; a broken one is an error listing its diagnostics.
-pub fn find_runbook<'a>(library: &'a Library, id: &str) -> Result<(&'a Loaded, Arc<Runbook>), UsageError> {
-    let Some(loaded) = library.get(id) else {
-        let ids = library.runbooks.iter().map(|l| l.id.as_str());
-        let hint = did_you_mean(id, ids).map(|s| format!(" (did you mean '{s}'?)")).unwrap_or_default();
-        return Err(usage(format!("no runbook '{id}'{hint}: `runbook list` shows them")));
-    };
+/// Finds a runbook by id and loads it (that one file); a broken one is an error listing its
+/// diagnostics.
+pub fn find_runbook(library: &Library, id: &str) -> Result<(Loaded, Arc<Runbook>), UsageError> {
+    let loaded = library.open(id).map_err(|e| usage(e.to_string()))?;
+    usable(loaded, id)
+}
+
+/// The runbook of a loaded file, or its errors.
+fn usable(loaded: Loaded, id: &str) -> Result<(Loaded, Arc<Runbook>), UsageError> {
     match &loaded.runbook {
-        Some(r) => Ok((loaded, Arc::clone(r))),
+        Some(r) => {
+            let r = Arc::clone(r);
+            Ok((loaded, r))
+        }
         None => {
             let lines: Vec<String> = loaded
                 .diagnostics
@@ -195,20 +200,20 @@ pub fn resume(
         );
     };
     // The runbook from the directory the run started from, when it is still there: the
-    // search path here may not have it, or may shadow it with another of the same id.
+    // search path here may not have it, or may shadow it with another of the same id. Its
+    // file is read alone (`ID.yaml` there, when that is the runbook).
     let from_source;
-    let library = match &info.source {
+    let (library, loaded) = match &info.source {
         Some(dir)
             if dir.is_dir() && !library.roots.contains(&crate::runbook::load::Root::Dir(dir.clone())) =>
         {
-            let mut roots = vec![crate::runbook::load::Root::Dir(dir.clone())];
-            roots.extend(library.roots.iter().cloned());
-            from_source = Library::load(roots);
-            &from_source
+            from_source = library.with_first_root(dir.clone());
+            let loaded = from_source.open_by_path(0, &info.runbook).map_err(|e| usage(e.to_string()))?;
+            (&from_source, loaded)
         }
-        _ => library,
+        _ => (library, library.open(&info.runbook).map_err(|e| usage(e.to_string()))?),
     };
-    let (loaded, runbook) = find_runbook(library, &info.runbook)?;
+    let (loaded, runbook) = usable(loaded, &info.runbook)?;
     let env = pick_environment(library, &runbook, Some(environment), vars)?;
     let mut all_inputs = inputs.clone();
     all_inputs.extend(self::inputs(&runbook, given_inputs));

@@ -492,9 +492,7 @@ mod tests {
             path: String::new(),
             title: id.into(),
             kind: None,
-            tags: vec![],
-            error: None,
-            warnings: 0,
+            ..Summary::default()
         }
     }
 
