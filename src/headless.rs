@@ -155,7 +155,9 @@ fn prepare(dirs: &[PathBuf], opts: &Options, printer: &Arc<Mutex<Printer>>) -> a
     let Some(id) = &opts.runbook else {
         return Err(UsageError("name a runbook to run (or --resume RUN)".into()).into());
     };
-    let (loaded, runbook) = start::find_runbook(&library, id)?;
+    let found = start::find_runbook(&library, id);
+    crate::cmd::list::print_index_stats(library.stats());
+    let (loaded, runbook) = found?;
     // The author's warnings (a value handed to `eval`, say) are worth a look before it runs.
     for d in loaded.diagnostics.iter().filter(|d| !d.is_error()) {
         say(&format!("runbook: {}", d.display(&loaded.display)));

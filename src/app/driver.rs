@@ -479,7 +479,10 @@ impl Driver {
                             (Some(runbook), _) => Msg::Preview(id, runbook.clone()),
                             (None, Some(d)) => Msg::PreviewBroken {
                                 id,
-                                error: format!("{}:{}:{}: {}", loaded.display, d.pos.line, d.pos.column, d.message),
+                                error: format!(
+                                    "{}:{}:{}: {}",
+                                    loaded.display, d.pos.line, d.pos.column, d.message
+                                ),
                             },
                             (None, None) => continue,
                         },

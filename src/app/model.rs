@@ -487,13 +487,7 @@ mod tests {
     }
 
     fn summary(id: &str) -> Summary {
-        Summary {
-            id: id.into(),
-            path: String::new(),
-            title: id.into(),
-            kind: None,
-            ..Summary::default()
-        }
+        Summary { id: id.into(), path: String::new(), title: id.into(), kind: None, ..Summary::default() }
     }
 
     #[test]

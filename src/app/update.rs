@@ -60,7 +60,10 @@ pub enum Msg {
     /// A runbook loaded for the picker's preview.
     Preview(String, std::sync::Arc<crate::runbook::Runbook>),
     /// The runbook loaded for the preview is broken: its first error (`path:line:col: …`).
-    PreviewBroken { id: String, error: String },
+    PreviewBroken {
+        id: String,
+        error: String,
+    },
     /// Suggestions for an input, from its `choices_from`.
     Choices {
         field: String,

@@ -19,14 +19,20 @@ struct JsonEntry<'a> {
     error: Option<&'a str>,
 }
 
-pub fn run(dirs: &[PathBuf], filter: Option<&str>, format: Format) -> anyhow::Result<()> {
-    let (summaries, stats) = crate::dirs::library(dirs).summaries();
+/// With `RUNBOOK_INDEX_STATS=1`, says on stderr what the index had to do: how many runbook
+/// files it looked at, read and hashed, parsed (top-level keys) and validated in full.
+pub fn print_index_stats(stats: crate::runbook::index::Stats) {
     if std::env::var_os("RUNBOOK_INDEX_STATS").is_some_and(|v| v == "1") {
         eprintln!(
             "runbook: index: {} files, {} read and hashed, {} parsed, {} validated",
             stats.files, stats.hashed, stats.parsed, stats.validated
         );
     }
+}
+
+pub fn run(dirs: &[PathBuf], filter: Option<&str>, format: Format) -> anyhow::Result<()> {
+    let (summaries, stats) = crate::dirs::library(dirs).summaries();
+    print_index_stats(stats);
     let shown: Vec<&Summary> = match filter {
         Some(q) => {
             let mut fuzzy = Fuzzy::new(q);

@@ -298,6 +298,11 @@ impl Index {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as i128);
+        self.scan_at(root, full, now)
+    }
+
+    /// [`Index::scan`] as if the clock said `now` (ns since the epoch).
+    pub(crate) fn scan_at(&mut self, root: &Root, full: &FullContext<'_>, now: i128) -> Vec<Indexed> {
         let listed: Vec<Listed> = match root {
             Root::Dir(dir) => {
                 let base = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
@@ -466,11 +471,14 @@ fn look(l: &Listed, entry: Option<&Entry>, full: &FullContext<'_>, now: i128) ->
                 // A FIFO, a device, a dangling or looping link: reading says what it is.
                 _ => {
                     return Outcome::Unreadable(
-                        load::read_limited(path).err().map_or_else(|| "not a regular file".into(), |e| e.to_string()),
+                        load::read_limited(path)
+                            .err()
+                            .map_or_else(|| "not a regular file".into(), |e| e.to_string()),
                     );
                 }
             };
-            let needs_check = |e: &Entry| e.head.is_none() && e.checked.as_ref().is_none_or(|c| c.key != full.key(&l.rel));
+            let needs_check =
+                |e: &Entry| e.head.is_none() && e.checked.as_ref().is_none_or(|c| c.key != full.key(&l.rel));
             if let Some(e) = entry
                 && e.settled
                 && e.stamp == stamp
@@ -497,7 +505,11 @@ fn look(l: &Listed, entry: Option<&Entry>, full: &FullContext<'_>, now: i128) ->
             return Outcome::Restamped(stamp, settled);
         }
         let checked = validate(l, &bytes, full);
-        return Outcome::New(Box::new(Entry { stamp, settled, hash, head: None, checked: Some(checked) }), false, true);
+        return Outcome::New(
+            Box::new(Entry { stamp, settled, hash, head: None, checked: Some(checked) }),
+            false,
+            true,
+        );
     }
     let head = summary::head(&bytes);
     let checked = if head.is_none() { Some(validate(l, &bytes, full)) } else { None };
@@ -513,4 +525,79 @@ fn validate(l: &Listed, bytes: &[u8], full: &FullContext<'_>) -> Checked {
     };
     let loaded = load::load_runbook(&file, full.envs);
     Checked::of(full.key(&l.rel), &loaded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn book(n: usize, title: &str) -> String {
+        format!("title: {title} {n}\nkind: incident\nsteps:\n  - title: Look\n    run: echo {n}\n")
+    }
+
+    #[test]
+    fn editing_one_file_reads_and_parses_that_file_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("books");
+        std::fs::create_dir_all(dir.join("a")).unwrap();
+        for n in 0..50 {
+            std::fs::write(dir.join(format!("a/r{n:02}.yaml")), book(n, "Runbook")).unwrap();
+        }
+        let cache = tmp.path().join("cache");
+        let root = Root::Dir(dir.clone());
+        let full = FullContext { envs: None, envs_bytes: b"" };
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i128;
+        let s = |secs: i128| now + secs * 1_000_000_000;
+        let mut index = Index::open(Some(&cache));
+        let first = index.scan_at(&root, &full, s(0));
+        assert_eq!(first.len(), 50);
+        assert_eq!(first[7].head.as_ref().unwrap().title, "Runbook 7");
+        assert_eq!(index.stats, Stats { files: 50, hashed: 50, parsed: 50, validated: 0 });
+        index.save(None);
+
+        // Just written files are not trusted on their stamp alone (a write in the same clock
+        // tick would not change it): hashed again, never parsed again.
+        let mut index = Index::open(Some(&cache));
+        index.scan_at(&root, &full, s(10));
+        assert_eq!(index.stats, Stats { files: 50, hashed: 50, parsed: 0, validated: 0 });
+        index.save(None);
+
+        // Settled: the stamp alone vouches for every file.
+        let mut index = Index::open(Some(&cache));
+        index.scan_at(&root, &full, s(20));
+        assert_eq!(index.stats, Stats { files: 50, hashed: 0, parsed: 0, validated: 0 });
+
+        // One edit: that file is read and parsed, nothing else.
+        std::fs::write(dir.join("a/r07.yaml"), book(7, "Edited")).unwrap();
+        let files = index.scan_at(&root, &full, s(30));
+        assert_eq!(index.stats, Stats { files: 100, hashed: 1, parsed: 1, validated: 0 });
+        assert_eq!(files[7].head.as_ref().unwrap().title, "Edited 7");
+
+        // Same size, modification time put back: the change time still tells.
+        let f = dir.join("a/r08.yaml");
+        let mtime = std::fs::metadata(&f).unwrap().modified().unwrap();
+        std::fs::write(&f, book(8, "Changed")).unwrap();
+        std::fs::File::options().write(true).open(&f).unwrap().set_modified(mtime).unwrap();
+        let files = index.scan_at(&root, &full, s(40));
+        assert_eq!(files[8].head.as_ref().unwrap().title, "Changed 8");
+        assert_eq!(index.stats.parsed, 2);
+
+        // A file the fast path cannot read is validated in full, once per environments file.
+        std::fs::write(dir.join("a/r09.yaml"), "title: T\nsteps:\n  - title: Go\ntgas: [a]\n").unwrap();
+        let files = index.scan_at(&root, &full, s(50));
+        let broken = files[9].summary(0);
+        let error = broken.error.unwrap();
+        assert!(error.contains("r09.yaml:4:1: ") && error.contains("'tgas'"), "{error}");
+        assert_eq!((index.stats.parsed, index.stats.validated), (3, 1));
+        index.scan_at(&root, &full, s(60));
+        assert_eq!((index.stats.parsed, index.stats.validated), (3, 1), "kept with its result");
+        let other = FullContext { envs: None, envs_bytes: b"environments: {}" };
+        index.scan_at(&root, &other, s(70));
+        assert_eq!(
+            (index.stats.parsed, index.stats.validated),
+            (3, 2),
+            "validated again for other environments"
+        );
+    }
 }

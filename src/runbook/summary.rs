@@ -76,7 +76,8 @@ pub fn head(bytes: &[u8]) -> Option<Head> {
         match first {
             b' ' => {
                 // Indented: part of the current entry (or a blank line of spaces).
-                if entries.is_empty() && !body.trim_start().is_empty() && !body.trim_start().starts_with('#') {
+                if entries.is_empty() && !body.trim_start().is_empty() && !body.trim_start().starts_with('#')
+                {
                     return None;
                 }
             }
@@ -93,7 +94,10 @@ pub fn head(bytes: &[u8]) -> Option<Head> {
                 }
             }
             b'a'..=b'z' | b'A'..=b'Z' | b'_' => {
-                let key_len = body.bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-').count();
+                let key_len = body
+                    .bytes()
+                    .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
+                    .count();
                 let (key, rest) = body.split_at(key_len);
                 let value = rest.strip_prefix(':')?;
                 if !(value.is_empty() || value.starts_with(' ')) {
@@ -279,24 +283,24 @@ mod tests {
     #[test]
     fn anything_unusual_goes_to_the_full_parser() {
         for text in [
-            "title: x\n",                                         // no steps
-            "steps: []\n",                                        // no title
-            "title: x\nsteps: []\ntitle: y\n",                    // duplicate
-            "title: x\nsteps: []\ntiemout: 1\n",                  // unknown key
-            "\"title\": x\nsteps: []\n",                          // quoted key
-            "title: \"a\nb\"\nsteps: []\n",                       // quoted over lines
-            "title: [a,\nb]\nsteps: []\n",                        // flow over lines
-            "title: x\nsteps: []\n---\ntitle: y\n",               // several documents
-            "<<: *a\ntitle: x\nsteps: []\n",                      // merge key
-            "  title: x\n  steps: []\n",                          // indented mapping
-            "title: *a\nsteps: []\n",                             // alias to elsewhere
-            "title: x\nkind: incidnet\nsteps: []\n",              // bad kind
-            "title: x\nid: 'bad id'\nsteps: []\n",                // invalid id
-            "title: x\ntags: a\nsteps: []\n",                     // wrong type
-            "title:x\nsteps: []\n",                               // not a key
-            "\u{feff}title: x\nsteps: []\n",                      // BOM
-            "title: x\nsteps: - a\n- b\n",                        // item after an inline value
-            "title: x\nsteps: []\n\tdescription: y\n",            // tab
+            "title: x\n",                              // no steps
+            "steps: []\n",                             // no title
+            "title: x\nsteps: []\ntitle: y\n",         // duplicate
+            "title: x\nsteps: []\ntiemout: 1\n",       // unknown key
+            "\"title\": x\nsteps: []\n",               // quoted key
+            "title: \"a\nb\"\nsteps: []\n",            // quoted over lines
+            "title: [a,\nb]\nsteps: []\n",             // flow over lines
+            "title: x\nsteps: []\n---\ntitle: y\n",    // several documents
+            "<<: *a\ntitle: x\nsteps: []\n",           // merge key
+            "  title: x\n  steps: []\n",               // indented mapping
+            "title: *a\nsteps: []\n",                  // alias to elsewhere
+            "title: x\nkind: incidnet\nsteps: []\n",   // bad kind
+            "title: x\nid: 'bad id'\nsteps: []\n",     // invalid id
+            "title: x\ntags: a\nsteps: []\n",          // wrong type
+            "title:x\nsteps: []\n",                    // not a key
+            "\u{feff}title: x\nsteps: []\n",           // BOM
+            "title: x\nsteps: - a\n- b\n",             // item after an inline value
+            "title: x\nsteps: []\n\tdescription: y\n", // tab
         ] {
             assert_eq!(head_of(text), None, "{text:?}");
         }

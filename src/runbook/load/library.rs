@@ -217,8 +217,8 @@ impl Library {
                 Ok(loc)
             }
             None => {
-                let suggestion =
-                    super::super::diagnostic::did_you_mean(id, taken.iter().map(String::as_str)).map(str::to_owned);
+                let suggestion = super::super::diagnostic::did_you_mean(id, taken.iter().map(String::as_str))
+                    .map(str::to_owned);
                 Err(NotFound { id: id.to_owned(), suggestion })
             }
         }
@@ -371,13 +371,15 @@ impl Library {
 
 fn read_root_envs(root: &Root) -> RootEnvs {
     let file = match root {
-        Root::Bundled => bundled::FILES.iter().find(|(rel, _)| *rel == ENVIRONMENTS_FILE).map(|(rel, text)| {
-            Ok(SourceFile {
-                rel: (*rel).to_owned(),
-                display: format!("{}/{rel}", bundled::PREFIX),
-                bytes: Cow::Borrowed(text.as_bytes()),
+        Root::Bundled => {
+            bundled::FILES.iter().find(|(rel, _)| *rel == ENVIRONMENTS_FILE).map(|(rel, text)| {
+                Ok(SourceFile {
+                    rel: (*rel).to_owned(),
+                    display: format!("{}/{rel}", bundled::PREFIX),
+                    bytes: Cow::Borrowed(text.as_bytes()),
+                })
             })
-        }),
+        }
         Root::Dir(dir) => {
             let path = dir.join(ENVIRONMENTS_FILE);
             if std::fs::symlink_metadata(&path).is_err() {
@@ -399,8 +401,11 @@ fn read_root_envs(root: &Root) -> RootEnvs {
         Some(Err(error)) => RootEnvs { exists: true, error: Some(error), ..RootEnvs::default() },
         Some(Ok(f)) => {
             let (parsed, diagnostics) = load_environments(&f);
-            let errors: Vec<String> =
-                diagnostics.iter().filter(|d| d.is_error()).map(|d| d.display(&f.display).to_string()).collect();
+            let errors: Vec<String> = diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .map(|d| d.display(&f.display).to_string())
+                .collect();
             RootEnvs {
                 exists: true,
                 parsed,
@@ -411,4 +416,3 @@ fn read_root_envs(root: &Root) -> RootEnvs {
         }
     }
 }
-
