@@ -275,6 +275,8 @@ enum Outcome {
     /// New or changed bytes, or a validation result under a new key.
     New(Box<Entry>, bool, bool),
     Unreadable(String),
+    /// Not a runbook file after all (a directory behind a link named `.yaml`).
+    Skip,
 }
 
 impl Index {
@@ -307,7 +309,7 @@ impl Index {
             Root::Dir(dir) => {
                 let base = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
                 let mut paths = Vec::new();
-                load::walk(dir, dir, &mut paths);
+                load::walk_names(dir, dir, &mut paths);
                 paths.sort_by(|a, b| a.0.cmp(&b.0));
                 paths
                     .into_iter()
@@ -341,6 +343,7 @@ impl Index {
         for (l, outcome) in listed.into_iter().zip(outcomes) {
             self.stats.files += 1;
             match outcome {
+                Outcome::Skip => continue,
                 Outcome::Same => {}
                 Outcome::Restamped(stamp, settled) => {
                     self.stats.hashed += 1;
@@ -468,6 +471,7 @@ fn look(l: &Listed, entry: Option<&Entry>, full: &FullContext<'_>, now: i128) ->
         (Some(path), None) => {
             let stamp = match std::fs::metadata(path) {
                 Ok(meta) if meta.is_file() => Stamp::of(&meta),
+                Ok(meta) if meta.is_dir() => return Outcome::Skip,
                 // A FIFO, a device, a dangling or looping link: reading says what it is.
                 _ => {
                     return Outcome::Unreadable(

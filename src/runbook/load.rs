@@ -206,6 +206,29 @@ pub fn environments_file(root: &Root) -> Option<SourceFile> {
     }
 }
 
+/// The `.yaml`/`.yml` entries under `dir` by name and directory-entry type alone, with no
+/// stat per file (the index stats each file once, and skips one that turns out to be a
+/// directory behind a link).
+pub(crate) fn walk_names(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') {
+            continue;
+        }
+        let Ok(kind) = entry.file_type() else { continue };
+        if kind.is_dir() {
+            walk_names(root, &entry.path(), out);
+        } else if name.ends_with(".yaml") || name.ends_with(".yml") {
+            let path = entry.path();
+            if let Ok(rel) = path.strip_prefix(root) {
+                out.push((rel.to_string_lossy().replace('\\', "/"), path));
+            }
+        }
+    }
+}
+
 pub(crate) fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
