@@ -21,7 +21,6 @@
 //! never served from the index. The index only ever saves work: if it cannot be read or
 //! written, everything is read again.
 
-use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -156,6 +155,8 @@ impl Checked {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Entry {
+    /// The file's absolute path (or `<bundled>/…`); the entries are sorted by it.
+    path: String,
     stamp: Stamp,
     /// The stamp alone vouches for the bytes (see [`SETTLE`]).
     settled: bool,
@@ -168,7 +169,14 @@ struct Entry {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct IndexFile {
     format: String,
-    entries: HashMap<String, Entry>,
+    /// Sorted by path: read in one pass, looked up by binary search.
+    entries: Vec<Entry>,
+}
+
+impl IndexFile {
+    fn find(&self, path: &str) -> Option<usize> {
+        self.entries.binary_search_by(|e| e.path.as_str().cmp(path)).ok()
+    }
 }
 
 /// Counts of one use of the index, for tests, benchmarks and `RUNBOOK_INDEX_STATS=1`.
@@ -296,15 +304,22 @@ impl Index {
     /// whose stamp does not vouch for them and parsing only those whose bytes changed. Files
     /// the fast path cannot read are validated with `full` (their summary needs the full
     /// parser).
-    pub fn scan(&mut self, root: &Root, full: &FullContext<'_>) -> Vec<Indexed> {
+    /// With `heads` false, only the ids are filled in (finding one runbook needs no more).
+    pub fn scan(&mut self, root: &Root, full: &FullContext<'_>, heads: bool) -> Vec<Indexed> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as i128);
-        self.scan_at(root, full, now)
+        self.scan_at(root, full, now, heads)
     }
 
     /// [`Index::scan`] as if the clock said `now` (ns since the epoch).
-    pub(crate) fn scan_at(&mut self, root: &Root, full: &FullContext<'_>, now: i128) -> Vec<Indexed> {
+    pub(crate) fn scan_at(
+        &mut self,
+        root: &Root,
+        full: &FullContext<'_>,
+        now: i128,
+        heads: bool,
+    ) -> Vec<Indexed> {
         let listed: Vec<Listed> = match root {
             Root::Dir(dir) => {
                 let base = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
@@ -335,30 +350,47 @@ impl Index {
                 })
                 .collect(),
         };
-        let entries = &self.file.entries;
-        let outcomes: Vec<Outcome> =
-            listed.par_iter().map(|l| look(l, entries.get(&l.key), full, now)).collect();
+        let file = &self.file;
+        let outcomes: Vec<(Option<usize>, Outcome)> = listed
+            .par_iter()
+            .map(|l| {
+                let at = file.find(&l.key);
+                (at, look(l, at.map(|i| &file.entries[i]), full, now))
+            })
+            .collect();
+        let mut added = false;
         let mut out = Vec::with_capacity(listed.len());
         let mut unreadable = Vec::new();
-        for (l, outcome) in listed.into_iter().zip(outcomes) {
+        for (l, (at, outcome)) in listed.into_iter().zip(outcomes) {
             self.stats.files += 1;
-            match outcome {
+            let at = match outcome {
                 Outcome::Skip => continue,
-                Outcome::Same => {}
+                Outcome::Same => at,
                 Outcome::Restamped(stamp, settled) => {
                     self.stats.hashed += 1;
-                    if let Some(e) = self.file.entries.get_mut(&l.key) {
-                        e.stamp = stamp;
-                        e.settled = settled;
-                    }
                     self.dirty = true;
+                    at.inspect(|&i| {
+                        self.file.entries[i].stamp = stamp;
+                        self.file.entries[i].settled = settled;
+                    })
                 }
-                Outcome::New(entry, parsed, validated) => {
+                Outcome::New(mut entry, parsed, validated) => {
                     self.stats.hashed += 1;
                     self.stats.parsed += usize::from(parsed);
                     self.stats.validated += usize::from(validated);
-                    self.file.entries.insert(l.key.clone(), *entry);
                     self.dirty = true;
+                    entry.path = l.key.clone();
+                    match at {
+                        Some(i) => {
+                            self.file.entries[i] = *entry;
+                            Some(i)
+                        }
+                        None => {
+                            added = true;
+                            self.file.entries.push(*entry);
+                            Some(self.file.entries.len() - 1)
+                        }
+                    }
                 }
                 Outcome::Unreadable(why) => {
                     unreadable.push(Indexed {
@@ -372,10 +404,20 @@ impl Index {
                     });
                     continue;
                 }
-            }
-            let Some(entry) = self.file.entries.get(&l.key) else { continue };
+            };
+            let Some(entry) = at.map(|i| &self.file.entries[i]) else { continue };
             let checked = entry.checked.as_ref().filter(|c| c.key == full.key(&l.rel)).cloned();
-            let head = entry.head.clone();
+            let head = if heads || entry.head.is_none() {
+                entry.head.clone()
+            } else {
+                entry.head.as_ref().map(|h| Head {
+                    id: h.id.clone(),
+                    title: String::new(),
+                    kind: Kind::Other,
+                    tags: Vec::new(),
+                    alerts: Vec::new(),
+                })
+            };
             let id = match (&head, &checked) {
                 (Some(h), _) => h.id.clone().unwrap_or_else(|| path_id(&l.rel).to_owned()),
                 (None, Some(c)) => c.id.clone(),
@@ -390,6 +432,9 @@ impl Index {
                 checked,
                 unreadable: None,
             });
+        }
+        if added {
+            self.file.entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
         }
         // Files that could not be read are listed after the others, as broken: a runbook
         // never just disappears.
@@ -407,7 +452,7 @@ impl Index {
             }
             Root::Bundled => format!("{}/{rel}", super::bundled::PREFIX),
         };
-        let Some(entry) = self.file.entries.get_mut(&key) else { return false };
+        let Some(entry) = self.file.find(&key).map(|i| &mut self.file.entries[i]) else { return false };
         if entry.hash != loaded.content_hash {
             return false;
         }
@@ -431,7 +476,7 @@ impl Index {
         if self.file.entries.len() > MAX_ENTRIES
             && let Some(seen) = seen
         {
-            self.file.entries.retain(|k, _| seen.contains(k));
+            self.file.entries.retain(|e| seen.contains(&e.path));
         }
         self.file.format = FORMAT.to_owned();
         let Some(dir) = path.parent() else { return };
@@ -510,7 +555,7 @@ fn look(l: &Listed, entry: Option<&Entry>, full: &FullContext<'_>, now: i128) ->
         }
         let checked = validate(l, &bytes, full);
         return Outcome::New(
-            Box::new(Entry { stamp, settled, hash, head: None, checked: Some(checked) }),
+            Box::new(Entry { path: String::new(), stamp, settled, hash, head: None, checked: Some(checked) }),
             false,
             true,
         );
@@ -518,7 +563,11 @@ fn look(l: &Listed, entry: Option<&Entry>, full: &FullContext<'_>, now: i128) ->
     let head = summary::head(&bytes);
     let checked = if head.is_none() { Some(validate(l, &bytes, full)) } else { None };
     let validated = checked.is_some();
-    Outcome::New(Box::new(Entry { stamp, settled, hash, head, checked }), true, validated)
+    Outcome::New(
+        Box::new(Entry { path: String::new(), stamp, settled, hash, head, checked }),
+        true,
+        validated,
+    )
 }
 
 fn validate(l: &Listed, bytes: &[u8], full: &FullContext<'_>) -> Checked {
@@ -539,6 +588,12 @@ mod tests {
         format!("title: {title} {n}\nkind: incident\nsteps:\n  - title: Look\n    run: echo {n}\n")
     }
 
+    impl Index {
+        fn scan_at_all(&mut self, root: &Root, full: &FullContext<'_>, now: i128) -> Vec<Indexed> {
+            self.scan_at(root, full, now, true)
+        }
+    }
+
     #[test]
     fn editing_one_file_reads_and_parses_that_file_only() {
         let tmp = tempfile::tempdir().unwrap();
@@ -554,7 +609,7 @@ mod tests {
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i128;
         let s = |secs: i128| now + secs * 1_000_000_000;
         let mut index = Index::open(Some(&cache));
-        let first = index.scan_at(&root, &full, s(0));
+        let first = index.scan_at_all(&root, &full, s(0));
         assert_eq!(first.len(), 50);
         assert_eq!(first[7].head.as_ref().unwrap().title, "Runbook 7");
         assert_eq!(index.stats, Stats { files: 50, hashed: 50, parsed: 50, validated: 0 });
@@ -563,18 +618,18 @@ mod tests {
         // Just written files are not trusted on their stamp alone (a write in the same clock
         // tick would not change it): hashed again, never parsed again.
         let mut index = Index::open(Some(&cache));
-        index.scan_at(&root, &full, s(10));
+        index.scan_at_all(&root, &full, s(10));
         assert_eq!(index.stats, Stats { files: 50, hashed: 50, parsed: 0, validated: 0 });
         index.save(None);
 
         // Settled: the stamp alone vouches for every file.
         let mut index = Index::open(Some(&cache));
-        index.scan_at(&root, &full, s(20));
+        index.scan_at_all(&root, &full, s(20));
         assert_eq!(index.stats, Stats { files: 50, hashed: 0, parsed: 0, validated: 0 });
 
         // One edit: that file is read and parsed, nothing else.
         std::fs::write(dir.join("a/r07.yaml"), book(7, "Edited")).unwrap();
-        let files = index.scan_at(&root, &full, s(30));
+        let files = index.scan_at_all(&root, &full, s(30));
         assert_eq!(index.stats, Stats { files: 100, hashed: 1, parsed: 1, validated: 0 });
         assert_eq!(files[7].head.as_ref().unwrap().title, "Edited 7");
 
@@ -583,21 +638,21 @@ mod tests {
         let mtime = std::fs::metadata(&f).unwrap().modified().unwrap();
         std::fs::write(&f, book(8, "Changed")).unwrap();
         std::fs::File::options().write(true).open(&f).unwrap().set_modified(mtime).unwrap();
-        let files = index.scan_at(&root, &full, s(40));
+        let files = index.scan_at_all(&root, &full, s(40));
         assert_eq!(files[8].head.as_ref().unwrap().title, "Changed 8");
         assert_eq!(index.stats.parsed, 2);
 
         // A file the fast path cannot read is validated in full, once per environments file.
         std::fs::write(dir.join("a/r09.yaml"), "title: T\nsteps:\n  - title: Go\ntgas: [a]\n").unwrap();
-        let files = index.scan_at(&root, &full, s(50));
+        let files = index.scan_at_all(&root, &full, s(50));
         let broken = files[9].summary(0);
         let error = broken.error.unwrap();
         assert!(error.contains("r09.yaml:4:1: ") && error.contains("'tgas'"), "{error}");
         assert_eq!((index.stats.parsed, index.stats.validated), (3, 1));
-        index.scan_at(&root, &full, s(60));
+        index.scan_at_all(&root, &full, s(60));
         assert_eq!((index.stats.parsed, index.stats.validated), (3, 1), "kept with its result");
         let other = FullContext { envs: None, envs_bytes: b"environments: {}" };
-        index.scan_at(&root, &other, s(70));
+        index.scan_at_all(&root, &other, s(70));
         assert_eq!(
             (index.stats.parsed, index.stats.validated),
             (3, 2),

@@ -123,16 +123,10 @@ pub fn head(bytes: &[u8]) -> Option<Head> {
     if !entries.iter().any(|(k, _, _)| *k == "title") || !entries.iter().any(|(k, _, _)| *k == "steps") {
         return None;
     }
-    let mut snippet = String::with_capacity(256);
-    for (key, from, to) in &entries {
-        if WANTED.contains(key) {
-            snippet.push_str(&text[*from..*to]);
-            if !snippet.ends_with('\n') {
-                snippet.push('\n');
-            }
-        }
-    }
-    let raw: RawHead = serde_saphyr::from_str_with_options(&snippet, options()).ok()?;
+    let raw = match simple_head(text, &entries) {
+        Some(raw) => raw,
+        None => parse_snippet(text, &entries)?,
+    };
     if let Some(id) = &raw.id
         && !super::validate::valid_id(id)
     {
@@ -145,6 +139,125 @@ pub fn head(bytes: &[u8]) -> Option<Head> {
         tags: raw.tags,
         alerts: raw.alerts,
     })
+}
+
+/// The wanted entries through the YAML parser, as one small document.
+fn parse_snippet(text: &str, entries: &[(&str, usize, usize)]) -> Option<RawHead> {
+    let mut snippet = String::with_capacity(256);
+    for (key, from, to) in entries {
+        if WANTED.contains(key) {
+            snippet.push_str(&text[*from..*to]);
+            if !snippet.ends_with('\n') {
+                snippet.push('\n');
+            }
+        }
+    }
+    serde_saphyr::from_str_with_options(&snippet, options()).ok()
+}
+
+/// The wanted entries when each is written in the simplest form (a plain scalar on its key
+/// line; a list of plain scalars in `[a, b]` or one `- a` per line), read without the parser.
+/// `None` as soon as one is not: the parser reads them then.
+fn simple_head(text: &str, entries: &[(&str, usize, usize)]) -> Option<RawHead> {
+    let mut raw =
+        RawHead { id: None, title: String::new(), kind: None, tags: Vec::new(), alerts: Vec::new() };
+    for (key, from, to) in entries {
+        if !WANTED.contains(key) {
+            continue;
+        }
+        let entry = &text[*from..*to];
+        let (line, rest) = entry.split_once('\n').unwrap_or((entry, ""));
+        let value = line.trim_end_matches('\r')[key.len() + 1..].trim_start_matches(' ');
+        let value = cut_comment(value);
+        match *key {
+            "tags" | "alerts" => {
+                let list = simple_list(value, rest)?;
+                if *key == "tags" { raw.tags = list } else { raw.alerts = list }
+            }
+            _ => {
+                if !blank(rest) {
+                    return None;
+                }
+                let v = plain(value, false)?.to_owned();
+                match *key {
+                    "id" => raw.id = Some(v),
+                    "title" => raw.title = v,
+                    _ => {
+                        raw.kind = Some(match v.as_str() {
+                            "incident" => Kind::Incident,
+                            "recovery" => Kind::Recovery,
+                            "deploy" => Kind::Deploy,
+                            "maintenance" => Kind::Maintenance,
+                            "onboarding" => Kind::Onboarding,
+                            "other" => Kind::Other,
+                            _ => return None,
+                        })
+                    }
+                }
+            }
+        }
+    }
+    Some(raw)
+}
+
+/// The lines after a key line hold nothing (blank lines only).
+fn blank(rest: &str) -> bool {
+    rest.bytes().all(|b| b == b' ' || b == b'\n' || b == b'\r')
+}
+
+/// A value without its trailing ` # comment`.
+fn cut_comment(value: &str) -> &str {
+    match value.find(" #") {
+        Some(i) => &value[..i],
+        None => value,
+    }
+    .trim_end_matches(' ')
+}
+
+/// `[a, b]` on the key line, or `- a` lines below it, of plain scalars.
+fn simple_list(value: &str, rest: &str) -> Option<Vec<String>> {
+    if let Some(inner) = value.strip_prefix('[').and_then(|v| v.strip_suffix(']')) {
+        if !blank(rest) {
+            return None;
+        }
+        if inner.trim_matches(' ').is_empty() {
+            return Some(Vec::new());
+        }
+        return inner.split(',').map(|item| plain(item.trim_matches(' '), true).map(str::to_owned)).collect();
+    }
+    if !value.is_empty() {
+        return None;
+    }
+    let mut out = Vec::new();
+    for line in rest.lines() {
+        let line = line.trim_end_matches('\r');
+        if line.trim_matches(' ').is_empty() {
+            continue;
+        }
+        let item = line.trim_start_matches(' ').strip_prefix("- ")?;
+        out.push(plain(cut_comment(item.trim_start_matches(' ')), false)?.to_owned());
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// A plain scalar that every YAML reader takes as exactly this string: it starts with an ASCII
+/// letter, holds no `: `, ` #`, tab or control character and does not end with `:`, holds no
+/// flow indicator inside `[…]`, and is not a word YAML reads as null or a boolean.
+fn plain(v: &str, in_flow: bool) -> Option<&str> {
+    if !v.as_bytes().first()?.is_ascii_alphabetic()
+        || v.contains(": ")
+        || v.contains(" #")
+        || v.ends_with(':')
+        || v.chars().any(char::is_control)
+        || (in_flow && v.contains([',', '[', ']', '{', '}']))
+    {
+        return None;
+    }
+    const WORDS: [&str; 9] = ["null", "true", "false", "yes", "no", "on", "off", "y", "n"];
+    if WORDS.iter().any(|w| v.eq_ignore_ascii_case(w)) {
+        return None;
+    }
+    Some(v)
 }
 
 /// Whether a value written on its key line ends there. A quoted or flow value (`"…"`, `'…'`,
@@ -304,6 +417,84 @@ mod tests {
         ] {
             assert_eq!(head_of(text), None, "{text:?}");
         }
+    }
+
+    /// The hand reading of simple values says what the YAML parser says, or leaves it to it.
+    #[test]
+    fn simple_values_read_as_the_parser_reads_them() {
+        let values = [
+            "API 5xx",
+            "API 5xx # spike",
+            "a: b",
+            "C# rollout",
+            "yes",
+            "No",
+            "null",
+            "Null",
+            "y",
+            "true",
+            "on-call",
+            "http://x.example/y",
+            "x:",
+            "Deploy v1.2",
+            "tab\there",
+            "Ünïcode title",
+            "a  b",
+            "[a, b]",
+            "[]",
+            "[a,b , c]",
+            "[a, 'b']",
+            "[a, [b]]",
+            "[yes, x]",
+            "[a: b]",
+            "[a #c]",
+            "incident",
+            "deploy",
+            "Incident",
+            "a,b",
+            "trailing ",
+            "x  # c",
+        ];
+        for v in values {
+            for key in ["title", "kind", "tags", "id"] {
+                let text =
+                    format!("{key}: {v}\nsteps: []\n{}", if key == "title" { "" } else { "title: t\n" });
+                let entries = top_entries(&text);
+                let simple = simple_head(&text, &entries);
+                let parsed = parse_snippet(&text, &entries);
+                if let Some(s) = simple {
+                    let p = parsed.unwrap_or_else(|| panic!("{text:?}: read by hand, refused by the parser"));
+                    assert_eq!(
+                        (&s.id, &s.title, s.kind, &s.tags),
+                        (&p.id, &p.title, p.kind, &p.tags),
+                        "{text:?}"
+                    );
+                }
+            }
+        }
+        // The generated corpus's form is read by hand.
+        let text = "title: Generated runbook 1 for service-1\ndescription: |\n  x\nkind: deploy\ntags: [generated, team-1, tier-1]\nsteps:\n  - title: x\n";
+        let entries = top_entries(text);
+        assert_eq!(simple_head(text, &entries).unwrap().tags, ["generated", "team-1", "tier-1"]);
+        let text = "title: T\ntags:\n  - a\n  - b # c\nsteps:\n- x\n";
+        let entries = top_entries(text);
+        assert_eq!(simple_head(text, &entries).unwrap().tags, ["a", "b"]);
+        assert_eq!(parse_snippet(text, &entries).unwrap().tags, ["a", "b"]);
+    }
+
+    fn top_entries(text: &str) -> Vec<(&str, usize, usize)> {
+        let mut out: Vec<(&str, usize, usize)> = Vec::new();
+        let mut at = 0;
+        for line in text.split_inclusive('\n') {
+            if let Some((key, _)) = line.split_once(':').filter(|_| !line.starts_with([' ', '-'])) {
+                if let Some(last) = out.last_mut() {
+                    last.2 = at;
+                }
+                out.push((key, at, text.len()));
+            }
+            at += line.len();
+        }
+        out
     }
 
     #[test]

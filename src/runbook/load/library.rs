@@ -115,10 +115,10 @@ impl Library {
         FullContext { envs, envs_bytes: bytes }
     }
 
-    fn scan(&self, state: &mut State, root: usize) -> Vec<Indexed> {
+    fn scan(&self, state: &mut State, root: usize, heads: bool) -> Vec<Indexed> {
         let cache_dir = self.cache_dir.as_deref();
         let index = state.index.get_or_insert_with(|| Index::open(cache_dir));
-        let files = index.scan(&self.roots[root], &self.context(root));
+        let files = index.scan(&self.roots[root], &self.context(root), heads);
         if let Root::Dir(dir) = &self.roots[root] {
             let base = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
             state.seen.extend(files.iter().map(|f| base.join(&f.rel).to_string_lossy().into_owned()));
@@ -142,7 +142,7 @@ impl Library {
         }
         let mut per_root = Vec::with_capacity(self.roots.len());
         for root in 0..self.roots.len() {
-            let files = self.scan(&mut state, root);
+            let files = self.scan(&mut state, root, true);
             per_root.push(files.iter().map(|f| f.summary(root)).collect::<Vec<_>>());
         }
         let mut list = super::merge_roots(
@@ -156,8 +156,9 @@ impl Library {
             },
         );
         list.sort_by(|a, b| a.id.cmp(&b.id));
-        for s in &list {
-            let duplicate_of = s.id.contains('#').then(String::new);
+        // Opening a listed runbook (the picker) then costs one file. A second file with a
+        // taken id (`id#path`) is found again by `find_one`, which says whose id it took.
+        for s in list.iter().filter(|s| s.error.is_none() || !s.id.contains('#')) {
             state.located.insert(
                 s.id.clone(),
                 Location {
@@ -165,7 +166,7 @@ impl Library {
                     root: s.root,
                     rel: s.rel.clone(),
                     display: s.path.clone(),
-                    duplicate_of,
+                    duplicate_of: None,
                 },
             );
         }
@@ -184,7 +185,7 @@ impl Library {
         let mut taken: HashSet<String> = HashSet::new();
         let mut found = None;
         'roots: for root in 0..self.roots.len() {
-            let files = self.scan(&mut state, root);
+            let files = self.scan(&mut state, root, false);
             let mut in_root: HashMap<&str, &str> = HashMap::new();
             for f in &files {
                 let (effective, duplicate_of) = match in_root.get(f.id.as_str()) {
