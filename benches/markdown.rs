@@ -14,7 +14,7 @@ use ratatui::backend::TestBackend;
 use runbook::app::model::Model;
 use runbook::app::update::{Msg, update};
 use runbook::run::Run;
-use runbook::runbook::load::{Library, Root};
+use runbook::runbook::load::{FullLibrary, Root};
 use runbook::theme::Theme;
 
 /// A body of `lines` lines, in blocks of 10.
@@ -62,7 +62,7 @@ fn main() {
         body(500).lines().map(|l| format!("      {l}")).collect::<Vec<_>>().join("\n")
     );
     std::fs::write(tmp.path().join("long.yaml"), yaml).unwrap();
-    let lib = Library::load(vec![Root::Dir(tmp.path().to_path_buf())]);
+    let lib = FullLibrary::load(vec![Root::Dir(tmp.path().to_path_buf())]);
     let loaded = lib.get("long").unwrap();
     assert!(loaded.first_error().is_none(), "{:?}", loaded.diagnostics);
     let runbook = loaded.runbook.clone().unwrap();

@@ -24,7 +24,7 @@ use runbook::app::update::{Msg, update};
 use runbook::exec::command::Stream;
 use runbook::run::Run;
 use runbook::runbook::index::Summary;
-use runbook::runbook::load::{Library, Root};
+use runbook::runbook::load::{FullLibrary, Root};
 use runbook::theme::Theme;
 
 fn percentile(mut v: Vec<f64>, q: f64) -> f64 {
@@ -49,8 +49,7 @@ fn summaries(n: usize) -> Vec<Summary> {
             title: format!("Handle alert {i} for service {}", i % 97),
             kind: Some(kinds[i % 3]),
             tags: vec![format!("team-{}", i % 50), "generated".into()],
-            error: None,
-            warnings: 0,
+            ..Summary::default()
         })
         .collect()
 }
@@ -76,7 +75,7 @@ fn main() {
 
     // 1b. Moving in the run view while output streams at 100,000 lines/s: every 16 ms frame
     // brings 1,600 new lines.
-    let lib = Library::load(vec![Root::Bundled]);
+    let lib = FullLibrary::load(vec![Root::Bundled]);
     let tour = lib.get("onboarding/tour").unwrap().runbook.clone().unwrap();
     let env = lib.environments.as_ref().unwrap().get("demo").unwrap().clone();
     let run = Run::new(tour, env, &BTreeMap::new()).unwrap();
@@ -175,7 +174,7 @@ fn long_run_keys(presses: usize) -> Vec<f64> {
         ));
     }
     std::fs::write(tmp.path().join("long.yaml"), yaml).unwrap();
-    let lib = Library::load(vec![Root::Dir(tmp.path().to_owned())]);
+    let lib = FullLibrary::load(vec![Root::Dir(tmp.path().to_owned())]);
     let runbook = lib.get("long").unwrap().runbook.clone().unwrap();
     let env = lib.environments_for("long").unwrap().get("dev").unwrap().clone();
     let run = Run::new(runbook, env, &BTreeMap::new()).unwrap();

@@ -26,6 +26,11 @@ pub fn cache_dir() -> Option<PathBuf> {
     from_env("RUNBOOK_CACHE_DIR").or_else(|| project().map(|p| p.cache_dir().to_path_buf()))
 }
 
+/// The library of runbooks for these `--dir` flags, with its index in the cache dir.
+pub fn library(dirs: &[PathBuf]) -> crate::runbook::load::Library {
+    crate::runbook::load::Library::with_index(search_path(dirs), cache_dir())
+}
+
 /// The search path for these `--dir` flags and the process environment.
 pub fn search_path(dirs: &[PathBuf]) -> Vec<crate::runbook::load::Root> {
     let runbook_path = std::env::var("RUNBOOK_PATH").ok();

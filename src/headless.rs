@@ -22,7 +22,6 @@ use crate::exec::workers::{Outlet, Workers};
 use crate::journal::{self, Journal};
 use crate::run::{Confirmation, Effect, Event, Outcome, Record, Run, Waiting};
 use crate::runbook::Action;
-use crate::runbook::load::Library;
 use crate::start::{self, UsageError};
 use crate::text::escape_controls;
 
@@ -98,7 +97,7 @@ struct Ready {
 }
 
 fn prepare(dirs: &[PathBuf], opts: &Options, printer: &Arc<Mutex<Printer>>) -> anyhow::Result<Prepared> {
-    let library = Library::load(crate::dirs::search_path(dirs));
+    let library = crate::dirs::library(dirs);
     let data_dir = crate::dirs::data_dir().context("no data directory: set RUNBOOK_DATA_DIR")?;
     let given_inputs = start::pairs(&opts.inputs, "--input")?;
     let vars = start::pairs(&opts.vars, "--var")?;
@@ -156,7 +155,9 @@ fn prepare(dirs: &[PathBuf], opts: &Options, printer: &Arc<Mutex<Printer>>) -> a
     let Some(id) = &opts.runbook else {
         return Err(UsageError("name a runbook to run (or --resume RUN)".into()).into());
     };
-    let (loaded, runbook) = start::find_runbook(&library, id)?;
+    let found = start::find_runbook(&library, id);
+    crate::cmd::list::print_index_stats(library.stats());
+    let (loaded, runbook) = found?;
     // The author's warnings (a value handed to `eval`, say) are worth a look before it runs.
     for d in loaded.diagnostics.iter().filter(|d| !d.is_error()) {
         say(&format!("runbook: {}", d.display(&loaded.display)));
@@ -184,7 +185,7 @@ fn prepare(dirs: &[PathBuf], opts: &Options, printer: &Arc<Mutex<Printer>>) -> a
     }
     let (mut journal, run_id) = Journal::create(&data_dir, &run.runbook().id)?;
     let (user, host) = journal::user_and_host();
-    let started = run.started_record(&loaded.content_hash, start::source_of(&library, loaded), &user, &host);
+    let started = run.started_record(&loaded.content_hash, start::source_of(&library, &loaded), &user, &host);
     journal.append(started.clone())?;
     run.record(&started);
     say(&format!(

@@ -12,6 +12,7 @@ pub mod load;
 pub mod raw;
 pub mod shell;
 pub mod span;
+pub mod summary;
 pub mod template;
 pub mod validate;
 pub mod yaml;

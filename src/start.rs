@@ -23,15 +23,20 @@ fn usage(message: impl Into<String>) -> UsageError {
     UsageError(message.into())
 }
 
-/// Finds a runbook by id; a broken one is an error listing its diagnostics.
-pub fn find_runbook<'a>(library: &'a Library, id: &str) -> Result<(&'a Loaded, Arc<Runbook>), UsageError> {
-    let Some(loaded) = library.get(id) else {
-        let ids = library.runbooks.iter().map(|l| l.id.as_str());
-        let hint = did_you_mean(id, ids).map(|s| format!(" (did you mean '{s}'?)")).unwrap_or_default();
-        return Err(usage(format!("no runbook '{id}'{hint}: `runbook list` shows them")));
-    };
+/// Finds a runbook by id and loads it (that one file); a broken one is an error listing its
+/// diagnostics.
+pub fn find_runbook(library: &Library, id: &str) -> Result<(Loaded, Arc<Runbook>), UsageError> {
+    let loaded = library.open(id).map_err(|e| usage(e.to_string()))?;
+    usable(loaded, id)
+}
+
+/// The runbook of a loaded file, or its errors.
+fn usable(loaded: Loaded, id: &str) -> Result<(Loaded, Arc<Runbook>), UsageError> {
     match &loaded.runbook {
-        Some(r) => Ok((loaded, Arc::clone(r))),
+        Some(r) => {
+            let r = Arc::clone(r);
+            Ok((loaded, r))
+        }
         None => {
             let lines: Vec<String> = loaded
                 .diagnostics
@@ -194,9 +199,9 @@ pub fn resume(
             usage(format!("run {} has no readable start record: it cannot be resumed", info.id)).into()
         );
     };
-    let from_source = library_of_run(library, &info);
+    let (from_source, loaded) = runbook_of_run(library, &info)?;
     let library = from_source.as_ref().unwrap_or(library);
-    let (loaded, runbook) = find_runbook(library, &info.runbook)?;
+    let (loaded, runbook) = usable(loaded, &info.runbook)?;
     let env = pick_environment(library, &runbook, Some(environment), vars)?;
     let mut all_inputs = inputs.clone();
     all_inputs.extend(self::inputs(&runbook, given_inputs));
@@ -241,19 +246,18 @@ pub fn resume(
     Ok(Resumed { run, journal, run_id: info.id, changed, effects, problems, still_running })
 }
 
-/// The runbook from the directory the run started from, when it is still there: the search
-/// path here may not have it, or may shadow it with another of the same id. `None`: the
-/// search path as it is.
-fn library_of_run(library: &Library, info: &journal::RunInfo) -> Option<Library> {
+/// The runbook of a run: from the directory the run started from, when it is still there
+/// (the search path here may not have it, or may shadow it with another of the same id), its
+/// file read alone (`ID.yaml` there, when that is the runbook). Also the library to pick the
+/// environment from: that directory first, when it was used.
+fn runbook_of_run(library: &Library, info: &journal::RunInfo) -> Result<(Option<Library>, Loaded), UsageError> {
     match &info.source {
-        Some(dir)
-            if dir.is_dir() && !library.roots.contains(&crate::runbook::load::Root::Dir(dir.clone())) =>
-        {
-            let mut roots = vec![crate::runbook::load::Root::Dir(dir.clone())];
-            roots.extend(library.roots.iter().cloned());
-            Some(Library::load(roots))
+        Some(dir) if dir.is_dir() && !library.roots.contains(&crate::runbook::load::Root::Dir(dir.clone())) => {
+            let from_source = library.with_first_root(dir.clone());
+            let loaded = from_source.open_by_path(0, &info.runbook).map_err(|e| usage(e.to_string()))?;
+            Ok((Some(from_source), loaded))
         }
-        _ => None,
+        _ => Ok((None, library.open(&info.runbook).map_err(|e| usage(e.to_string()))?)),
     }
 }
 
@@ -280,14 +284,15 @@ pub fn watch(
             usage(format!("run {} has no readable start record: it cannot be watched", info.id)).into()
         );
     };
-    let from_source = library_of_run(library, &info);
-    let library = from_source.as_ref().unwrap_or(library);
-    let (_, runbook) = find_runbook(library, &info.runbook).map_err(|e| {
+    let hint = |e: UsageError| {
         usage(format!(
             "{e}. Watching a run needs its runbook here; `runbook attach {} --follow` works without it",
             info.short_id()
         ))
-    })?;
+    };
+    let (from_source, loaded) = runbook_of_run(library, &info).map_err(hint)?;
+    let library = from_source.as_ref().unwrap_or(library);
+    let (_, runbook) = usable(loaded, &info.runbook).map_err(hint)?;
     let env = pick_environment(library, &runbook, Some(environment), vars)?;
     let run = Run::preview_only(runbook, env, inputs).map_err(|e| usage(e.to_string()))?.replay(&entries);
     Ok(Watched { run, seen: entries.len(), info })

@@ -82,6 +82,15 @@ fn list_shows_broken_runbooks_with_their_error_and_filters_fuzzily() {
         assert!(o.status.success());
         serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
     };
+    // `list` reads the top of each file only: a runbook broken in its steps is found broken
+    // when it is opened (or checked), and from then on the list marks it.
+    let all = list(&[]);
+    let deploy = all.as_array().unwrap().iter().find(|e| e["id"] == "deploy").unwrap();
+    assert_eq!(deploy["title"], "Deploy");
+    let o = runbook(&["run", "deploy", "--dry-run", "--dir", "books"], tmp.path());
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("deploy.yaml:4:5: error: unknown key 'tiemout' in step 'go'"), "{err}");
     for _ in 0..2 {
         // The second run is served from the index cache and must say the same.
         let all = list(&[]);
@@ -239,4 +248,53 @@ fn an_environments_file_that_cannot_be_used_is_an_error_never_a_fallback() {
         assert!(err.contains("environments.yaml:2:") && err.contains("protectd"), "{args:?}: {err}");
         assert!(!err.contains("no environments.yaml was found"), "{err}");
     }
+}
+
+#[test]
+fn run_dry_run_opens_one_runbook_and_never_validates_a_broken_sibling() {
+    let tmp = tempfile::tempdir().unwrap();
+    let books = tmp.path().join("books");
+    std::fs::create_dir_all(&books).unwrap();
+    std::fs::write(books.join("environments.yaml"), "default: dev\nenvironments:\n  dev: {}\n").unwrap();
+    std::fs::write(books.join("app.yaml"), "title: App\nsteps:\n  - { id: a, title: A, run: 'echo hi' }\n")
+        .unwrap();
+    // Broken below its top level: a full parse would report the step's unknown key.
+    std::fs::write(books.join("sibling.yaml"), "title: Sibling\nsteps:\n  - title: Go\n    tiemout: 5s\n")
+        .unwrap();
+    let dry = || {
+        Command::new(env!("CARGO_BIN_EXE_runbook"))
+            .args(["run", "app", "--dry-run", "--dir", "books"])
+            .current_dir(tmp.path())
+            .env_remove("RUNBOOK_PATH")
+            .env("RUNBOOK_CONFIG_DIR", tmp.path().join(".config"))
+            .env("RUNBOOK_CACHE_DIR", tmp.path().join(".cache"))
+            .env("RUNBOOK_DATA_DIR", tmp.path().join(".data"))
+            .env("RUNBOOK_INDEX_STATS", "1")
+            .output()
+            .unwrap()
+    };
+    let o = dry();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("sibling") && !err.contains("tiemout"), "{err}");
+    // Both files' top-level keys were read to learn their ids; neither sibling was validated.
+    assert!(err.contains("index: 2 files, 2 read and hashed, 2 parsed, 0 validated"), "{err}");
+    assert!(stdout(&o).contains("echo hi"), "{}", stdout(&o));
+    // From the index: nothing is parsed again.
+    let err = String::from_utf8_lossy(&dry().stderr).into_owned();
+    assert!(err.contains("index: 2 files,") && err.contains(" 0 parsed, 0 validated"), "{err}");
+    // The sibling is reported when it is opened.
+    let o = runbook(&["run", "sibling", "--dry-run", "--dir", "books"], tmp.path());
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("runbook 'sibling' is invalid:")
+            && err.contains(
+                "sibling.yaml:4:5: error: unknown key 'tiemout' in step 'go' (did you mean 'timeout'?)"
+            ),
+        "{err}"
+    );
+    // A typo still gets a suggestion.
+    let o = runbook(&["run", "ap", "--dry-run", "--dir", "books"], tmp.path());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no runbook 'ap' (did you mean 'app'?)"));
 }

@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-use runbook::runbook::load::{self, Library, Root, SourceFile};
+use runbook::runbook::load::{self, FullLibrary, Root, SourceFile};
 use runbook::runbook::{Diagnostic, Environments};
 
 fn dir(name: &str) -> PathBuf {
@@ -103,7 +103,7 @@ fn one_broken_runbook_hides_none_of_the_others() {
     std::fs::write(tmp.path().join("bad.yaml"), "title: Bad\nsteps:\n  - title: A\n    tiemout: 5s\n")
         .unwrap();
     std::fs::write(tmp.path().join("worse.yaml"), b"\xff\xfe").unwrap();
-    let library = Library::load(vec![Root::Dir(tmp.path().to_path_buf())]);
+    let library = FullLibrary::load(vec![Root::Dir(tmp.path().to_path_buf())]);
     let ids: Vec<(&str, bool)> =
         library.runbooks.iter().map(|l| (l.id.as_str(), l.runbook.is_some())).collect();
     assert_eq!(ids, [("bad", false), ("good", true), ("worse", false)]);
@@ -125,7 +125,7 @@ fn every_valid_runbook_loads_without_a_diagnostic() {
 
 #[test]
 fn the_bundled_runbooks_pass_strict_checks() {
-    let library = Library::load(vec![Root::Bundled]);
+    let library = FullLibrary::load(vec![Root::Bundled]);
     assert!(library.runbooks.len() >= 20, "only {} bundled runbooks", library.runbooks.len());
     let env_file = library.environments_file.as_ref().expect("bundled environments.yaml");
     assert_eq!(render(&env_file.diagnostics), "");

@@ -9,7 +9,7 @@ use ratatui::backend::TestBackend;
 use runbook::app::model::Model;
 use runbook::app::update::{Msg, update};
 use runbook::run::Run;
-use runbook::runbook::load::{Library, Root};
+use runbook::runbook::load::{FullLibrary, Root};
 use runbook::theme::Theme;
 
 const RUNBOOK: &str = r#"title: Pod crash looping
@@ -46,7 +46,7 @@ fn model() -> Model {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("environments.yaml"), "default: dev\nenvironments:\n  dev: {}\n").unwrap();
     std::fs::write(tmp.path().join("crash.yaml"), RUNBOOK).unwrap();
-    let lib = Library::load(vec![Root::Dir(tmp.path().to_path_buf())]);
+    let lib = FullLibrary::load(vec![Root::Dir(tmp.path().to_path_buf())]);
     let loaded = lib.get("crash").unwrap();
     assert!(loaded.first_error().is_none(), "{:?}", loaded.diagnostics);
     let runbook = loaded.runbook.clone().unwrap();

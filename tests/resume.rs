@@ -449,3 +449,26 @@ fn a_failing_line_or_pipe_stage_fails_its_step_and_output_is_matched_trimmed() {
     let o = env.run(&["run", "count"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
+
+#[test]
+fn a_resume_reads_its_runbook_from_the_recorded_directory_alone() {
+    let env = Env::new();
+    env.book("fix", "title: Fix\nsteps:\n  - { id: wait, title: Wait }\n  - { id: go, title: Go, run: 'echo from-books' }\n");
+    // A sibling that only the full parser can read: any scan of the directory would parse it.
+    env.book("sibling", "title: [never closed\nsteps:\n  - { title: x }\n");
+    let o = env.run(&["run", "fix"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    // Here, `./runbooks` (on the search path of a bare command) has another `fix`.
+    std::fs::create_dir_all(env.path().join("runbooks")).unwrap();
+    std::fs::write(
+        env.path().join("runbooks/fix.yaml"),
+        "title: Other fix\nsteps:\n  - { id: wait, title: Wait }\n  - { id: go, title: Go, run: 'echo from-local' }\n",
+    )
+    .unwrap();
+    let _ = std::fs::remove_dir_all(env.path().join("cache"));
+    let o = env.bare(&["run", "--resume", "latest", "--yes"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("from-books") && !text(&o).contains("from-local"), "{}", text(&o));
+    // Its file was read alone: no directory was listed, so no index was written.
+    assert!(!env.path().join("cache").exists(), "a directory was scanned to resume");
+}

@@ -11,13 +11,13 @@ use runbook::app::update::{Cmd, Msg, update};
 use runbook::health::State;
 use runbook::run::Run;
 use runbook::runbook::index::Summary;
-use runbook::runbook::load::{Library, Root};
+use runbook::runbook::load::{FullLibrary, Root};
 use runbook::theme::Theme;
 
 const SIZES: [(u16, u16); 3] = [(80, 24), (120, 40), (200, 60)];
 
-fn library() -> Library {
-    Library::load(vec![Root::Bundled])
+fn library() -> FullLibrary {
+    FullLibrary::load(vec![Root::Bundled])
 }
 
 fn draw(model: &Model, w: u16, h: u16) -> String {

@@ -16,7 +16,7 @@ use runbook::exec::command::Stream;
 use runbook::health::{Reading, State};
 use runbook::run::{Confirmation, Event, ProbeResult, Run};
 use runbook::runbook::index::Summary;
-use runbook::runbook::load::{Library, Root};
+use runbook::runbook::load::{FullLibrary, Root};
 use runbook::theme::Theme;
 
 fn draw(model: &Model, w: u16, h: u16) -> String {
@@ -34,7 +34,7 @@ fn ctrl(c: char) -> Msg {
 }
 
 /// A library of the given runbooks (file name, YAML) in a `dev` environment.
-fn library(dir: &Path, books: &[(&str, &str)]) -> Library {
+fn library(dir: &Path, books: &[(&str, &str)]) -> FullLibrary {
     std::fs::write(
         dir.join("environments.yaml"),
         "default: dev\nenvironments:\n  dev: {}\n  prod: { protected: true }\n",
@@ -43,11 +43,11 @@ fn library(dir: &Path, books: &[(&str, &str)]) -> Library {
     for (name, yaml) in books {
         std::fs::write(dir.join(name), yaml).unwrap();
     }
-    Library::load(vec![Root::Dir(dir.to_owned())])
+    FullLibrary::load(vec![Root::Dir(dir.to_owned())])
 }
 
 /// A model running `id` in `env`, on a terminal of `size`.
-fn started(lib: &Library, id: &str, env: &str, size: (u16, u16)) -> Model {
+fn started(lib: &FullLibrary, id: &str, env: &str, size: (u16, u16)) -> Model {
     let runbook = lib.get(id).unwrap_or_else(|| panic!("no {id}")).runbook.clone().unwrap();
     let envs = lib.environments_for(id).unwrap();
     let run = Run::new(runbook, envs.get(env).unwrap().clone(), &BTreeMap::new()).unwrap();
@@ -283,7 +283,7 @@ fn y_copies_the_code_blocks_of_a_manual_steps_instructions() {
 }
 
 /// Every screen the TUI has, for the size sweep.
-fn every_screen(lib: &Library) -> Vec<(&'static str, Model)> {
+fn every_screen(lib: &FullLibrary) -> Vec<(&'static str, Model)> {
     let mut screens = Vec::new();
     let mut picker = Model::new(lib.runbooks.iter().map(Summary::from_loaded).collect(), vec![]);
     screens.push(("picker", Model::new(lib.runbooks.iter().map(Summary::from_loaded).collect(), vec![])));

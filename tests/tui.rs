@@ -528,3 +528,46 @@ fn a_step_still_running_from_a_dead_runner_is_waited_for_or_stopped_never_double
     s.keys("q");
     s.wait_exit();
 }
+
+#[test]
+fn the_picker_lists_from_the_index_and_reports_a_broken_runbook_when_it_is_previewed() {
+    let tmp = tempfile::tempdir().unwrap();
+    books(tmp.path(), "default: dev\nenvironments:\n  dev: {}\n");
+    // Broken below its top level: the list cannot know until the file is validated.
+    std::fs::write(
+        tmp.path().join("books/drill.yaml"),
+        "title: Failover drill\nsteps:\n  - title: Go\n    tiemout: 5s\n",
+    )
+    .unwrap();
+    let list = || {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"))
+            .args(["list", "--dir", "books", "--format", "json"])
+            .current_dir(tmp.path())
+            .env_remove("RUNBOOK_PATH")
+            .env("RUNBOOK_CACHE_DIR", tmp.path().join("cache"))
+            .env("RUNBOOK_CONFIG_DIR", tmp.path().join("config"))
+            .output()
+            .unwrap();
+        let all: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        all.as_array().unwrap().iter().find(|e| e["id"] == "drill").unwrap().clone()
+    };
+    assert!(list()["error"].is_null());
+    let mut s = Screen::spawn(&["--dir", "books"], tmp.path(), 120, 40);
+    s.wait_for("Rotate the secrets");
+    s.wait_for("Failover drill");
+    s.keys("drill");
+    s.wait_gone("Rotate the secrets");
+    // Selected, so previewed: read and validated now, and marked broken with its position.
+    s.wait_for("books/drill.yaml:4:5:");
+    s.keys("\r");
+    s.wait_for("drill is broken");
+    s.keys("\x03");
+    assert_eq!(s.wait_exit(), 0);
+    // What the preview found is in the index: `list` marks it too.
+    let drill = list();
+    let error = drill["error"].as_str().unwrap_or_default();
+    assert!(
+        error.ends_with("books/drill.yaml:4:5: unknown key 'tiemout' in step 'go' (did you mean 'timeout'?)"),
+        "{drill}"
+    );
+}

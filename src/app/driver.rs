@@ -28,7 +28,6 @@ use crate::exec::workers::{Outlet, Workers};
 use crate::health::{self, Scheduler};
 use crate::journal::{self, Journal};
 use crate::run::{Effect, Event, Run};
-use crate::runbook::index::Summary;
 use crate::runbook::load::Library;
 use crate::start;
 use crate::theme::Theme;
@@ -176,8 +175,11 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
             return Ok(2);
         }
     };
-    let library = Library::load(crate::dirs::search_path(&opts.dirs));
-    let summaries: Vec<Summary> = library.runbooks.iter().map(Summary::from_loaded).collect();
+    // The picker starts from the index; a runbook is read and validated when it is previewed
+    // or opened.
+    let mut library = crate::dirs::library(&opts.dirs);
+    library.save_on_open = false;
+    let (summaries, _) = library.summaries();
     let runs = crate::dirs::data_dir().map(|d| journal::list(&d)).unwrap_or_default();
     let unfinished = runs.into_iter().filter(|r| r.is_unfinished()).collect();
     let mut model = Model::new(summaries, unfinished);
@@ -216,7 +218,7 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
         driver.carry_out(&mut model, vec![Cmd::Attach(which.clone())]).await;
     } else if let Some(which) = &opts.resume {
         driver.carry_out(&mut model, vec![Cmd::Resume(which.clone())]).await;
-    } else if let Some(id) = opts.open.as_ref().filter(|id| driver.library.get(id).is_some()) {
+    } else if let Some(id) = opts.open.as_ref().filter(|id| driver.library.find_one(id).is_ok()) {
         driver.carry_out(&mut model, vec![Cmd::Open(id.clone())]).await;
     } else {
         if let Some(query) = &opts.open {
@@ -245,6 +247,8 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
     // Workers blocked on a full channel give up once it is gone, so the kills below are heard.
     drop(rx);
     driver.shutdown();
+    // What previews found (broken runbooks) goes into the index for the next start.
+    driver.library.save_index();
     // A step still running was stopped with the runner: the journal says so and why, so a
     // resume offers it again as cancelled rather than of unknown outcome.
     let signalled = signals.signalled;
@@ -515,10 +519,22 @@ impl Driver {
                 // of the channel they may be blocked on.
                 Cmd::Quit => {}
                 Cmd::Preview(id) => {
-                    if let Some(runbook) = self.library.get(&id).and_then(|l| l.runbook.clone()) {
-                        let more = update(model, Msg::Preview(id, runbook));
-                        Box::pin(self.carry_out(model, more)).await;
-                    }
+                    let msg = match self.library.open(&id) {
+                        Ok(loaded) => match (&loaded.runbook, loaded.first_error()) {
+                            (Some(runbook), _) => Msg::Preview(id, runbook.clone()),
+                            (None, Some(d)) => Msg::PreviewBroken {
+                                id,
+                                error: format!(
+                                    "{}:{}:{}: {}",
+                                    loaded.display, d.pos.line, d.pos.column, d.message
+                                ),
+                            },
+                            (None, None) => continue,
+                        },
+                        Err(e) => Msg::PreviewBroken { id, error: e.to_string() },
+                    };
+                    let more = update(model, msg);
+                    Box::pin(self.carry_out(model, more)).await;
                 }
                 Cmd::Copy(text) => {
                     // OSC 52: the terminal puts it on the clipboard, even over SSH.
@@ -565,7 +581,7 @@ impl Driver {
         let (mut journal, run_id) = Journal::create(&data_dir, &runbook.id)?;
         let (user, host) = journal::user_and_host();
         let started =
-            run.started_record(&loaded.content_hash, start::source_of(&self.library, loaded), &user, &host);
+            run.started_record(&loaded.content_hash, start::source_of(&self.library, &loaded), &user, &host);
         journal.append(started.clone())?;
         run.record(&started);
         self.journal = Some(journal);
@@ -595,7 +611,7 @@ impl Driver {
         if missing.is_empty() || info.outcome_known() {
             return None;
         }
-        let runbook = self.library.get(&info.runbook)?.runbook.clone()?;
+        let runbook = self.library.open(&info.runbook).ok()?.runbook?;
         let protected = self
             .library
             .environments_checked(Some(&info.runbook))

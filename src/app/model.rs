@@ -496,15 +496,7 @@ mod tests {
     }
 
     fn summary(id: &str) -> Summary {
-        Summary {
-            id: id.into(),
-            path: String::new(),
-            title: id.into(),
-            kind: None,
-            tags: vec![],
-            error: None,
-            warnings: 0,
-        }
+        Summary { id: id.into(), path: String::new(), title: id.into(), kind: None, ..Summary::default() }
     }
 
     #[test]

@@ -70,6 +70,11 @@ pub enum Msg {
     Parity(super::model::Parity),
     /// A runbook loaded for the picker's preview.
     Preview(String, std::sync::Arc<crate::runbook::Runbook>),
+    /// The runbook loaded for the preview is broken: its first error (`path:line:col: …`).
+    PreviewBroken {
+        id: String,
+        error: String,
+    },
     /// Suggestions for an input, from its `choices_from`.
     Choices {
         field: String,
@@ -266,6 +271,17 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Cmd> {
         }
         Msg::Preview(id, runbook) => {
             model.picker.preview = Some((id, runbook));
+            vec![]
+        }
+        Msg::PreviewBroken { id, error } => {
+            // The list starts from the index, which knows only the broken runbooks it has
+            // seen validated: this one is marked from now on.
+            if let Some(item) = model.picker.items.iter_mut().find(|s| s.id == id) {
+                item.error = Some(error);
+            }
+            if model.picker.preview.as_ref().is_some_and(|(p, _)| *p == id) {
+                model.picker.preview = None;
+            }
             vec![]
         }
         Msg::Timeline(rows) => {

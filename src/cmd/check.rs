@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::cli::Format;
-use crate::runbook::load::{self, ENVIRONMENTS_FILE, Library, Loaded, Root, SourceFile};
+use crate::runbook::load::{self, ENVIRONMENTS_FILE, FullLibrary, Loaded, Root, SourceFile};
 use crate::runbook::{Environments, Severity};
 
 #[derive(Debug, Serialize)]
@@ -81,7 +81,7 @@ fn plural(n: usize) -> &'static str {
 }
 
 fn search_path_reports(dirs: &[PathBuf]) -> Vec<Loaded> {
-    let library = Library::load(crate::dirs::search_path(dirs));
+    let library = FullLibrary::load(crate::dirs::search_path(dirs));
     let mut reports: Vec<Loaded> = library.environments_files;
     reports.extend(library.runbooks);
     reports.extend(unreadable(&library.unreadable));

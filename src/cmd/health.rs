@@ -24,7 +24,7 @@ pub fn run(
     format: Format,
     vars: &BTreeMap<String, String>,
 ) -> anyhow::Result<u8> {
-    let library = Library::load(crate::dirs::search_path(dirs));
+    let library = Library::new(crate::dirs::search_path(dirs));
     let envs = match library.environments_checked(None) {
         Ok(envs) => envs.clone(),
         Err(e) => {
@@ -32,7 +32,7 @@ pub fn run(
             return Ok(2);
         }
     };
-    if let Some(file) = &library.environments_file
+    if let Some(file) = library.first_environments_report()
         && let Some(err) = file.first_error()
     {
         eprintln!("runbook: {}", err.display(&file.display));

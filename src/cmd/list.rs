@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use crate::cli::Format;
 use crate::fuzzy::Fuzzy;
-use crate::runbook::index::{self, Summary};
+use crate::runbook::index::Summary;
 
 #[derive(Debug, serde::Serialize)]
 struct JsonEntry<'a> {
@@ -19,9 +19,20 @@ struct JsonEntry<'a> {
     error: Option<&'a str>,
 }
 
+/// With `RUNBOOK_INDEX_STATS=1`, says on stderr what the index had to do: how many runbook
+/// files it looked at, read and hashed, parsed (top-level keys) and validated in full.
+pub fn print_index_stats(stats: crate::runbook::index::Stats) {
+    if std::env::var_os("RUNBOOK_INDEX_STATS").is_some_and(|v| v == "1") {
+        eprintln!(
+            "runbook: index: {} files, {} read and hashed, {} parsed, {} validated",
+            stats.files, stats.hashed, stats.parsed, stats.validated
+        );
+    }
+}
+
 pub fn run(dirs: &[PathBuf], filter: Option<&str>, format: Format) -> anyhow::Result<()> {
-    let roots = crate::dirs::search_path(dirs);
-    let (summaries, _) = index::summaries(&roots, crate::dirs::cache_dir().as_deref());
+    let (summaries, stats) = crate::dirs::library(dirs).summaries();
+    print_index_stats(stats);
     let shown: Vec<&Summary> = match filter {
         Some(q) => {
             let mut fuzzy = Fuzzy::new(q);

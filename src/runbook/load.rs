@@ -15,6 +15,9 @@ use super::raw::{RawEnvironments, RawRunbook};
 use super::yaml::{self, Document};
 use super::{Environments, Runbook, bundled, validate};
 
+mod library;
+pub use library::{Library, Location, NotFound};
+
 /// The name of the file that defines environments, at the root of a runbooks directory.
 pub const ENVIRONMENTS_FILE: &str = "environments.yaml";
 
@@ -203,7 +206,30 @@ pub fn environments_file(root: &Root) -> Option<SourceFile> {
     }
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
+/// The `.yaml`/`.yml` entries under `dir` by name and directory-entry type alone, with no
+/// stat per file (the index stats each file once, and skips one that turns out to be a
+/// directory behind a link).
+pub(crate) fn walk_names(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') {
+            continue;
+        }
+        let Ok(kind) = entry.file_type() else { continue };
+        if kind.is_dir() {
+            walk_names(root, &entry.path(), out);
+        } else if name.ends_with(".yaml") || name.ends_with(".yml") {
+            let path = entry.path();
+            if let Ok(rel) = path.strip_prefix(root) {
+                out.push((rel.to_string_lossy().replace('\\', "/"), path));
+            }
+        }
+    }
+}
+
+pub(crate) fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -287,6 +313,11 @@ pub fn load_runbook(file: &SourceFile, envs: Option<&Environments>) -> Loaded {
             validate::runbook(&raw, file.path_id(), text, envs, &mut diags).map(Arc::new)
         }
         Err(d) => {
+            // A file broken further down keeps the id it declares at the top, so `run ID`
+            // reports what is wrong with it rather than that there is no such runbook.
+            if let Some(own) = super::summary::head(&file.bytes).and_then(|h| h.id) {
+                id = own;
+            }
             diags.push(d);
             None
         }
@@ -301,13 +332,14 @@ pub fn load_runbook(file: &SourceFile, envs: Option<&Environments>) -> Loaded {
     }
 }
 
-/// Every runbook the search path offers, and the environments they run in.
+/// Every runbook the search path offers, loaded and validated, and the environments they run
+/// in: what `runbook check` reads. Commands that need one runbook use the lazy [`Library`].
 ///
 /// A directory's runbooks use that directory's `environments.yaml`; a directory without one
 /// uses the first one found on the search path. So the bundled runbooks keep running in the
 /// bundled environments even when a team's directory has its own.
 #[derive(Debug, Default)]
-pub struct Library {
+pub struct FullLibrary {
     pub roots: Vec<Root>,
     /// The first environments file on the search path (for `runbook health`, and for
     /// directories without their own).
@@ -325,7 +357,7 @@ pub struct Library {
     pub unreadable: Vec<(String, String)>,
 }
 
-impl Library {
+impl FullLibrary {
     /// Reads and validates everything under `roots`.
     pub fn load(roots: Vec<Root>) -> Self {
         let per_root: Vec<RootFiles> = roots.iter().map(read_root).collect();
@@ -378,7 +410,7 @@ impl Library {
         );
         runbooks.sort_by(|a, b| a.id.cmp(&b.id));
         let unreadable = per_root.iter().flat_map(|r| r.unreadable.iter().cloned()).collect();
-        Library {
+        FullLibrary {
             roots,
             environments,
             environments_file,

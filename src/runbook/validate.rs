@@ -228,7 +228,7 @@ pub fn runbook(
     })
 }
 
-fn valid_id(id: &str) -> bool {
+pub(crate) fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && !id.starts_with('/')
         && !id.ends_with('/')
