@@ -182,12 +182,11 @@ impl Shared {
             | Record::StepCancelled { step, .. } => self.attempts.get(step).map(|a| (step, *a)),
             _ => None,
         };
-        let written = ended
-            .map_or(Ok(()), |(step, attempt)| {
-                let log = dir.join("steps").join(format!("{step}.{attempt}.log"));
-                self.conn.save_tail(self.seq, step, attempt, &log)
-            })
-            .and_then(|()| self.conn.append(self.seq, self.next, entry));
+        let tail = ended.and_then(|(step, attempt)| {
+            let log = dir.join("steps").join(format!("{step}.{attempt}.log"));
+            crate::store::Tail::of_log(step, attempt, &log)
+        });
+        let written = self.conn.append(self.seq, self.next, entry, tail);
         match written {
             Ok(()) => {
                 self.next += 1;

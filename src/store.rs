@@ -215,6 +215,25 @@ impl Store {
     }
 }
 
+/// The last lines of a step try's output, as the store keeps them.
+#[derive(Debug)]
+pub struct Tail {
+    step: String,
+    attempt: i32,
+    text: String,
+    lines_left_out: i64,
+}
+
+impl Tail {
+    /// The tail of a step try's log file (already masked: step logs are); `None` when the
+    /// try wrote no log.
+    pub fn of_log(step: &str, attempt: u32, log: &Path) -> Option<Self> {
+        let bytes = std::fs::read(log).ok()?;
+        let (text, lines_left_out) = tail_of(&bytes);
+        Some(Self { step: step.to_owned(), attempt: attempt as i32, text, lines_left_out })
+    }
+}
+
 /// A run as the store knows it: its id, its summary records, and its lease holder.
 #[derive(Debug)]
 pub struct StoredRun {
@@ -399,17 +418,35 @@ impl Connection {
         Ok(self.runs(Some(id))?.into_iter().next().and_then(|r| r.holder))
     }
 
-    /// Appends an entry as record number `n` of run `id`; returns once it is committed.
-    pub fn append(&self, seq: i32, n: i32, entry: &Entry) -> anyhow::Result<()> {
+    /// Appends an entry as record number `n` of the run with sequence number `seq`, with
+    /// the output tail of the step try it ends (if any) in the same statement: one commit,
+    /// one round trip. Returns once it is committed.
+    pub fn append(&self, seq: i32, n: i32, entry: &Entry, tail: Option<Tail>) -> anyhow::Result<()> {
         let value = serde_json::to_value(entry)?;
         let kind = value.get("type").and_then(|t| t.as_str()).unwrap_or("").to_owned();
         let at = std::time::SystemTime::from(entry.at);
         self.call(move |c| async move {
-            c.execute(
-                "INSERT INTO runbook_records (run_seq, n, at, kind, entry) VALUES ($1, $2, $3, $4, $5)",
-                &[&seq, &n, &at, &kind, &value],
-            )
-            .await?;
+            match tail {
+                None => {
+                    c.execute(
+                        "INSERT INTO runbook_records (run_seq, n, at, kind, entry) VALUES ($1, $2, $3, $4, $5)",
+                        &[&seq, &n, &at, &kind, &value],
+                    )
+                    .await?
+                }
+                Some(t) => {
+                    c.execute(
+                        "WITH output AS (
+                            INSERT INTO runbook_output (run_seq, step, attempt, tail, lines_left_out)
+                            VALUES ($1, $6, $7, $8, $9)
+                            ON CONFLICT (run_seq, step, attempt) DO UPDATE
+                            SET tail = excluded.tail, lines_left_out = excluded.lines_left_out)
+                         INSERT INTO runbook_records (run_seq, n, at, kind, entry) VALUES ($1, $2, $3, $4, $5)",
+                        &[&seq, &n, &at, &kind, &value, &t.step, &t.attempt, &t.text, &t.lines_left_out],
+                    )
+                    .await?
+                }
+            };
             Ok(())
         })
     }
@@ -428,24 +465,6 @@ impl Connection {
             Ok(row.map(|r| (r.get::<_, i32>(0), r.get::<_, i64>(1) as i32)))
         })?;
         found.with_context(|| format!("the run is not in the run store {}", self.shown))
-    }
-
-    /// Keeps the last lines of a step attempt's output (already masked: step logs are).
-    pub fn save_tail(&self, seq: i32, step: &str, attempt: u32, log: &Path) -> anyhow::Result<()> {
-        let Ok(bytes) = std::fs::read(log) else { return Ok(()) };
-        let (tail, left_out) = tail_of(&bytes);
-        let (step, attempt) = (step.to_owned(), attempt as i32);
-        self.call(move |c| async move {
-            c.execute(
-                "INSERT INTO runbook_output (run_seq, step, attempt, tail, lines_left_out)
-                 VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (run_seq, step, attempt) DO UPDATE
-                 SET tail = excluded.tail, lines_left_out = excluded.lines_left_out",
-                &[&seq, &step, &attempt, &tail, &left_out],
-            )
-            .await?;
-            Ok(())
-        })
     }
 
     /// The stored output tail of a step attempt of run `id`.
