@@ -51,6 +51,7 @@ fn summaries(n: usize) -> Vec<Summary> {
             tags: vec![format!("team-{}", i % 50), "generated".into()],
             error: None,
             warnings: 0,
+            alerts: vec![],
         })
         .collect()
 }

@@ -495,6 +495,7 @@ mod tests {
             tags: vec![],
             error: None,
             warnings: 0,
+            alerts: vec![],
         }
     }
 

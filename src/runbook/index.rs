@@ -26,6 +26,9 @@ pub struct Summary {
     /// The first error as `path:line:col: message`, for a broken runbook.
     pub error: Option<String>,
     pub warnings: usize,
+    /// The alerts its `alerts:` names (the picker marks runbooks that answer firing alerts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<String>,
 }
 
 impl Summary {
@@ -42,6 +45,7 @@ impl Summary {
                 tags: r.tags.clone(),
                 error,
                 warnings,
+                alerts: r.alerts.clone(),
             },
             None => Summary {
                 id: l.id.clone(),
@@ -51,6 +55,7 @@ impl Summary {
                 tags: vec![],
                 error,
                 warnings,
+                alerts: vec![],
             },
         }
     }
@@ -165,6 +170,7 @@ pub fn summaries(roots: &[Root], cache_dir: Option<&Path>) -> (Vec<Summary>, Sta
                 tags: Vec::new(),
                 error: Some(format!("{display}: cannot be read: {why}")),
                 warnings: 0,
+                alerts: vec![],
             });
         }
     }
