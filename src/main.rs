@@ -37,8 +37,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             writeln!(out)?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Run(args)) => {
+        Some(Command::Run(mut args)) => {
             use std::io::IsTerminal;
+            // `--alert`: the runbook that answers it, inputs from its labels (flags win).
+            let mut alert = None;
+            if let Some(which) = args.alert.take() {
+                let found = match cmd::alerts::for_run(dirs, args.env.as_deref(), &which) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        eprintln!("runbook: {e}");
+                        return Ok(ExitCode::from(2));
+                    }
+                };
+                let mut inputs: Vec<String> = found.inputs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                inputs.append(&mut args.inputs);
+                args.inputs = inputs;
+                args.runbook = Some(found.runbook);
+                args.env = Some(found.env);
+                alert = Some(found.origin);
+            }
             // On a terminal, `runbook run` is the TUI; in CI, in a pipe, or with --headless it
             // is the line-by-line runner. --yes, --choice and --dry-run are headless answers.
             let terminal = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
@@ -68,6 +85,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     theme: cli.global.theme.clone(),
                     inputs,
                     resume: args.resume,
+                    alert,
                 };
                 return Ok(ExitCode::from(runbook::app::driver::run(opts)?));
             }
@@ -86,6 +104,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 mark_done: args.mark_done,
                 note: args.note,
                 stop_running: args.stop_running,
+                alert,
             };
             Ok(ExitCode::from(runbook::headless::run(dirs, &opts)?))
         }
@@ -110,6 +129,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             Ok(ExitCode::from(cmd::health::run(dirs, env.as_deref(), all, watch, format, &vars)?))
         }
+        Some(Command::Alerts { env, format }) => Ok(ExitCode::from(cmd::alerts::run(dirs, env.as_deref(), format)?)),
         Some(Command::Demo { serve }) => {
             Ok(ExitCode::from(cmd::demo::run(dirs, serve, cli.global.theme.clone())?))
         }
@@ -136,6 +156,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 theme: cli.global.theme.clone(),
                 inputs: Default::default(),
                 resume: None,
+                alert: None,
             };
             Ok(ExitCode::from(runbook::app::driver::run(opts)?))
         }

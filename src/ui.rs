@@ -137,10 +137,15 @@ fn picker(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
                     if s.is_broken() { s.id.clone() } else { format!("{}  {}", s.title, s.id) }
                 }
             };
+            // A runbook that answers an alert firing now.
+            let firing = matches!(entry, Entry::Runbook(s) if p.firing.contains(&s.id));
             let marks = highlighter.indices(&text);
             for (ci, ch) in text.chars().enumerate() {
                 let role = if marks.contains(&ci) { Role::Match } else { Role::Text };
                 spans.push(Span::styled(ch.to_string(), theme.style(role)));
+            }
+            if firing {
+                spans.push(Span::styled("  ▲ firing", theme.style(Role::Down)));
             }
             let style = if selected { theme.style(Role::Selected) } else { Style::default() };
             ListItem::new(Line::from(spans)).style(style)
@@ -337,6 +342,22 @@ fn detail_lines(rs: &RunScreen, now_ms: u64, theme: &Theme) -> Vec<Line<'static>
     if let Some(reason) = state.last_reason.as_ref().filter(|_| state.status == Status::Running) {
         detail.push(Line::from(Span::styled(format!("last probe: {reason}"), theme.style(Role::Dim))));
     }
+    if let Some(observed) = &state.observed {
+        detail.push(Line::from(Span::styled(
+            format!("observed: {}", crate::text::escape_controls(observed)),
+            theme.style(if observed.contains('✓') { Role::Passed } else { Role::Failed }),
+        )));
+    }
+    if let Some(a) = run.alert() {
+        detail.push(Line::from(Span::styled(
+            format!(
+                "for alert {} ({})",
+                crate::text::escape_controls(&a.alertname),
+                crate::text::escape_controls(&a.fingerprint)
+            ),
+            theme.style(Role::Dim),
+        )));
+    }
     // Captures (command output) reach commands, bodies and reasons through placeholders.
     crate::ansi::scrub(&mut detail);
     detail
@@ -392,6 +413,13 @@ fn run(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
                 state.duration_ms.filter(|d| *d > 0).map(|d| format!(" {}", ms(d))).unwrap_or_default();
             let progress =
                 check_progress(rs, i, model.now_ms).map(|(p, _)| format!(" · {p}")).unwrap_or_default();
+            // What a prometheus check measured, beside the step: "0.012 < 0.05 ✓".
+            let observed = state
+                .observed
+                .as_ref()
+                .map(|o| format!(" {}", crate::text::escape_controls(o)))
+                .unwrap_or_default();
+            let observed_role = if observed.contains('✓') { Role::Passed } else { Role::Failed };
             let line = Line::from(vec![
                 Span::styled(format!("{sym} "), theme.style(role)),
                 Span::styled(indent.to_string(), theme.style(Role::Dim)),
@@ -400,6 +428,7 @@ fn run(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
                     crate::ansi::printable(&run.preview(&step.title)).into_owned(),
                     theme.style(if cursor == Some(i) { Role::Current } else { Role::Text }),
                 ),
+                Span::styled(observed, theme.style(observed_role)),
                 Span::styled(duration, theme.style(Role::Dim)),
                 Span::styled(progress, theme.style(Role::Running)),
             ]);

@@ -37,6 +37,8 @@ pub enum Action {
     /// Pick option N (1-based) of a choice step.
     Choose(u8),
     Back,
+    /// The firing alerts of the environment.
+    Alerts,
 }
 
 /// Which keys apply.
@@ -48,7 +50,7 @@ pub enum Mode {
 }
 
 /// The run view's rebindable actions: config name, action, default key, what it does.
-const RUN_ACTIONS: [(&str, Action, &str, &str); 18] = [
+const RUN_ACTIONS: [(&str, Action, &str, &str); 19] = [
     ("run", Action::Enter, "enter", "run or perform the current step (▸)"),
     ("tick", Action::Tick, "space", "tick off the current manual step"),
     ("skip", Action::Skip, "s", "skip the current step (asks for a reason)"),
@@ -57,6 +59,7 @@ const RUN_ACTIONS: [(&str, Action, &str, &str); 18] = [
     ("note", Action::Note, "n", "add a timestamped note to the journal"),
     ("timeline", Action::Timeline, "t", "the run's timeline, from the journal"),
     ("parity", Action::Parity, "p", "parity: every monitor in every environment"),
+    ("alerts", Action::Alerts, "a", "firing alerts (picker: ctrl-a); enter opens the runbook"),
     ("health", Action::ToggleHealth, "h", "show or hide the health pane"),
     ("follow", Action::ToggleFollow, "f", "follow the output (jump to its end)"),
     ("search", Action::Search, "/", "search the output (enter again: the previous match)"),
@@ -180,6 +183,7 @@ impl Keymap {
             (Mode::Picker, KeyCode::Char('p')) if ctrl => return Some(Action::Up),
             (Mode::Picker, KeyCode::Char('n')) if ctrl => return Some(Action::Down),
             (Mode::Picker, KeyCode::Esc) => return Some(Action::Back),
+            (Mode::Picker, KeyCode::Char('a')) if ctrl => return Some(Action::Alerts),
             (Mode::Picker, _) => return None,
             _ => {}
         }
@@ -206,6 +210,7 @@ impl Keymap {
                 ("type".into(), "search"),
                 ("↑↓".into(), "select"),
                 ("enter".into(), "open"),
+                ("^a".into(), "alerts"),
                 ("esc".into(), "clear/quit"),
             ],
             Mode::Run => [

@@ -21,6 +21,7 @@ pub fn run(dirs: &[PathBuf], serve: bool, theme: Option<String>) -> anyhow::Resu
                 theme,
                 inputs: Default::default(),
                 resume: None,
+                alert: None,
             };
             return crate::app::driver::run_async(opts, Some(demo)).await;
         }
