@@ -133,19 +133,20 @@ fn picker(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
                 Entry::Runbook(s) => {
                     let kind = s.kind.map(|k| k.to_string()).unwrap_or_else(|| "broken".into());
                     let role = if s.is_broken() { Role::Failed } else { Role::Dim };
-                    spans.push(Span::styled(format!("{kind:<11} "), theme.style(role)));
+                    if p.firing.contains(&s.id) {
+                        // It answers an alert firing now: marked where the eye starts.
+                        spans.push(Span::styled(format!("{kind:<10.10}"), theme.style(role)));
+                        spans.push(Span::styled("▲ ", theme.style(Role::Down)));
+                    } else {
+                        spans.push(Span::styled(format!("{kind:<11} "), theme.style(role)));
+                    }
                     if s.is_broken() { s.id.clone() } else { format!("{}  {}", s.title, s.id) }
                 }
             };
-            // A runbook that answers an alert firing now.
-            let firing = matches!(entry, Entry::Runbook(s) if p.firing.contains(&s.id));
             let marks = highlighter.indices(&text);
             for (ci, ch) in text.chars().enumerate() {
                 let role = if marks.contains(&ci) { Role::Match } else { Role::Text };
                 spans.push(Span::styled(ch.to_string(), theme.style(role)));
-            }
-            if firing {
-                spans.push(Span::styled("  ▲ firing", theme.style(Role::Down)));
             }
             let style = if selected { theme.style(Role::Selected) } else { Style::default() };
             ListItem::new(Line::from(spans)).style(style)
