@@ -246,6 +246,7 @@ fn the_tui_lists_firing_alerts_and_opens_the_runbook_with_the_form_filled() {
     s.wait_for("▲ QueueBacklog");
     s.keys("\r");
     s.wait_for("service=checkout team=pay'ments; touch pwned $(id)");
+    s.wait_for("run succeeded");
     s.keys("q");
     s.wait_exit();
     assert!(!tmp.path().join("pwned").exists());

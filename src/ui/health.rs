@@ -96,7 +96,7 @@ fn alert_lines(model: &Model, theme: &Theme, width: usize) -> Vec<Line<'static>>
             Span::styled(format!("{age:>4}"), theme.style(Role::Dim)),
         ]));
     }
-    lines.push(Line::from(Span::styled("a: the list, enter opens a runbook", theme.style(Role::Dim))));
+    lines.push(Line::from(Span::styled("a: the list (enter: its runbook)", theme.style(Role::Dim))));
     lines
 }
 
