@@ -68,7 +68,10 @@ impl Alert {
             .inputs
             .iter()
             .filter_map(|i| {
-                self.labels.get(&i.name).or_else(|| self.annotations.get(&i.name)).map(|v| (i.name.clone(), v.clone()))
+                self.labels
+                    .get(&i.name)
+                    .or_else(|| self.annotations.get(&i.name))
+                    .map(|v| (i.name.clone(), v.clone()))
             })
             .collect()
     }
@@ -107,8 +110,10 @@ struct RawStatus {
 /// Reads Alertmanager's `/api/v2/alerts` answer: the active alerts, oldest first.
 pub fn parse(status: u16, body: &[u8]) -> Result<Vec<Alert>, String> {
     if !(200..300).contains(&status) {
-        let start: String =
-            String::from_utf8_lossy(&body[..body.len().min(120)]).chars().filter(|c| !c.is_control()).collect();
+        let start: String = String::from_utf8_lossy(&body[..body.len().min(120)])
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect();
         return Err(format!("HTTP {status}: {}", start.trim()));
     }
     let raw: Vec<RawAlert> = serde_json::from_slice(body).map_err(|e| {
@@ -147,7 +152,11 @@ pub fn server(env: &Environment) -> Result<crate::prom::Server, String> {
 
 /// Fetches the firing alerts (active, not silenced, not inhibited) of an environment. Every
 /// error names the environment and the Alertmanager's URL (secrets masked).
-pub async fn fetch(client: &reqwest::Client, env: &Environment, timeout: Duration) -> Result<Vec<Alert>, String> {
+pub async fn fetch(
+    client: &reqwest::Client,
+    env: &Environment,
+    timeout: Duration,
+) -> Result<Vec<Alert>, String> {
     let server = server(env)?;
     let place = format!("Alertmanager of environment '{}' ({})", env.name, server.shown);
     let masked = |text: String| crate::runbook::template::mask(&text, &server.secrets).into_owned();
@@ -170,10 +179,9 @@ pub async fn fetch(client: &reqwest::Client, env: &Environment, timeout: Duratio
     match tokio::time::timeout(timeout, request).await {
         Ok(Ok(alerts)) => Ok(alerts),
         Ok(Err(why)) => Err(masked(format!("{place}: {why}"))),
-        Err(_) => Err(masked(format!(
-            "{place}: timed out after {}",
-            crate::runbook::duration::format(timeout)
-        ))),
+        Err(_) => {
+            Err(masked(format!("{place}: timed out after {}", crate::runbook::duration::format(timeout))))
+        }
     }
 }
 
@@ -254,7 +262,9 @@ fn url_path(url: &str) -> String {
 }
 
 /// Runbooks whose `alerts:` name the same alert: (alert, [ids]), for `runbook check`.
-pub fn duplicates<'a>(runbooks: impl IntoIterator<Item = (&'a str, &'a [String])>) -> Vec<(String, Vec<String>)> {
+pub fn duplicates<'a>(
+    runbooks: impl IntoIterator<Item = (&'a str, &'a [String])>,
+) -> Vec<(String, Vec<String>)> {
     let mut by_name: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for (id, alerts) in runbooks {
         for a in alerts {
@@ -300,8 +310,10 @@ pub fn pick<'a>(alerts: &'a [Alert], which: &str) -> Result<&'a Alert, String> {
             })
         }
         many => {
-            let lines: Vec<String> =
-                many.iter().map(|a| format!("  {}  {}", a.fingerprint, crate::prom::labels(&a.labels))).collect();
+            let lines: Vec<String> = many
+                .iter()
+                .map(|a| format!("  {}  {}", a.fingerprint, crate::prom::labels(&a.labels)))
+                .collect();
             Err(format!(
                 "{} alerts '{which}' are firing: give the fingerprint of one with --alert:\n{}",
                 many.len(),
@@ -313,11 +325,8 @@ pub fn pick<'a>(alerts: &'a [Alert], which: &str) -> Result<&'a Alert, String> {
 
 /// The error for an alert no runbook answers: its labels, and how to link one.
 pub fn unanswered(alert: &Alert) -> String {
-    let labels: Vec<String> = alert
-        .labels
-        .iter()
-        .map(|(k, v)| format!("  {k}={}", crate::text::escape_controls(v)))
-        .collect();
+    let labels: Vec<String> =
+        alert.labels.iter().map(|(k, v)| format!("  {k}={}", crate::text::escape_controls(v))).collect();
     format!(
         "no runbook answers alert '{}' (fingerprint {}). Its labels:\n{}\nLink a runbook: list the alert in its `alerts: [{}]`, or set the alert rule's `runbook_url` annotation to a URL ending in the runbook's id",
         crate::text::escape_controls(&alert.alertname),
@@ -366,7 +375,10 @@ mod tests {
         ] {
             assert_eq!(m.by_url(url), Some("x"), "{url}");
         }
-        assert_eq!(m.by_url("https://git/blob/main/runbooks/incidents/api-5xx.yaml"), Some("incidents/api-5xx"));
+        assert_eq!(
+            m.by_url("https://git/blob/main/runbooks/incidents/api-5xx.yaml"),
+            Some("incidents/api-5xx")
+        );
         assert_eq!(m.by_url("https://git/blob/main/runbooks/incidents/api-5xx"), Some("incidents/api-5xx"));
         // A different runbook whose name merely ends the same way does not match.
         assert_eq!(m.by_url("https://git/runbooks/old-api-5xx.md"), None);
@@ -395,7 +407,10 @@ mod tests {
             [("b/second", &["HighErrorRate".to_owned()][..]), ("a/first", &["HighErrorRate".to_owned()][..])]
                 .into_iter(),
         );
-        assert_eq!(dups, vec![("HighErrorRate".to_owned(), vec!["a/first".to_owned(), "b/second".to_owned()])]);
+        assert_eq!(
+            dups,
+            vec![("HighErrorRate".to_owned(), vec!["a/first".to_owned(), "b/second".to_owned()])]
+        );
     }
 
     #[test]

@@ -136,6 +136,9 @@ pub enum Command {
         /// The environment (default: environments.yaml's `default`).
         #[arg(long, short = 'e')]
         env: Option<String>,
+        /// Override an environment var, NAME=VALUE (repeatable).
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },

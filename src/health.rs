@@ -158,9 +158,13 @@ async fn probe_prepared(
 ) -> crate::run::ProbeResult {
     match prepared {
         Ok(p) => prober.probe(p).await,
-        Err(why) => {
-            crate::run::ProbeResult { passed: false, slow: false, latency_ms: 0, reason: why.clone(), observed: None }
-        }
+        Err(why) => crate::run::ProbeResult {
+            passed: false,
+            slow: false,
+            latency_ms: 0,
+            reason: why.clone(),
+            observed: None,
+        },
     }
 }
 

@@ -42,7 +42,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // `--alert`: the runbook that answers it, inputs from its labels (flags win).
             let mut alert = None;
             if let Some(which) = args.alert.take() {
-                let found = match cmd::alerts::for_run(dirs, args.env.as_deref(), &which) {
+                let vars = runbook::start::pairs(&args.vars, "--var").unwrap_or_default();
+                let found = match cmd::alerts::for_run(dirs, args.env.as_deref(), &vars, &which) {
                     Ok(f) => f,
                     Err(e) => {
                         eprintln!("runbook: {e}");
@@ -129,7 +130,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             Ok(ExitCode::from(cmd::health::run(dirs, env.as_deref(), all, watch, format, &vars)?))
         }
-        Some(Command::Alerts { env, format }) => Ok(ExitCode::from(cmd::alerts::run(dirs, env.as_deref(), format)?)),
+        Some(Command::Alerts { env, vars, format }) => {
+            let vars = match runbook::start::pairs(&vars, "--var") {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("runbook: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            Ok(ExitCode::from(cmd::alerts::run(dirs, env.as_deref(), &vars, format)?))
+        }
         Some(Command::Demo { serve }) => {
             Ok(ExitCode::from(cmd::demo::run(dirs, serve, cli.global.theme.clone())?))
         }

@@ -49,19 +49,25 @@ impl Comparison {
     /// Parses `< 0.05`, `>=1`, `== 0`, `!= 2.5`, `< +Inf`. The error is a sentence.
     pub fn parse(text: &str) -> Result<Self, String> {
         let t = text.trim();
-        let ops = [("<=", Op::Le), (">=", Op::Ge), ("==", Op::Eq), ("!=", Op::Ne), ("<", Op::Lt), (">", Op::Gt)];
-        let Some((op, rest)) = ops.iter().find_map(|(s, op)| t.strip_prefix(s).map(|r| (*op, r.trim()))) else {
+        let ops =
+            [("<=", Op::Le), (">=", Op::Ge), ("==", Op::Eq), ("!=", Op::Ne), ("<", Op::Lt), (">", Op::Gt)];
+        let Some((op, rest)) = ops.iter().find_map(|(s, op)| t.strip_prefix(s).map(|r| (*op, r.trim())))
+        else {
             let hint = if t.starts_with('=') { " (equality is written `==`)" } else { "" };
             return Err(format!(
                 "starts with no comparison{hint}: write an operator (<, <=, >, >=, ==, !=) and a number, like \"< 0.05\""
             ));
         };
         if rest.is_empty() {
-            return Err(format!("has no number after '{}': write it like \"{} 0.05\"", op.symbol(), op.symbol()));
+            return Err(format!(
+                "has no number after '{}': write it like \"{} 0.05\"",
+                op.symbol(),
+                op.symbol()
+            ));
         }
-        let threshold: f64 = rest
-            .parse()
-            .map_err(|_| format!("compares with '{rest}', which is not a number: write it like \"< 0.05\""))?;
+        let threshold: f64 = rest.parse().map_err(|_| {
+            format!("compares with '{rest}', which is not a number: write it like \"< 0.05\"")
+        })?;
         if threshold.is_nan() {
             return Err("compares with NaN, which nothing equals: use a number".into());
         }
@@ -125,7 +131,10 @@ pub fn render_endpoint(
         Name::Env(n) => env_var(n).map(Value::secret),
     };
     let missing = |m: crate::runbook::template::Missing| match &m.0 {
-        Name::Env(n) => format!("environment variable {n} is not set (environments.yaml uses '{{{{ env.{n} }}}}' for '{}')", env.name),
+        Name::Env(n) => format!(
+            "environment variable {n} is not set (environments.yaml uses '{{{{ env.{n} }}}}' for '{}')",
+            env.name
+        ),
         other => format!("'{other}' has no value in environment '{}'", env.name),
     };
     let url = endpoint.url.render(Quoting::Plain, &lookup).map_err(missing)?;
@@ -198,8 +207,10 @@ pub fn parse_answer(status: u16, body: &[u8]) -> Result<Vec<Series>, String> {
     let answer: ApiAnswer = match serde_json::from_slice(body) {
         Ok(a) => a,
         Err(_) => {
-            let start: String =
-                String::from_utf8_lossy(&body[..body.len().min(80)]).chars().filter(|c| !c.is_control()).collect();
+            let start: String = String::from_utf8_lossy(&body[..body.len().min(80)])
+                .chars()
+                .filter(|c| !c.is_control())
+                .collect();
             return Err(format!("HTTP {status}, not a Prometheus API answer (not JSON: '{}')", start.trim()));
         }
     };
@@ -230,11 +241,16 @@ pub fn parse_answer(status: u16, body: &[u8]) -> Result<Vec<Series>, String> {
             Ok(vec![number(text)])
         }
         "string" => {
-            let (_, text): (serde_json::Value, String) = serde_json::from_value(data.result).unwrap_or_default();
-            Err(format!("the query yields a string ('{}'), not a number", crate::text::escape_controls(&text)))
+            let (_, text): (serde_json::Value, String) =
+                serde_json::from_value(data.result).unwrap_or_default();
+            Err(format!(
+                "the query yields a string ('{}'), not a number",
+                crate::text::escape_controls(&text)
+            ))
         }
         "matrix" => Err(
-            "the query yields a range vector: write an instant query (wrap it in rate(), max_over_time(), …)".into(),
+            "the query yields a range vector: write an instant query (wrap it in rate(), max_over_time(), …)"
+                .into(),
         ),
         other => Err(format!("the answer has an unknown result type '{other}'")),
     }
@@ -276,8 +292,13 @@ pub fn judge(series: &[Series], cmp: &Comparison, all: bool) -> Result<String, (
                 }
                 Some(bad) => {
                     let why = if bad.value.is_nan() { " (NaN)" } else { "" };
-                    let observed =
-                        format!("{} {} {cmp} ✗ ({} of {} series)", labels(&bad.labels), bad.text, failing.len(), many.len());
+                    let observed = format!(
+                        "{} {} {cmp} ✗ ({} of {} series)",
+                        labels(&bad.labels),
+                        bad.text,
+                        failing.len(),
+                        many.len()
+                    );
                     Err((format!("{} {} is not {cmp}{why}", labels(&bad.labels), bad.text), Some(observed)))
                 }
             }
@@ -304,7 +325,8 @@ mod tests {
     }
 
     fn answer(result_type: &str, result: &str) -> Vec<u8> {
-        format!(r#"{{"status":"success","data":{{"resultType":"{result_type}","result":{result}}}}}"#).into_bytes()
+        format!(r#"{{"status":"success","data":{{"resultType":"{result_type}","result":{result}}}}}"#)
+            .into_bytes()
     }
 
     fn series(values: &[&str]) -> Vec<Series> {
@@ -388,7 +410,8 @@ mod tests {
 
     #[test]
     fn answers_of_every_shape_are_read_or_refused_with_a_reason() {
-        let v = parse_answer(200, &answer("vector", r#"[{"metric":{"job":"api"},"value":[1.5,"0.25"]}]"#)).unwrap();
+        let v = parse_answer(200, &answer("vector", r#"[{"metric":{"job":"api"},"value":[1.5,"0.25"]}]"#))
+            .unwrap();
         assert_eq!(v.len(), 1);
         assert_eq!((v[0].value, v[0].text.as_str()), (0.25, "0.25"));
         assert_eq!(v[0].labels["job"], "api");

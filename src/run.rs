@@ -1110,9 +1110,18 @@ pub fn prepare_probe(
             secrets.extend(server.secrets.iter().cloned());
             let label = format!("Prometheus of environment '{}' ({})", env.name, server.shown);
             let timeout = crate::runbook::duration::format(probe.timeout);
-            let url = crate::prom::api_url(&server.base, "/api/v1/query", &[("query", &q.real), ("timeout", &timeout)])
-                .map_err(|e| format!("{label}: {e}"))?;
-            let cmp = probe.expect.value.as_ref().map(|c| format!(" {}{c}", if probe.expect.all { "all " } else { "" })).unwrap_or_default();
+            let url = crate::prom::api_url(
+                &server.base,
+                "/api/v1/query",
+                &[("query", &q.real), ("timeout", &timeout)],
+            )
+            .map_err(|e| format!("{label}: {e}"))?;
+            let cmp = probe
+                .expect
+                .value
+                .as_ref()
+                .map(|c| format!(" {}{c}", if probe.expect.all { "all " } else { "" }))
+                .unwrap_or_default();
             (
                 PreparedTarget::Prometheus { url: url.into(), headers: server.headers, server: label },
                 format!("prometheus {}{cmp}", q.shown),

@@ -229,11 +229,22 @@ pub struct Probe {
 
 #[derive(Debug, Clone)]
 pub enum ProbeTarget {
-    Http { url: Template, method: String, headers: Vec<(String, Template)>, insecure: bool },
-    Tcp { address: Template },
-    Command { script: Template },
+    Http {
+        url: Template,
+        method: String,
+        headers: Vec<(String, Template)>,
+        insecure: bool,
+    },
+    Tcp {
+        address: Template,
+    },
+    Command {
+        script: Template,
+    },
     /// A PromQL instant query against the environment's Prometheus.
-    Prometheus { query: Template },
+    Prometheus {
+        query: Template,
+    },
 }
 
 impl ProbeTarget {

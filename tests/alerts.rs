@@ -2,10 +2,10 @@
 //! binary, see support/prom.rs): `prometheus:` checks and monitors on live data, `runbook
 //! alerts`, `runbook run --alert` with inputs from labels, and the TUI's alert list.
 
-mod support;
 #[path = "support/prom.rs"]
 #[allow(dead_code)]
 mod prom;
+mod support;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -75,7 +75,8 @@ fn queue_books(dir: &Path) {
 fn firing(stack: &Stack) -> String {
     stack.fault();
     support::wait_for("QueueBacklog to fire in Alertmanager", Duration::from_secs(45), || {
-        let (code, body) = prom::http_get(&format!("{}/api/v2/alerts?active=true", stack.alertmanager)).ok()?;
+        let (code, body) =
+            prom::http_get(&format!("{}/api/v2/alerts?active=true", stack.alertmanager)).ok()?;
         (code == 200 && body.contains("QueueBacklog") && body.contains("QueueWarning")).then_some(body)
     })
 }
@@ -144,7 +145,8 @@ inputs:
     let rows: serde_json::Value = serde_json::from_slice(&down.stdout).unwrap();
     let reason = rows[0]["reason"].as_str().unwrap();
     assert!(
-        reason.starts_with("Prometheus of environment 'down' (http://127.0.0.1:") && reason.contains("connection refused"),
+        reason.starts_with("Prometheus of environment 'down' (http://127.0.0.1:")
+            && reason.contains("connection refused"),
         "{reason}"
     );
 
@@ -160,8 +162,12 @@ inputs:
 }
 
 fn journal_of(dir: &Path) -> String {
-    let runs: Vec<_> = std::fs::read_dir(dir.join("data/runs")).unwrap().flatten().map(|e| e.path()).collect();
-    runs.iter().map(|r| std::fs::read_to_string(r.join("journal.jsonl")).unwrap()).collect::<Vec<_>>().join("\n")
+    let runs: Vec<_> =
+        std::fs::read_dir(dir.join("data/runs")).unwrap().flatten().map(|e| e.path()).collect();
+    runs.iter()
+        .map(|r| std::fs::read_to_string(r.join("journal.jsonl")).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]
@@ -175,14 +181,20 @@ fn a_firing_alert_opens_its_runbook_with_inputs_from_its_labels() {
     let listed = run(&["alerts", "--dir", "books", "--format", "json"], tmp.path());
     assert_eq!(listed.status.code(), Some(0), "{}", text(&listed));
     let alerts: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
-    let find = |name: &str| alerts.as_array().unwrap().iter().find(|a| a["alertname"] == name).unwrap().clone();
+    let find =
+        |name: &str| alerts.as_array().unwrap().iter().find(|a| a["alertname"] == name).unwrap().clone();
     let backlog = find("QueueBacklog");
     assert_eq!(backlog["runbook"], "ops/checkout-queue", "by its runbook_url: {backlog}");
     assert_eq!(backlog["labels"]["service"], "checkout");
-    assert!(backlog["starts_at"].as_str().unwrap().len() > 10 && backlog["fingerprint"].as_str().unwrap().len() > 4);
+    assert!(
+        backlog["starts_at"].as_str().unwrap().len() > 10
+            && backlog["fingerprint"].as_str().unwrap().len() > 4
+    );
     assert_eq!(find("QueueWarning")["runbook"], "queue-warning", "by `alerts:`, the first by id");
     let table = text(&run(&["alerts", "--dir", "books"], tmp.path()));
-    assert!(table.contains("QueueBacklog") && table.contains("critical") && table.contains("ops/checkout-queue"));
+    assert!(
+        table.contains("QueueBacklog") && table.contains("critical") && table.contains("ops/checkout-queue")
+    );
     assert!(table.contains("The checkout queue is backing up"), "{table}");
 
     // Inputs from the labels, quoted like every value: the label's shell text stays text.
@@ -204,7 +216,8 @@ fn a_firing_alert_opens_its_runbook_with_inputs_from_its_labels() {
     std::fs::remove_file(tmp.path().join("books/ops/checkout-queue.yaml")).unwrap();
     let unanswered = text(&run(&["run", "--alert", "QueueBacklog", "--dir", "books", "--yes"], tmp.path()));
     assert!(
-        unanswered.contains("no runbook answers alert 'QueueBacklog'") && !unanswered.contains("environment")
+        unanswered.contains("no runbook answers alert 'QueueBacklog'")
+            && !unanswered.contains("environment")
             && unanswered.contains("service=checkout")
             && unanswered.contains("alerts: [QueueBacklog]"),
         "{unanswered}"
@@ -216,7 +229,10 @@ fn a_firing_alert_opens_its_runbook_with_inputs_from_its_labels() {
     let down = run(&["alerts", "--dir", "books", "--env", "down"], tmp.path());
     assert_eq!(down.status.code(), Some(1));
     let said = text(&down);
-    assert!(said.contains("Alertmanager of environment 'down' (http://127.0.0.1:") && said.contains("/t/••••"), "{said}");
+    assert!(
+        said.contains("Alertmanager of environment 'down' (http://127.0.0.1:") && said.contains("/t/••••"),
+        "{said}"
+    );
     assert!(!said.contains(TOKEN), "{said}");
 }
 
@@ -251,4 +267,44 @@ fn the_tui_lists_firing_alerts_and_opens_the_runbook_with_the_form_filled() {
     s.wait_exit();
     assert!(!tmp.path().join("pwned").exists());
     assert!(journal_of(tmp.path()).contains(r#""alertname":"QueueBacklog""#));
+}
+
+#[test]
+fn the_demo_answers_prometheus_queries_and_lists_an_alert_per_fault_without_installing_anything() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let demo = rt.block_on(runbook::demo::Demo::start()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let with_demo = |args: &[&str]| {
+        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        for (k, v) in demo.vars() {
+            all.push("--var".into());
+            all.push(format!("{k}={v}"));
+        }
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        run(&refs, tmp.path())
+    };
+    let quiet = text(&with_demo(&["alerts", "--env", "demo"]));
+    assert!(quiet.contains("no alerts firing in 'demo'"), "{quiet}");
+    let (code, _) = prom::http_get(&format!("{}/api/v1/query?query=up", demo.base_url())).unwrap();
+    assert_eq!(code, 200);
+    let post = |path: &str| {
+        let addr = demo.http;
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        use std::io::{Read, Write};
+        write!(s, "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+    };
+    post("/admin/fault/errors");
+    let listed = with_demo(&["alerts", "--env", "demo", "--format", "json"]);
+    let alerts: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(alerts[0]["alertname"], "HighErrorRate");
+    assert_eq!(alerts[0]["runbook"], "incidents/api-5xx", "the bundled runbook answers it");
+    let health = with_demo(&["health", "--env", "demo", "--format", "json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&health.stdout).unwrap();
+    let rate = rows.as_array().unwrap().iter().find(|r| r["monitor"] == "error-rate").unwrap();
+    assert_eq!(rate["observed"], "0.8 < 0.05 ✗", "{rate}");
+    let dry = text(&with_demo(&["run", "--alert", "HighErrorRate", "--env", "demo", "--dry-run"]));
+    assert!(dry.contains("incidents/api-5xx"), "{dry}");
 }

@@ -83,7 +83,10 @@ fn every_documented_demo_command_works_against_the_demo() {
                 seen.is_finished().then_some(())
             });
             let text = seen.join().unwrap();
-            assert!(text.contains("API health"), "{file}: `{line}` showed no monitor (by its title):\n{text}");
+            assert!(
+                text.contains("API health"),
+                "{file}: `{line}` showed no monitor (by its title):\n{text}"
+            );
             // SAFETY: SIGINT to our own child.
             unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
             let _ = child.wait();

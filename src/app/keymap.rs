@@ -57,7 +57,7 @@ const RUN_ACTIONS: [(&str, Action, &str, &str); 19] = [
     ("retry", Action::Retry, "r", "retry a failed or cancelled step"),
     ("cancel", Action::Cancel, "c", "cancel the running command (its whole process tree)"),
     ("note", Action::Note, "n", "add a timestamped note to the journal"),
-    ("timeline", Action::Timeline, "t", "the run's timeline, from the journal"),
+    ("timeline", Action::Timeline, "t", "the run's timeline (↑↓ pgup/pgdn home/end scroll it)"),
     ("parity", Action::Parity, "p", "parity: every monitor in every environment"),
     ("alerts", Action::Alerts, "a", "firing alerts (picker: ctrl-a); enter opens the runbook"),
     ("health", Action::ToggleHealth, "h", "show or hide the health pane"),
@@ -252,7 +252,6 @@ impl Keymap {
             },
         ));
         out.push(("pgup/pgdn".into(), "scroll output (no output: detail); wheel: the pane under it"));
-        out.push(("t, then ↑↓".into(), "scroll the timeline (pgup/pgdn, home/end)"));
         out.push(("ctrl-c".into(), "quit from anywhere"));
         out
     }

@@ -264,7 +264,11 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Cmd> {
 /// `a` (run view) or ctrl-a (picker): the alert list, read again now.
 fn open_alerts(model: &mut Model) -> Vec<Cmd> {
     if !model.alerts.configured {
-        let env = if model.alerts.env.is_empty() { "this environment".to_owned() } else { format!("'{}'", model.alerts.env) };
+        let env = if model.alerts.env.is_empty() {
+            "this environment".to_owned()
+        } else {
+            format!("'{}'", model.alerts.env)
+        };
         model.status = Some(format!(
             "{env} has no `alertmanager:` in environments.yaml: add its URL to see firing alerts"
         ));

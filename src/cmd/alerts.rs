@@ -51,7 +51,8 @@ pub fn pick(envs: &Environments, name: Option<&str>) -> Result<Environment, Stri
 
 /// Fetches an environment's alerts on a small runtime of its own.
 pub fn fetch_blocking(env: &Environment) -> Result<Vec<Alert>, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let client = reqwest::Client::builder()
         .user_agent(concat!("runbook/", env!("CARGO_PKG_VERSION")))
         .build()
@@ -61,10 +62,18 @@ pub fn fetch_blocking(env: &Environment) -> Result<Vec<Alert>, String> {
 
 /// Runs `runbook alerts`; returns the exit code (0 listed, 1 Alertmanager could not be read,
 /// 2 usage).
-pub fn run(dirs: &[PathBuf], env: Option<&str>, format: Format) -> anyhow::Result<u8> {
+pub fn run(
+    dirs: &[PathBuf],
+    env: Option<&str>,
+    vars: &BTreeMap<String, String>,
+    format: Format,
+) -> anyhow::Result<u8> {
     let roots = crate::dirs::search_path(dirs);
     let environment = match environments(&roots).and_then(|envs| pick(&envs, env)) {
-        Ok(e) => e,
+        Ok(mut e) => {
+            e.vars.extend(vars.clone());
+            e
+        }
         Err(e) => {
             eprintln!("runbook: {e}");
             return Ok(2);
@@ -82,7 +91,9 @@ pub fn run(dirs: &[PathBuf], env: Option<&str>, format: Format) -> anyhow::Resul
         }
     };
     let (summaries, _) = index::summaries(&roots, crate::dirs::cache_dir().as_deref());
-    let matcher = Matcher::new(summaries.iter().filter(|s| !s.is_broken()).map(|s| (s.id.as_str(), s.alerts.as_slice())));
+    let matcher = Matcher::new(
+        summaries.iter().filter(|s| !s.is_broken()).map(|s| (s.id.as_str(), s.alerts.as_slice())),
+    );
     matcher.annotate(&mut list);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if format == Format::Json {
@@ -98,7 +109,12 @@ pub fn run(dirs: &[PathBuf], env: Option<&str>, format: Format) -> anyhow::Resul
     }
     let now = jiff::Timestamp::now();
     let name_w = list.iter().map(|a| a.alertname.chars().count()).max().unwrap_or(5).clamp(5, 40);
-    let book_w = list.iter().map(|a| a.runbook.as_deref().map_or(1, |r| r.chars().count())).max().unwrap_or(7).clamp(7, 40);
+    let book_w = list
+        .iter()
+        .map(|a| a.runbook.as_deref().map_or(1, |r| r.chars().count()))
+        .max()
+        .unwrap_or(7)
+        .clamp(7, 40);
     writeln!(out, "{:name_w$}  {:9}  {:>5}  {:book_w$}  SUMMARY", "ALERT", "SEVERITY", "SINCE", "RUNBOOK")?;
     for a in &list {
         let labels: Vec<String> = a
@@ -144,15 +160,24 @@ pub struct AlertRun {
 
 /// Finds the alert (a fingerprint or a unique name) in the environment's Alertmanager and
 /// the runbook that answers it. The error is a sentence for the user (exit 2).
-pub fn for_run(dirs: &[PathBuf], env: Option<&str>, which: &str) -> Result<AlertRun, String> {
+pub fn for_run(
+    dirs: &[PathBuf],
+    env: Option<&str>,
+    vars: &BTreeMap<String, String>,
+    which: &str,
+) -> Result<AlertRun, String> {
     let library = load::Library::load(crate::dirs::search_path(dirs));
     let envs = library.environments_checked(None)?;
-    let environment = pick(envs, env)?;
+    let mut environment = pick(envs, env)?;
+    environment.vars.extend(vars.clone());
     alerts::server(&environment)?;
     let list = fetch_blocking(&environment)?;
     let alert = alerts::pick(&list, which)?;
     let matcher = Matcher::new(
-        library.runbooks.iter().filter_map(|l| l.runbook.as_ref().map(|r| (l.id.as_str(), r.alerts.as_slice()))),
+        library
+            .runbooks
+            .iter()
+            .filter_map(|l| l.runbook.as_ref().map(|r| (l.id.as_str(), r.alerts.as_slice()))),
     );
     let Some(id) = matcher.answer(alert) else {
         return Err(alerts::unanswered(alert));

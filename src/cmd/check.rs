@@ -110,7 +110,8 @@ fn warn_duplicate_alerts(reports: &mut [Loaded]) {
             if !ids.contains(&rb.id) {
                 continue;
             }
-            let others: Vec<String> = ids.iter().filter(|id| **id != rb.id).map(|id| format!("'{id}'")).collect();
+            let others: Vec<String> =
+                ids.iter().filter(|id| **id != rb.id).map(|id| format!("'{id}'")).collect();
             r.diagnostics.push(crate::runbook::Diagnostic::warning(
                 rb.alerts_at[i],
                 format!(

@@ -85,7 +85,13 @@ fn print_rows(rows: &[Row], format: Format) -> anyhow::Result<()> {
             (None, _) => r.reason.clone(),
         };
         let title = crate::text::escape_controls(&r.title);
-        writeln!(out, "{title:w$}  {:9}  {:>6}ms  {}", r.state.to_string(), r.latency_ms, crate::text::escape_controls(&reason))?;
+        writeln!(
+            out,
+            "{title:w$}  {:9}  {:>6}ms  {}",
+            r.state.to_string(),
+            r.latency_ms,
+            crate::text::escape_controls(&reason)
+        )?;
     }
     Ok(())
 }

@@ -55,7 +55,9 @@ impl Prober {
         };
         let reason = match (&probe.target, passed) {
             // Which server failed to answer, so a wrong URL is found at once.
-            (PreparedTarget::Prometheus { server, .. }, false) if observed.is_none() => format!("{server}: {reason}"),
+            (PreparedTarget::Prometheus { server, .. }, false) if observed.is_none() => {
+                format!("{server}: {reason}")
+            }
             _ => reason,
         };
         let latency_ms = latency.as_millis() as u64;
@@ -87,7 +89,8 @@ impl Prober {
         let Some(cmp) = &probe.expect.value else {
             return Err(("no `expect.value` to compare with".into(), None));
         };
-        let mut request = self.client.get(url.as_str()).timeout(probe.timeout).header("Accept", "application/json");
+        let mut request =
+            self.client.get(url.as_str()).timeout(probe.timeout).header("Accept", "application/json");
         for (k, v) in headers {
             request = request.header(k, v);
         }

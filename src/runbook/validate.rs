@@ -237,7 +237,8 @@ fn alert_names(raw: &RawRunbook, diags: &mut Diagnostics) -> (Vec<String>, Vec<c
     let mut at = Vec::new();
     for a in raw.alerts.iter().flatten() {
         if a.value.trim().is_empty() {
-            diags.error(a.pos, "an empty alert name in `alerts:`: write the alert's name, like HighErrorRate");
+            diags
+                .error(a.pos, "an empty alert name in `alerts:`: write the alert's name, like HighErrorRate");
         } else if out.contains(&a.value) {
             diags.warning(a.pos, format!("alert {} is listed twice in `alerts:`", quote(&a.value)));
         } else {

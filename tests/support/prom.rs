@@ -192,7 +192,9 @@ fn spawn(program: &str, args: &[&str], log: &Path) -> Result<Child, String> {
         });
     }
     cmd.spawn().map_err(|e| {
-        format!("cannot run {program} ({e}): install the Debian packages prometheus and prometheus-alertmanager")
+        format!(
+            "cannot run {program} ({e}): install the Debian packages prometheus and prometheus-alertmanager"
+        )
     })
 }
 
@@ -218,7 +220,8 @@ pub fn http_get(url: &str) -> Result<(u16, String), String> {
     let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
     let mut s = std::net::TcpStream::connect(host).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+        .map_err(|e| e.to_string())?;
     let mut text = String::new();
     s.read_to_string(&mut text).map_err(|e| e.to_string())?;
     let code = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or("no status line")?;

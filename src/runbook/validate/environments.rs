@@ -48,7 +48,9 @@ pub fn environments(raw: RawEnvironments, source: &str, diags: &mut Diagnostics)
     for (i, (name, env)) in raw.environments.iter().enumerate() {
         let only = [name.value.clone()];
         let scope = Scope::new(Some(&out), Some(&only));
-        for (key, raw_endpoint) in [("prometheus", &env.value.prometheus), ("alertmanager", &env.value.alertmanager)] {
+        for (key, raw_endpoint) in
+            [("prometheus", &env.value.prometheus), ("alertmanager", &env.value.alertmanager)]
+        {
             if let Some(ep) = raw_endpoint {
                 let place = format!(" in `{key}` of environment '{}'", name.value);
                 endpoints.push((i, key, endpoint(ep, &scope, &lines, diags, &place)));
@@ -159,7 +161,10 @@ fn endpoint(
     let mut out = Vec::new();
     for (name, value) in &headers {
         if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-            diags.error(raw.pos, format!("header name {}{place} is not a valid HTTP header name", quote(name)));
+            diags.error(
+                raw.pos,
+                format!("header name {}{place} is not a valid HTTP header name", quote(name)),
+            );
         }
         let sp = Sp { value: value.clone(), pos: raw.pos };
         out.push((name.clone(), super::scope::template(&sp, scope, lines, diags, place)?));

@@ -24,9 +24,9 @@ pub fn probe(
     let p = &raw.value;
     let given: Vec<(&str, &Sp<String>)> =
         [("http", &p.http), ("tcp", &p.tcp), ("command", &p.command), ("prometheus", &p.prometheus)]
-        .into_iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
-        .collect();
+            .into_iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+            .collect();
     let (kind, target) = match given.as_slice() {
         [one] => *one,
         [] => {
@@ -109,7 +109,8 @@ pub fn probe(
                     ),
                 );
             }
-            let has_value = p.expect.as_ref().is_some_and(|e| e.value.value.is_some() || e.value.all.is_some());
+            let has_value =
+                p.expect.as_ref().is_some_and(|e| e.value.value.is_some() || e.value.all.is_some());
             if !has_value {
                 diags.error(
                     p.expect.as_ref().map_or(target.pos, |e| e.pos),
@@ -168,14 +169,15 @@ fn expect(
             format!("`expect.value` and `expect.all`{place} both given: use `value` for one series, `all` for every series"),
         );
     }
-    let comparison = e.value.as_ref().or(e.all.as_ref()).and_then(|c| match crate::prom::Comparison::parse(&c.value) {
-        Ok(cmp) => Some(cmp),
-        Err(why) => {
-            let key = if e.value.is_some() { "value" } else { "all" };
-            diags.error(c.pos, format!("`expect.{key}` {}{place} {why}", quote(&c.value)));
-            None
-        }
-    });
+    let comparison =
+        e.value.as_ref().or(e.all.as_ref()).and_then(|c| match crate::prom::Comparison::parse(&c.value) {
+            Ok(cmp) => Some(cmp),
+            Err(why) => {
+                let key = if e.value.is_some() { "value" } else { "all" };
+                diags.error(c.pos, format!("`expect.{key}` {}{place} {why}", quote(&c.value)));
+                None
+            }
+        });
     ProbeExpect {
         value: comparison,
         all: e.all.is_some(),
