@@ -403,10 +403,10 @@ mod tests {
         assert_eq!(m.answer(&alert("HighErrorRate", Some("https://wiki/x.md"))), Some("a/first"));
         assert_eq!(m.answer(&alert("Other", Some("https://wiki/x.md"))), Some("x"));
         assert_eq!(m.answer(&alert("Other", None)), None);
-        let dups = duplicates(
-            [("b/second", &["HighErrorRate".to_owned()][..]), ("a/first", &["HighErrorRate".to_owned()][..])]
-                .into_iter(),
-        );
+        let dups = duplicates([
+            ("b/second", &["HighErrorRate".to_owned()][..]),
+            ("a/first", &["HighErrorRate".to_owned()][..]),
+        ]);
         assert_eq!(
             dups,
             vec![("HighErrorRate".to_owned(), vec!["a/first".to_owned(), "b/second".to_owned()])]
