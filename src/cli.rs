@@ -144,6 +144,20 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// List the firing alerts of an environment's Alertmanager and the runbook that answers
+    /// each (its `alerts:` names the alert, or the alert's `runbook_url` ends with its id).
+    ///
+    /// Exit status: 0 listed (firing or not), 1 Alertmanager could not be read, 2 bad usage.
+    Alerts {
+        /// The environment (default: environments.yaml's `default`).
+        #[arg(long, short = 'e')]
+        env: Option<String>,
+        /// Override an environment var, NAME=VALUE (repeatable).
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Start the built-in demo service and open the guided tour on it.
     Demo {
         /// Only run the demo service and print its addresses (for scripts and tests).
@@ -176,8 +190,12 @@ pub enum ExportFormat {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The runbook id (see `runbook list`). Not needed with --resume.
+    /// The runbook id (see `runbook list`). Not needed with --resume or --alert.
     pub runbook: Option<String>,
+    /// Start the runbook that answers this firing alert (its name, or its fingerprint when
+    /// several of that name fire), inputs filled from the alert's labels and annotations.
+    #[arg(long, value_name = "NAME|FINGERPRINT", conflicts_with_all = ["runbook", "resume"])]
+    pub alert: Option<String>,
     /// The environment to run in. Default: environments.yaml's `default`.
     #[arg(long, short = 'e')]
     pub env: Option<String>,

@@ -1,5 +1,6 @@
 //! The subcommands that print and exit (everything but the TUI).
 
+pub mod alerts;
 pub mod attach;
 pub mod check;
 pub mod demo;

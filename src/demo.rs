@@ -5,6 +5,12 @@
 //! one for its mail relay, and admin endpoints that inject faults and recover:
 //! `POST /admin/fault/{errors,slow,db-down,queue-backlog}`, `POST /admin/recover`,
 //! `GET /admin/faults`, `POST /admin/deploy?version=V`.
+//!
+//! So that `prometheus:` checks and the alert list work in the demo without installing
+//! anything, it also answers a small Prometheus-shaped API itself: `/api/v1/query` knows a
+//! few queries (the 5xx ratio of `http_requests_total`, `queue_depth`, latency, `up`) and
+//! `/api/v2/alerts` lists one Alertmanager-style alert per injected fault, each with a
+//! `runbook_url` that ends in the bundled runbook for it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
@@ -26,6 +32,8 @@ pub const FAULTS: [&str; 4] = ["errors", "slow", "db-down", "queue-backlog"];
 #[derive(Debug)]
 struct State {
     faults: Mutex<BTreeSet<String>>,
+    /// When each fault was injected (the alerts' `startsAt`).
+    since: Mutex<BTreeMap<String, jiff::Timestamp>>,
     version: Mutex<String>,
     ok: AtomicU64,
     errors: AtomicU64,
@@ -65,6 +73,7 @@ impl Demo {
         let (db_down, db_down_rx) = watch::channel(false);
         let state = Arc::new(State {
             faults: Mutex::new(BTreeSet::new()),
+            since: Mutex::new(BTreeMap::new()),
             version: Mutex::new("v1.4.2".into()),
             ok: AtomicU64::new(0),
             errors: AtomicU64::new(0),
@@ -181,9 +190,12 @@ async fn handle(
             let depth = if state.has("queue-backlog") { 48_210 + n * 7 } else { 12 };
             json(StatusCode::OK, serde_json::json!({ "depth": depth, "consumers": 2 }))
         }
+        (&Method::GET | &Method::POST, "/api/v1/query") => prom_query(&state, &query, n),
+        (&Method::GET, "/api/v2/alerts") => alerts(&state, &faults),
         (&Method::GET, "/admin/faults") => json(StatusCode::OK, serde_json::json!({ "faults": faults })),
         (&Method::POST, "/admin/recover") => {
             state.faults.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            state.since.lock().unwrap_or_else(|e| e.into_inner()).clear();
             let _ = state.db_down.send(false);
             json(StatusCode::OK, serde_json::json!({ "faults": [] }))
         }
@@ -196,7 +208,10 @@ async fn handle(
             let fault = &p["/admin/fault/".len()..];
             if FAULTS.contains(&fault) {
                 let mut set = state.faults.lock().unwrap_or_else(|e| e.into_inner());
-                set.insert(fault.to_owned());
+                if set.insert(fault.to_owned()) {
+                    let mut since = state.since.lock().unwrap_or_else(|e| e.into_inner());
+                    since.insert(fault.to_owned(), jiff::Timestamp::now());
+                }
                 if fault == "db-down" {
                     let _ = state.db_down.send(true);
                 }
@@ -213,6 +228,79 @@ async fn handle(
     let counter = if response.status().is_server_error() { &state.errors } else { &state.ok };
     counter.fetch_add(1, Ordering::SeqCst);
     Ok(response)
+}
+
+/// The demo's stand-in for Prometheus's instant query API: a few known queries, answered
+/// from the service's state the way Prometheus would format them.
+fn prom_query(state: &State, query: &str, n: u64) -> Response<Full<Bytes>> {
+    let q = reqwest::Url::parse(&format!("http://demo/?{query}"))
+        .ok()
+        .and_then(|u| u.query_pairs().find(|(k, _)| k == "query").map(|(_, v)| v.into_owned()))
+        .unwrap_or_default();
+    let now = jiff::Timestamp::now().as_millisecond() as f64 / 1000.0;
+    let vector = |labels: serde_json::Value, value: String| {
+        json(
+            StatusCode::OK,
+            serde_json::json!({ "status": "success", "data": { "resultType": "vector",
+                "result": [{ "metric": labels, "value": [now, value] }] } }),
+        )
+    };
+    let labels = serde_json::json!({ "job": "demo-api" });
+    if q.contains("http_requests_total") && (q.contains("5..") || q.contains("500")) {
+        let ratio = if state.has("db-down") {
+            "1"
+        } else if state.has("errors") {
+            "0.8"
+        } else {
+            "0.002"
+        };
+        vector(serde_json::json!({}), ratio.to_owned())
+    } else if q.contains("queue_depth") {
+        let depth = if state.has("queue-backlog") { 48_210 + n * 7 } else { 12 };
+        vector(labels, depth.to_string())
+    } else if q.contains("latency") {
+        vector(labels, if state.has("slow") { "1.54" } else { "0.042" }.to_owned())
+    } else if q.trim() == "up" {
+        vector(labels, "1".to_owned())
+    } else {
+        json(
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({ "status": "error", "errorType": "bad_data",
+                "error": "the demo answers only queries of http_requests_total (the 5xx ratio), queue_depth, latency and up: point `prometheus:` at a real Prometheus for more" }),
+        )
+    }
+}
+
+/// The demo's stand-in for Alertmanager's `/api/v2/alerts`: one alert per injected fault.
+fn alerts(state: &State, faults: &[String]) -> Response<Full<Bytes>> {
+    let since = state.since.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let list: Vec<serde_json::Value> = faults
+        .iter()
+        .filter_map(|f| {
+            let (name, severity, summary, runbook) = match f.as_str() {
+                "errors" => ("HighErrorRate", "critical", "More than 5% of API requests fail", "api-5xx"),
+                "slow" => ("HighLatency", "warning", "API p99 latency above 1s", "high-latency"),
+                "db-down" => ("DatabaseDown", "critical", "The database refuses connections", "database-connectivity"),
+                "queue-backlog" => ("QueueBacklog", "warning", "The work queue is backing up", "queue-backlog"),
+                _ => return None,
+            };
+            let starts = since.get(f).copied().unwrap_or_else(jiff::Timestamp::now);
+            let fingerprint = &blake3::hash(name.as_bytes()).to_hex()[..16];
+            Some(serde_json::json!({
+                "labels": { "alertname": name, "severity": severity, "service": "demo-api",
+                    "namespace": "demo", "environment": "demo" },
+                "annotations": { "summary": summary,
+                    "runbook_url": format!("https://github.com/example/ops/blob/main/runbooks/incidents/{runbook}.yaml") },
+                "startsAt": starts.to_string(),
+                "endsAt": "0001-01-01T00:00:00Z",
+                "updatedAt": starts.to_string(),
+                "fingerprint": fingerprint,
+                "receivers": [{ "name": "demo" }],
+                "status": { "state": "active", "silencedBy": [], "inhibitedBy": [] },
+            }))
+        })
+        .collect();
+    json(StatusCode::OK, serde_json::Value::Array(list))
 }
 
 /// The database stand-in: a banner on connect; while `db-down` is set the port is closed

@@ -150,14 +150,18 @@ fn timeline(entries: &[Entry]) -> Vec<TimelineRow> {
 fn describe(record: &Record) -> Option<(String, &'static str, String)> {
     let d = |step: &str, event, details: String| Some((step.to_owned(), event, details));
     match record {
-        Record::RunStarted { inputs, secret_inputs, user, host, .. } => {
+        Record::RunStarted { inputs, secret_inputs, user, host, alert, .. } => {
             let mut parts: Vec<String> = inputs.iter().map(|(k, v)| format!("{k}={v}")).collect();
             parts.extend(secret_inputs.iter().map(|k| format!("{k}=••••")));
+            let alert = alert
+                .as_ref()
+                .map(|a| format!("; for alert {} ({})", a.alertname, a.fingerprint))
+                .unwrap_or_default();
             d(
                 "",
                 "run started",
                 format!(
-                    "by {user}@{host}; inputs: {}",
+                    "by {user}@{host}; inputs: {}{alert}",
                     if parts.is_empty() { "none".into() } else { parts.join(", ") }
                 ),
             )
@@ -178,10 +182,14 @@ fn describe(record: &Record) -> Option<(String, &'static str, String)> {
         Record::AttemptFailed { step, attempt, reason } => {
             d(step, "try failed", format!("try {attempt}: {reason}"))
         }
-        Record::CheckAttempt { step, attempt, passed, latency_ms, reason, .. } => d(
+        Record::CheckAttempt { step, attempt, passed, latency_ms, reason, observed } => d(
             step,
             if *passed { "probe passed" } else { "probe failed" },
-            format!("#{attempt}: {reason} in {latency_ms} ms"),
+            match observed {
+                Some(o) if *passed => format!("#{attempt}: {o} in {latency_ms} ms"),
+                Some(o) => format!("#{attempt}: {reason} ({o}) in {latency_ms} ms"),
+                None => format!("#{attempt}: {reason} in {latency_ms} ms"),
+            },
         ),
         Record::StepPassed { step, exit, duration_ms } => d(
             step,

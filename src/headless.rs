@@ -47,6 +47,8 @@ pub struct Options {
     pub note: Option<String>,
     /// On resume: end the processes a dead runner left running in its step.
     pub stop_running: bool,
+    /// The alert the run answers (`--alert`), recorded in `RunStarted`.
+    pub alert: Option<crate::run::record::AlertOrigin>,
 }
 
 pub const EXIT_OK: u8 = 0;
@@ -167,6 +169,10 @@ fn prepare(dirs: &[PathBuf], opts: &Options, printer: &Arc<Mutex<Printer>>) -> a
     let made =
         if opts.dry_run { Run::preview_only(runbook, env, &inputs) } else { Run::new(runbook, env, &inputs) };
     let mut run = made.map_err(|e| UsageError(e.to_string()))?;
+    if let Some(a) = &opts.alert {
+        say(&format!("runbook: answering alert {} ({})", escape_controls(&a.alertname), a.fingerprint));
+    }
+    run.set_alert(opts.alert.clone());
     for choice in &opts.choices {
         let Some((step, label)) = choice.split_once('=') else {
             return Err(UsageError(format!("--choice takes STEP=LABEL, got '{choice}'")).into());
@@ -576,9 +582,14 @@ fn report(run: &Run, record: &Record, say: &dyn Fn(&str)) {
         Record::AttemptFailed { reason, attempt, .. } => {
             say(&format!("       ✗ try {attempt}: {reason}; trying again"))
         }
-        Record::CheckAttempt { passed, latency_ms, reason, attempt, .. } => {
+        Record::CheckAttempt { passed, latency_ms, reason, attempt, observed, .. } => {
             let mark = if *passed { "✓" } else { "·" };
-            say(&format!("       {mark} probe {attempt}: {reason} ({latency_ms} ms)"));
+            let text = match observed {
+                Some(o) if *passed => escape_controls(o).into_owned(),
+                Some(o) => format!("{} ({})", escape_controls(reason), escape_controls(o)),
+                None => reason.clone(),
+            };
+            say(&format!("       {mark} probe {attempt}: {text} ({latency_ms} ms)"));
         }
         Record::StepPassed { exit, duration_ms, .. } => match exit {
             Some(code) => say(&format!("       ✓ exit {code} in {}", ms(*duration_ms))),

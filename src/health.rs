@@ -41,7 +41,7 @@ pub fn prepare(monitor: &Monitor, env: &Environment) -> Result<PreparedProbe, St
         Name::Var(n) => env.vars.get(n).map(Value::plain),
         Name::Env(n) => std::env::var(n).ok().map(Value::secret),
     };
-    prepare_probe(&monitor.probe, &lookup, vec![])
+    prepare_probe(&monitor.probe, &lookup, vec![], env)
 }
 
 /// The monitors of `env`, limited to `only` when a runbook names its monitors.
@@ -158,9 +158,13 @@ async fn probe_prepared(
 ) -> crate::run::ProbeResult {
     match prepared {
         Ok(p) => prober.probe(p).await,
-        Err(why) => {
-            crate::run::ProbeResult { passed: false, slow: false, latency_ms: 0, reason: why.clone() }
-        }
+        Err(why) => crate::run::ProbeResult {
+            passed: false,
+            slow: false,
+            latency_ms: 0,
+            reason: why.clone(),
+            observed: None,
+        },
     }
 }
 
@@ -200,7 +204,14 @@ pub async fn probe_once(monitors: &[&Monitor], env: &Environment) -> Vec<(State,
         out.push(t.await.unwrap_or_else(|e| {
             (
                 State::Down,
-                Sample { at_ms: 0, passed: false, slow: false, latency_ms: 0, reason: e.to_string() },
+                Sample {
+                    at_ms: 0,
+                    passed: false,
+                    slow: false,
+                    latency_ms: 0,
+                    reason: e.to_string(),
+                    observed: None,
+                },
             )
         }));
     }
@@ -216,6 +227,9 @@ pub struct Reading {
     pub state: State,
     pub latency_ms: u64,
     pub reason: String,
+    /// What a `prometheus:` monitor saw ("0.012 < 0.05 ✓").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed: Option<String>,
 }
 
 impl Reading {
@@ -227,6 +241,7 @@ impl Reading {
             state,
             latency_ms: s.latency_ms,
             reason: s.reason.clone(),
+            observed: s.observed.clone(),
         }
     }
 

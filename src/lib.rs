@@ -2,6 +2,7 @@
 //!
 //! The library holds everything the binary does, so tests and benchmarks drive the same code.
 
+pub mod alerts;
 pub mod ansi;
 pub mod app;
 pub mod cli;
@@ -17,6 +18,7 @@ pub mod health;
 pub mod import;
 pub mod journal;
 pub mod markdown;
+pub mod prom;
 pub mod run;
 pub mod runbook;
 pub mod start;

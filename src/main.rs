@@ -47,8 +47,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             writeln!(out)?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Run(args)) => {
+        Some(Command::Run(mut args)) => {
             use std::io::IsTerminal;
+            // `--alert`: the runbook that answers it, inputs from its labels (flags win).
+            let mut alert = None;
+            if let Some(which) = args.alert.take() {
+                let vars = runbook::start::pairs(&args.vars, "--var").unwrap_or_default();
+                let found = match cmd::alerts::for_run(dirs, args.env.as_deref(), &vars, &which) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        eprintln!("runbook: {e}");
+                        return Ok(ExitCode::from(2));
+                    }
+                };
+                let mut inputs: Vec<String> = found.inputs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                inputs.append(&mut args.inputs);
+                args.inputs = inputs;
+                args.runbook = Some(found.runbook);
+                args.env = Some(found.env);
+                alert = Some(found.origin);
+            }
             // On a terminal, `runbook run` is the TUI; in CI, in a pipe, or with --headless it
             // is the line-by-line runner. --yes, --choice and --dry-run are headless answers.
             let terminal = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
@@ -79,6 +97,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     inputs,
                     resume: args.resume,
                     attach: None,
+                    alert,
                 };
                 return Ok(ExitCode::from(runbook::app::driver::run(opts)?));
             }
@@ -97,6 +116,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 mark_done: args.mark_done,
                 note: args.note,
                 stop_running: args.stop_running,
+                alert,
             };
             Ok(ExitCode::from(runbook::headless::run(dirs, &opts)?))
         }
@@ -125,6 +145,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 inputs: Default::default(),
                 resume: None,
                 attach: Some(run),
+                alert: None,
             };
             Ok(ExitCode::from(runbook::app::driver::run(opts)?))
         }
@@ -138,6 +159,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             };
             Ok(ExitCode::from(cmd::health::run(dirs, env.as_deref(), all, watch, format, &vars)?))
+        }
+        Some(Command::Alerts { env, vars, format }) => {
+            let vars = match runbook::start::pairs(&vars, "--var") {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("runbook: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            Ok(ExitCode::from(cmd::alerts::run(dirs, env.as_deref(), &vars, format)?))
         }
         Some(Command::Demo { serve }) => {
             Ok(ExitCode::from(cmd::demo::run(dirs, serve, cli.global.theme.clone())?))
@@ -166,6 +197,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 inputs: Default::default(),
                 resume: None,
                 attach: None,
+                alert: None,
             };
             Ok(ExitCode::from(runbook::app::driver::run(opts)?))
         }

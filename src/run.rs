@@ -58,6 +58,8 @@ pub struct StepState {
     pub shown: Option<String>,
     /// The last probe's or try's reason, for display.
     pub last_reason: Option<String>,
+    /// What the last probe observed ("0.012 < 0.05 ✓"), for probes that measure a value.
+    pub observed: Option<String>,
 }
 
 /// A command ready to run: everything resolved, secrets known for masking.
@@ -108,6 +110,13 @@ pub enum PreparedTarget {
         script: String,
         env: Vec<(String, String)>,
     },
+    /// An instant query: `url` is the full `/api/v1/query` URL, `server` names the
+    /// environment's Prometheus for messages (secrets masked).
+    Prometheus {
+        url: String,
+        headers: Vec<(String, String)>,
+        server: String,
+    },
 }
 
 /// The result of one command try.
@@ -138,6 +147,8 @@ pub struct ProbeResult {
     pub latency_ms: u64,
     /// A short reason: "HTTP 200", "connection refused", "timed out after 5s".
     pub reason: String,
+    /// What a probe that measures a value saw ("0.012 < 0.05 ✓"), masked.
+    pub observed: Option<String>,
 }
 
 /// What drivers tell the run.
@@ -276,6 +287,8 @@ pub struct Run {
     notes: Vec<String>,
     /// Why the running step is being cancelled, when not by the user.
     cancel_reason: Option<String>,
+    /// The alert the run was started from (`runbook run --alert`, the TUI's alert list).
+    alert: Option<crate::run::record::AlertOrigin>,
 }
 
 impl Run {
@@ -350,6 +363,7 @@ impl Run {
             started: false,
             notes: Vec::new(),
             cancel_reason: None,
+            alert: None,
         };
         for (name, t) in run.runbook.vars.clone() {
             let rendered = match t.render(Quoting::Plain, &|n| run.value(n)) {
@@ -441,8 +455,18 @@ impl Run {
             source,
             steps: Some(self.runbook.steps.len()),
             titles: self.runbook.steps.iter().map(|s| (s.id.clone(), self.preview(&s.title))).collect(),
-            alert: None,
+            alert: self.alert.clone().map(Box::new),
         }
+    }
+
+    /// Records that the run answers this alert (journaled in `RunStarted`).
+    pub fn set_alert(&mut self, alert: Option<crate::run::record::AlertOrigin>) {
+        self.alert = alert;
+    }
+
+    /// The alert the run was started from, if any.
+    pub fn alert(&self) -> Option<&crate::run::record::AlertOrigin> {
+        self.alert.as_ref()
     }
 
     /// The value of a placeholder: captures, inputs, vars, environment vars, built-ins.
@@ -482,7 +506,10 @@ impl Run {
     pub fn record(&mut self, record: &Record) {
         let index = |id: &str| self.runbook.step_index(id);
         match record {
-            Record::RunStarted { .. } => self.started = true,
+            Record::RunStarted { alert, .. } => {
+                self.started = true;
+                self.alert = alert.as_deref().cloned();
+            }
             Record::Resumed { .. } => {}
             Record::Moved { to, .. } => self.cursor = to.as_deref().and_then(index),
             Record::StepStarted { step, attempt, command, check } => {
@@ -501,12 +528,13 @@ impl Run {
                     self.steps[i].last_reason = Some(reason.clone());
                 }
             }
-            Record::CheckAttempt { step, attempt, passed, reason, .. } => {
+            Record::CheckAttempt { step, attempt, passed, reason, observed, .. } => {
                 if let Some(i) = index(step) {
                     let s = &mut self.steps[i];
                     s.attempts = *attempt;
                     s.passes = if *passed { s.passes + 1 } else { 0 };
                     s.last_reason = Some(reason.clone());
+                    s.observed = observed.clone();
                 }
             }
             Record::StepPassed { step, exit, duration_ms } => {
@@ -943,7 +971,7 @@ impl Run {
                 passed: result.passed,
                 latency_ms: result.latency_ms,
                 reason: result.reason.clone(),
-                observed: None,
+                observed: result.observed.clone(),
             },
         );
         let Some(wait) = check.wait else {
@@ -1025,7 +1053,7 @@ impl Run {
     /// Resolves a check step's probe.
     pub fn prepare_probe(&self, step: &Step) -> Result<PreparedProbe, String> {
         let Action::Check(c) = &step.action else { return Err("not a check step".into()) };
-        prepare_probe(&c.probe, &|n| self.value(n), self.secrets())
+        prepare_probe(&c.probe, &|n| self.value(n), self.secrets(), &self.environment)
     }
 }
 
@@ -1034,6 +1062,7 @@ pub fn prepare_probe(
     probe: &crate::runbook::Probe,
     lookup: &dyn Fn(&Name) -> Option<Value>,
     mut secrets: Vec<String>,
+    env: &Environment,
 ) -> Result<PreparedProbe, String> {
     let missing = |m: template::Missing| format!("{m}: the step that sets it has not run");
     let (target, shown) = match &probe.target {
@@ -1066,6 +1095,37 @@ pub fn prepare_probe(
             let s = script.render_script(lookup).map_err(|e| e.to_string())?;
             secrets.extend(s.secrets.iter().cloned());
             (PreparedTarget::Command { script: s.code, env: s.env }, format!("$ {}", s.shown))
+        }
+        ProbeTarget::Prometheus { query } => {
+            let q = query.render(Quoting::Plain, lookup).map_err(missing)?;
+            secrets.extend(q.secrets.iter().cloned());
+            let Some(endpoint) = &env.prometheus else {
+                return Err(format!(
+                    "environment '{}' has no `prometheus:` in environments.yaml: add its URL, like `prometheus: http://prometheus:9090`",
+                    env.name
+                ));
+            };
+            let env_var = |n: &str| lookup(&Name::Env(n.to_owned())).map(|v| v.text);
+            let server = crate::prom::render_endpoint(endpoint, env, &env_var)?;
+            secrets.extend(server.secrets.iter().cloned());
+            let label = format!("Prometheus of environment '{}' ({})", env.name, server.shown);
+            let timeout = crate::runbook::duration::format(probe.timeout);
+            let url = crate::prom::api_url(
+                &server.base,
+                "/api/v1/query",
+                &[("query", &q.real), ("timeout", &timeout)],
+            )
+            .map_err(|e| format!("{label}: {e}"))?;
+            let cmp = probe
+                .expect
+                .value
+                .as_ref()
+                .map(|c| format!(" {}{c}", if probe.expect.all { "all " } else { "" }))
+                .unwrap_or_default();
+            (
+                PreparedTarget::Prometheus { url: url.into(), headers: server.headers, server: label },
+                format!("prometheus {}{cmp}", q.shown),
+            )
         }
     };
     secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));

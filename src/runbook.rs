@@ -40,6 +40,10 @@ pub struct Runbook {
     pub environments: Option<Vec<String>>,
     /// Monitors shown in the health pane; `None` means all of the environment's.
     pub monitors: Option<Vec<String>>,
+    /// Alerts (`alertname`s) this runbook answers.
+    pub alerts: Vec<String>,
+    /// Where each of `alerts` is written (for `check`'s warnings).
+    pub alerts_at: Vec<Pos>,
     pub inputs: Vec<Input>,
     pub vars: Vec<(String, Template)>,
     pub steps: Vec<Step>,
@@ -226,9 +230,22 @@ pub struct Probe {
 
 #[derive(Debug, Clone)]
 pub enum ProbeTarget {
-    Http { url: Template, method: String, headers: Vec<(String, Template)>, insecure: bool },
-    Tcp { address: Template },
-    Command { script: Template },
+    Http {
+        url: Template,
+        method: String,
+        headers: Vec<(String, Template)>,
+        insecure: bool,
+    },
+    Tcp {
+        address: Template,
+    },
+    Command {
+        script: Template,
+    },
+    /// A PromQL instant query against the environment's Prometheus.
+    Prometheus {
+        query: Template,
+    },
 }
 
 impl ProbeTarget {
@@ -237,6 +254,7 @@ impl ProbeTarget {
             ProbeTarget::Http { .. } => "http",
             ProbeTarget::Tcp { .. } => "tcp",
             ProbeTarget::Command { .. } => "command",
+            ProbeTarget::Prometheus { .. } => "prometheus",
         }
     }
 
@@ -246,6 +264,7 @@ impl ProbeTarget {
             ProbeTarget::Http { url, .. } => url,
             ProbeTarget::Tcp { address } => address,
             ProbeTarget::Command { script } => script,
+            ProbeTarget::Prometheus { query } => query,
         }
     }
 }
@@ -260,6 +279,10 @@ pub struct ProbeExpect {
     pub banner_contains: Option<String>,
     pub exit: i32,
     pub stdout_contains: Option<String>,
+    /// Prometheus: how the value must compare.
+    pub value: Option<crate::prom::Comparison>,
+    /// Prometheus: every series must hold `value` (else exactly one series is expected).
+    pub all: bool,
 }
 
 /// `environments.yaml`, validated.
@@ -291,6 +314,17 @@ pub struct Environment {
     pub description: Option<String>,
     pub protected: bool,
     pub vars: IndexMap<String, String>,
+    /// Where `prometheus:` probes send their queries.
+    pub prometheus: Option<Endpoint>,
+    /// Where `runbook alerts` and the health pane read firing alerts.
+    pub alertmanager: Option<Endpoint>,
+}
+
+/// A monitoring server of an environment: a templated base URL and request headers.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub url: Template,
+    pub headers: Vec<(String, Template)>,
 }
 
 #[derive(Debug, Clone)]

@@ -250,9 +250,14 @@ pub fn resume(
 /// (the search path here may not have it, or may shadow it with another of the same id), its
 /// file read alone (`ID.yaml` there, when that is the runbook). Also the library to pick the
 /// environment from: that directory first, when it was used.
-fn runbook_of_run(library: &Library, info: &journal::RunInfo) -> Result<(Option<Library>, Loaded), UsageError> {
+fn runbook_of_run(
+    library: &Library,
+    info: &journal::RunInfo,
+) -> Result<(Option<Library>, Loaded), UsageError> {
     match &info.source {
-        Some(dir) if dir.is_dir() && !library.roots.contains(&crate::runbook::load::Root::Dir(dir.clone())) => {
+        Some(dir)
+            if dir.is_dir() && !library.roots.contains(&crate::runbook::load::Root::Dir(dir.clone())) =>
+        {
             let from_source = library.with_first_root(dir.clone());
             let loaded = from_source.open_by_path(0, &info.runbook).map_err(|e| usage(e.to_string()))?;
             Ok((Some(from_source), loaded))

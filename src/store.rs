@@ -194,7 +194,9 @@ impl Store {
                 serde_json::to_writer(&mut text, e)?;
                 text.push(b'\n');
             }
-            let tmp = dir.join("journal.jsonl.tmp");
+            // Another reader on this machine may be copying the same run: each writes its
+            // own file and renames it into place (the last one wins, both are whole).
+            let tmp = dir.join(format!("journal.jsonl.{}.tmp", std::process::id()));
             {
                 use std::io::Write;
                 let mut f = crate::journal::create_private_file(&tmp)?;
@@ -207,8 +209,10 @@ impl Store {
             let log = dir.join("steps").join(format!("{step}.{attempt}.log"));
             if !log.exists() {
                 use std::io::Write;
-                let mut f = crate::journal::create_private_file(&log)?;
+                let tmp = dir.join("steps").join(format!("{step}.{attempt}.log.{}.tmp", std::process::id()));
+                let mut f = crate::journal::create_private_file(&tmp)?;
                 f.write_all(tail.as_bytes())?;
+                std::fs::rename(&tmp, &log)?;
             }
         }
         Ok(dir)
@@ -339,29 +343,28 @@ impl Connection {
     fn migrate(&self) -> anyhow::Result<()> {
         let known = MIGRATIONS.last().map_or(0, |m| m.0);
         let newer = self.call(move |c| async move {
-            c.batch_execute(
-                "CREATE TABLE IF NOT EXISTS runbook_migrations (
-                    version integer PRIMARY KEY,
-                    applied_at timestamptz NOT NULL DEFAULT now())",
-            )
-            .await
-            .or_else(|e| {
-                // Two first-ever connections racing to create the table: the loser finds it.
-                if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            })?;
-            let have: i32 =
-                c.query_one("SELECT coalesce(max(version), 0) FROM runbook_migrations", &[]).await?.get(0);
+            // The usual case: the schema is there and current; one query, no lock.
+            let have =
+                match c.query_one("SELECT coalesce(max(version), 0) FROM runbook_migrations", &[]).await {
+                    Ok(row) => row.get::<_, i32>(0),
+                    Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => 0,
+                    Err(e) => return Err(e),
+                };
             if have >= known {
                 return Ok(have);
             }
-            // Jobs run one at a time on this connection, so a plain BEGIN/COMMIT is ours.
+            // One migrator at a time, the bookkeeping table included: two first-ever
+            // connections never race to create it. Jobs run one at a time on this
+            // connection, so a plain BEGIN/COMMIT is ours.
             c.batch_execute("BEGIN").await?;
             let applied = async {
                 c.execute("SELECT pg_advisory_xact_lock($1, 0)", &[&LOCK_NAMESPACE]).await?;
+                c.batch_execute(
+                    "CREATE TABLE IF NOT EXISTS runbook_migrations (
+                        version integer PRIMARY KEY,
+                        applied_at timestamptz NOT NULL DEFAULT now())",
+                )
+                .await?;
                 let have: i32 = c
                     .query_one("SELECT coalesce(max(version), 0) FROM runbook_migrations", &[])
                     .await?
@@ -370,14 +373,14 @@ impl Connection {
                     c.batch_execute(sql).await?;
                     c.execute("INSERT INTO runbook_migrations (version) VALUES ($1)", &[version]).await?;
                 }
-                c.batch_execute("COMMIT").await
+                c.batch_execute("COMMIT").await?;
+                Ok(have.max(known))
             }
             .await;
-            if let Err(e) = applied {
+            if applied.is_err() {
                 let _ = c.batch_execute("ROLLBACK").await;
-                return Err(e);
             }
-            Ok(have.max(known))
+            applied
         })?;
         if newer > known {
             bail!(

@@ -133,7 +133,13 @@ fn picker(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
                 Entry::Runbook(s) => {
                     let kind = s.kind.map(|k| k.to_string()).unwrap_or_else(|| "broken".into());
                     let role = if s.is_broken() { Role::Failed } else { Role::Dim };
-                    spans.push(Span::styled(format!("{kind:<11} "), theme.style(role)));
+                    if p.firing.contains(&s.id) {
+                        // It answers an alert firing now: marked where the eye starts.
+                        spans.push(Span::styled(format!("{kind:<10.10}"), theme.style(role)));
+                        spans.push(Span::styled("▲ ", theme.style(Role::Down)));
+                    } else {
+                        spans.push(Span::styled(format!("{kind:<11} "), theme.style(role)));
+                    }
                     if s.is_broken() { s.id.clone() } else { format!("{}  {}", s.title, s.id) }
                 }
             };
@@ -337,6 +343,22 @@ fn detail_lines(rs: &RunScreen, now_ms: u64, theme: &Theme) -> Vec<Line<'static>
     if let Some(reason) = state.last_reason.as_ref().filter(|_| state.status == Status::Running) {
         detail.push(Line::from(Span::styled(format!("last probe: {reason}"), theme.style(Role::Dim))));
     }
+    if let Some(observed) = &state.observed {
+        detail.push(Line::from(Span::styled(
+            format!("observed: {}", crate::text::escape_controls(observed)),
+            theme.style(if observed.contains('✓') { Role::Passed } else { Role::Failed }),
+        )));
+    }
+    if let Some(a) = run.alert() {
+        detail.push(Line::from(Span::styled(
+            format!(
+                "for alert {} ({})",
+                crate::text::escape_controls(&a.alertname),
+                crate::text::escape_controls(&a.fingerprint)
+            ),
+            theme.style(Role::Dim),
+        )));
+    }
     // Captures (command output) reach commands, bodies and reasons through placeholders.
     crate::ansi::scrub(&mut detail);
     detail
@@ -397,6 +419,13 @@ fn run(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
                 state.duration_ms.filter(|d| *d > 0).map(|d| format!(" {}", ms(d))).unwrap_or_default();
             let progress =
                 check_progress(rs, i, model.now_ms).map(|(p, _)| format!(" · {p}")).unwrap_or_default();
+            // What a prometheus check measured, beside the step: "0.012 < 0.05 ✓".
+            let observed = state
+                .observed
+                .as_ref()
+                .map(|o| format!(" {}", crate::text::escape_controls(o)))
+                .unwrap_or_default();
+            let observed_role = if observed.contains('✓') { Role::Passed } else { Role::Failed };
             let line = Line::from(vec![
                 Span::styled(format!("{sym} "), theme.style(role)),
                 Span::styled(indent.to_string(), theme.style(Role::Dim)),
@@ -405,6 +434,7 @@ fn run(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
                     crate::ansi::printable(&run.preview(&step.title)).into_owned(),
                     theme.style(if cursor == Some(i) { Role::Current } else { Role::Text }),
                 ),
+                Span::styled(observed, theme.style(observed_role)),
                 Span::styled(duration, theme.style(Role::Dim)),
                 Span::styled(progress, theme.style(Role::Running)),
             ]);

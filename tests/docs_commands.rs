@@ -73,7 +73,7 @@ fn every_documented_demo_command_works_against_the_demo() {
                         break;
                     }
                     text.push_str(&String::from_utf8_lossy(&buf[..n]));
-                    if text.contains("api") {
+                    if text.contains("API health") {
                         return text;
                     }
                 }
@@ -83,7 +83,10 @@ fn every_documented_demo_command_works_against_the_demo() {
                 seen.is_finished().then_some(())
             });
             let text = seen.join().unwrap();
-            assert!(text.contains("api"), "{file}: `{line}` showed no monitor:\n{text}");
+            assert!(
+                text.contains("API health"),
+                "{file}: `{line}` showed no monitor (by its title):\n{text}"
+            );
             // SAFETY: SIGINT to our own child.
             unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
             let _ = child.wait();

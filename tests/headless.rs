@@ -261,7 +261,9 @@ fn a_killed_run_never_runs_a_step_twice_and_resumes_with_every_finished_step_kep
     });
     wait_for("step two to run", Duration::from_secs(10), || (tries() == 1).then_some(()));
     // Its output written first: a step that writes after its runner died gets SIGPIPE.
-    wait_for("step two's output", Duration::from_secs(10), || env.path().join("printed").exists().then_some(()));
+    wait_for("step two's output", Duration::from_secs(10), || {
+        env.path().join("printed").exists().then_some(())
+    });
     // SAFETY: kill -9 of our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     child.wait().unwrap();

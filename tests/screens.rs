@@ -237,6 +237,7 @@ fn every_dialog_at_every_size() {
         state,
         latency_ms: 12,
         reason: reason.into(),
+        observed: None,
     };
     let dialogs = [
         ("setup", Dialog::Setup(Box::new(setup))),

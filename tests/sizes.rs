@@ -147,6 +147,7 @@ fn a_waiting_check_shows_its_attempt_passes_and_time_left() {
         slow: false,
         latency_ms: 3,
         reason: reason.into(),
+        observed: None,
     };
     update(
         &mut model,
@@ -328,6 +329,7 @@ fn every_screen(lib: &FullLibrary) -> Vec<(&'static str, Model)> {
         state,
         latency_ms: 12,
         reason: "HTTP 503".into(),
+        observed: None,
     };
     let rows: Vec<[String; 4]> =
         (0..200).map(|i| [format!("{i}"), "s".into(), "✓ passed".into(), "x".into()]).collect();

@@ -51,6 +51,35 @@ impl Machine {
         self.cmd(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
     }
 
+    /// A driver whose output goes to a file, so a test that times out can show it.
+    fn drive(&self, args: &[&str]) -> Child {
+        std::fs::create_dir_all(&self.data).unwrap();
+        let log = std::fs::File::create(self.data.join("driver.log")).unwrap();
+        self.cmd(args).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap()
+    }
+
+    /// Waits until the team's list (seen from this machine) has a run that `found` picks.
+    fn wait_run(
+        &self,
+        what: &str,
+        driver: &Machine,
+        found: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let runs = self.runs();
+            if let Some(r) = runs.iter().find(|r| found(r)) {
+                return r.clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}; runs: {runs:#?}\ndriver said:\n{}",
+                std::fs::read_to_string(driver.data.join("driver.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn runs(&self) -> Vec<serde_json::Value> {
         let o = self.run(&["runs", "--format", "json"]);
         assert!(o.status.success(), "{}", text(&o));
@@ -92,10 +121,11 @@ fn a_team_drives_follows_and_hands_over_one_run_through_the_store() {
     let a = Machine::new(root, "machine-a", &pg.url());
     let b = Machine::new(root, "machine-b", &pg.url());
 
-    let mut driver = a.spawn(&["run", "failover", "--headless"]);
+    let mut driver = a.drive(&["run", "failover", "--headless"]);
     // B sees A's run in the team's list, driven by A, at the step that waits.
-    let run = wait_for("A's run at its third step, seen from B", Duration::from_secs(20), || {
-        b.runs().into_iter().find(|r| r["done"] == 2 && r["driver"]["pid"] == driver.id())
+    let pid = driver.id();
+    let run = b.wait_run("A's run at its third step, seen from B", &a, |r| {
+        r["done"] == 2 && r["driver"]["pid"] == pid
     });
     let id = run["id"].as_str().unwrap().to_owned();
     assert_eq!(run["title"], "Fail over the primary");
@@ -167,10 +197,8 @@ fn two_concurrent_resumes_through_the_store_drive_the_run_once() {
     setup(root);
     let machines: Vec<Machine> = ["a", "b", "c"].iter().map(|n| Machine::new(root, n, &pg.url())).collect();
     // Started on A and stopped by a signal at the waiting step: unfinished, nobody drives.
-    let mut first = machines[0].spawn(&["run", "failover", "--headless"]);
-    let run = wait_for("the run at its third step", Duration::from_secs(20), || {
-        machines[1].runs().into_iter().find(|r| r["done"] == 2)
-    });
+    let mut first = machines[0].drive(&["run", "failover", "--headless"]);
+    let run = machines[1].wait_run("the run at its third step", &machines[0], |r| r["done"] == 2);
     // SAFETY: signalling a child this test started.
     unsafe { libc::kill(first.id() as i32, libc::SIGTERM) };
     assert_eq!(first.wait().unwrap().code(), Some(143));
@@ -213,12 +241,18 @@ fn an_unreachable_store_is_said_before_any_step_runs() {
     assert!(!text(&o).contains("hunter2"), "the password is never shown");
     assert!(ran(root).is_empty(), "nothing ran");
     let o = m.run(&["runs"]);
-    assert_eq!(o.status.code(), Some(2), "an unreachable store is an error, never an empty list: {}", text(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "an unreachable store is an error, never an empty list: {}",
+        text(&o)
+    );
 
     // `store:` in config.yaml does the same when neither --store nor RUNBOOK_STORE is given.
     let config = root.join("c").join("config");
     std::fs::create_dir_all(&config).unwrap();
-    std::fs::write(config.join("config.yaml"), format!("store: postgres://ops@127.0.0.1:{port}/team\n")).unwrap();
+    std::fs::write(config.join("config.yaml"), format!("store: postgres://ops@127.0.0.1:{port}/team\n"))
+        .unwrap();
     let o = m.cmd(&["runs"]).env_remove("RUNBOOK_STORE").env("RUNBOOK_CONFIG_DIR", &config).output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains(&format!("postgres://ops@127.0.0.1:{port}/team")), "{}", text(&o));
@@ -236,9 +270,7 @@ fn the_store_going_down_mid_run_loses_no_journaled_record() {
     setup(root);
     let a = Machine::new(root, "a", &pg.url());
     let driver = a.spawn(&["run", "failover", "--headless"]);
-    let run = wait_for("the run at its third step", Duration::from_secs(20), || {
-        a.runs().into_iter().find(|r| r["done"] == 2)
-    });
+    let run = a.wait_run("the run at its third step", &a, |r| r["done"] == 2);
     let id = run["id"].as_str().unwrap().to_owned();
     pg.down();
     std::fs::write(root.join("go"), "").unwrap();
@@ -340,4 +372,23 @@ fn a_teammate_watches_a_run_live_in_the_tui_and_takes_it_over_after_the_handoff(
     assert_eq!(ran(root), ["restarted"], "the restart ran once");
     let export = text(&m.run(&["export", "latest"]));
     assert!(export.contains("handed over by"), "{export}");
+}
+
+#[test]
+fn the_schema_is_created_once_by_racing_first_connections_and_a_newer_one_is_refused() {
+    let pg = Postgres::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    setup(root);
+    let machines: Vec<Machine> = (0..8).map(|i| Machine::new(root, &format!("m{i}"), &pg.url())).collect();
+    let racers: Vec<Child> = machines.iter().map(|m| m.spawn(&["runs"])).collect();
+    for r in racers {
+        let o = r.wait_with_output().unwrap();
+        assert!(o.status.success(), "every first-ever connection gets the schema: {}", text(&o));
+    }
+    assert_eq!(pg.sql("SELECT version FROM runbook_migrations ORDER BY version").trim(), "1");
+    pg.sql("INSERT INTO runbook_migrations (version) VALUES (99)");
+    let o = machines[0].run(&["runs"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("schema version 99") && text(&o).contains("upgrade runbook"), "{}", text(&o));
 }

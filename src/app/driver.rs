@@ -49,6 +49,8 @@ pub struct Options {
     pub resume: Option<String>,
     /// Watch this run read-only (`runbook attach RUN`) instead of opening the picker.
     pub attach: Option<String>,
+    /// The alert the opened runbook answers (`runbook run --alert` on a terminal).
+    pub alert: Option<crate::run::record::AlertOrigin>,
 }
 
 /// Restores the terminal when dropped, whatever happened.
@@ -120,7 +122,20 @@ struct Driver {
     handed_over: Option<String>,
     /// The entries of a watched run (`runbook attach`), kept by its follower task.
     watched: Option<Arc<std::sync::Mutex<Vec<crate::run::Entry>>>>,
+    /// The alert the next run of a runbook answers (runbook id, alert), and the input values
+    /// it fills in.
+    alert: Option<(String, crate::run::record::AlertOrigin)>,
+    alert_inputs: BTreeMap<String, String>,
+    /// Which environment's alerts are polled, by which task; a notify reads them at once.
+    alerts_env: Option<String>,
+    alerts_task: Option<tokio::task::JoinHandle<()>>,
+    alerts_refresh: Arc<tokio::sync::Notify>,
+    /// Which runbook answers an alert.
+    matcher: Arc<crate::alerts::Matcher>,
 }
+
+/// How often the firing alerts are read again (each read has `alerts::TIMEOUT`).
+const ALERTS_EVERY: Duration = Duration::from_secs(10);
 
 /// A resumed run's step still runs from the runner that stopped (see `Driver::pending`).
 #[derive(Debug, thiserror::Error)]
@@ -182,6 +197,9 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
     let (summaries, _) = library.summaries();
     let runs = crate::dirs::data_dir().map(|d| journal::list(&d)).unwrap_or_default();
     let unfinished = runs.into_iter().filter(|r| r.is_unfinished()).collect();
+    let matcher = crate::alerts::Matcher::new(
+        summaries.iter().filter(|s| !s.is_broken()).map(|s| (s.id.as_str(), s.alerts.as_slice())),
+    );
     let mut model = Model::new(summaries, unfinished);
     model.keymap = keymap;
     let (tx, mut rx) = mpsc::channel::<Msg>(256);
@@ -198,7 +216,20 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
         pending: None,
         handed_over: None,
         watched: None,
+        alert: opts.alert.clone().and_then(|a| opts.open.clone().map(|id| (id, a))),
+        alert_inputs: BTreeMap::new(),
+        alerts_env: None,
+        alerts_task: None,
+        alerts_refresh: Arc::new(tokio::sync::Notify::new()),
+        matcher: Arc::new(matcher),
     };
+    // The firing alerts of the environment the TUI opens in (the picker marks their runbooks).
+    if let Ok(envs) = driver.library.environments_checked(None)
+        && let Ok(mut env) = crate::cmd::alerts::pick(envs, opts.env.as_deref())
+    {
+        env.vars.extend(opts.vars.clone());
+        driver.start_alerts(&env);
+    }
     install_panic_hook();
     let _guard = TerminalGuard::enter()?;
     let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
@@ -386,6 +417,9 @@ impl Driver {
     fn shutdown(&mut self) {
         lock(&self.workers).kill_all();
         self.scheduler = None;
+        if let Some(t) = self.alerts_task.take() {
+            t.abort();
+        }
         tokio::task::block_in_place(|| {
             crate::exec::tree::stop_all_running(crate::exec::command::KILL_GRACE);
         });
@@ -399,7 +433,28 @@ impl Driver {
                         self.effect(model, e);
                     }
                 }
+                Cmd::FetchAlerts => self.alerts_refresh.notify_one(),
+                Cmd::OpenAlert(alert) => {
+                    let Some(id) = alert.runbook.clone() else { continue };
+                    let msg = match start::find_runbook(&self.library, &id) {
+                        Ok((_, runbook)) => {
+                            self.alert_inputs = alert.inputs_for(&runbook);
+                            self.alert = Some((id.clone(), alert.origin()));
+                            match self.prepare(&id) {
+                                Ok(setup) => Msg::Setup(Box::new(setup)),
+                                Err(e) => Msg::Failed(format!("{e:#}")),
+                            }
+                        }
+                        Err(e) => Msg::Failed(e.to_string()),
+                    };
+                    let more = update(model, msg);
+                    Box::pin(self.carry_out(model, more)).await;
+                }
                 Cmd::Open(id) => {
+                    if self.alert.as_ref().is_some_and(|(a, _)| *a != id) {
+                        self.alert = None;
+                        self.alert_inputs.clear();
+                    }
                     let msg = match self.prepare(&id) {
                         Ok(setup) if setup.is_trivial() => {
                             let more = vec![Cmd::Start {
@@ -561,10 +616,12 @@ impl Driver {
         if allowed.is_empty() {
             anyhow::bail!("runbook '{id}' allows no environment that environments.yaml defines");
         }
-        let default = self.opts.env.clone().or_else(|| envs.default.clone());
+        // A run for an alert runs where the alert fires.
+        let alert_env = self.alert.as_ref().filter(|(a, _)| a == id).and(self.alerts_env.clone());
+        let default = alert_env.or_else(|| self.opts.env.clone()).or_else(|| envs.default.clone());
         let mut setup = Setup::new(runbook, allowed, default.as_deref());
         for f in &mut setup.fields {
-            if let Some(v) = self.opts.inputs.get(&f.name) {
+            if let Some(v) = self.opts.inputs.get(&f.name).or_else(|| self.alert_inputs.get(&f.name)) {
                 f.value = v.clone();
             }
         }
@@ -577,6 +634,10 @@ impl Driver {
         let (loaded, runbook) = start::find_runbook(&self.library, id)?;
         let env = start::pick_environment(&self.library, &runbook, Some(env), &self.opts.vars)?;
         let mut run = Run::new(Arc::clone(&runbook), env.clone(), inputs)?;
+        if let Some((_, origin)) = self.alert.take().filter(|(a, _)| a == id) {
+            run.set_alert(Some(origin));
+        }
+        self.alert_inputs.clear();
         let data_dir = crate::dirs::data_dir().context("no data directory: set RUNBOOK_DATA_DIR")?;
         let (mut journal, run_id) = Journal::create(&data_dir, &runbook.id)?;
         let (user, host) = journal::user_and_host();
@@ -588,6 +649,7 @@ impl Driver {
         self.journal_failed = None;
         lock(&self.workers).run_id = run_id.clone();
         let monitors = self.start_health(&runbook, &env);
+        self.start_alerts(&env);
         Ok(Opened { run, run_id, monitors, resumed: None })
     }
 
@@ -671,6 +733,7 @@ impl Driver {
         self.journal_failed = None;
         lock(&self.workers).run_id = run_id.clone();
         let monitors = self.start_health(run.runbook(), run.environment());
+        self.start_alerts(&run.environment().clone());
         let mut effects = effects;
         for text in problems {
             effects.push(Effect::Journal(crate::run::Record::Note {
@@ -685,6 +748,46 @@ impl Driver {
             }));
         }
         Ok(Opened { run, run_id, monitors, resumed: Some(effects) })
+    }
+
+    /// Polls an environment's firing alerts (unless they are polled already), each read
+    /// answered with `Msg::Alerts`; the first read goes out at once.
+    fn start_alerts(&mut self, env: &crate::runbook::Environment) {
+        if self.alerts_env.as_deref() == Some(env.name.as_str()) {
+            return;
+        }
+        if let Some(t) = self.alerts_task.take() {
+            t.abort();
+        }
+        self.alerts_env = Some(env.name.clone());
+        let (tx, env, matcher, refresh) =
+            (self.tx.clone(), env.clone(), Arc::clone(&self.matcher), Arc::clone(&self.alerts_refresh));
+        self.alerts_task = Some(tokio::spawn(async move {
+            let name = env.name.clone();
+            if env.alertmanager.is_none() {
+                let at = jiff::Timestamp::now();
+                let _ = tx.send(Msg::Alerts { env: name, configured: false, result: Ok(vec![]), at }).await;
+                return;
+            }
+            let client = reqwest::Client::builder()
+                .user_agent(concat!("runbook/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .unwrap_or_else(|_| reqwest::Client::new());
+            loop {
+                let mut result = crate::alerts::fetch(&client, &env, crate::alerts::TIMEOUT).await;
+                if let Ok(list) = result.as_mut() {
+                    matcher.annotate(list);
+                }
+                let at = jiff::Timestamp::now();
+                if tx.send(Msg::Alerts { env: name.clone(), configured: true, result, at }).await.is_err() {
+                    return;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(ALERTS_EVERY) => {}
+                    _ = refresh.notified() => {}
+                }
+            }
+        }));
     }
 
     /// Starts the health pane's monitors for a runbook in an environment.

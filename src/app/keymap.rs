@@ -39,6 +39,8 @@ pub enum Action {
     /// Pick option N (1-based) of a choice step.
     Choose(u8),
     Back,
+    /// The firing alerts of the environment.
+    Alerts,
 }
 
 /// Which keys apply.
@@ -50,15 +52,16 @@ pub enum Mode {
 }
 
 /// The run view's rebindable actions: config name, action, default key, what it does.
-const RUN_ACTIONS: [(&str, Action, &str, &str); 19] = [
+const RUN_ACTIONS: [(&str, Action, &str, &str); 20] = [
     ("run", Action::Enter, "enter", "run or perform the current step (▸)"),
     ("tick", Action::Tick, "space", "tick off the current manual step"),
     ("skip", Action::Skip, "s", "skip the current step (asks for a reason)"),
     ("retry", Action::Retry, "r", "retry a failed or cancelled step"),
     ("cancel", Action::Cancel, "c", "cancel the running command (its whole process tree)"),
     ("note", Action::Note, "n", "add a timestamped note to the journal"),
-    ("timeline", Action::Timeline, "t", "the run's timeline, from the journal"),
+    ("timeline", Action::Timeline, "t", "the run's timeline (↑↓ pgup/pgdn home/end scroll it)"),
     ("parity", Action::Parity, "p", "parity: every monitor in every environment"),
+    ("alerts", Action::Alerts, "a", "firing alerts (picker: ctrl-a); enter opens the runbook"),
     ("health", Action::ToggleHealth, "h", "show or hide the health pane"),
     ("follow", Action::ToggleFollow, "f", "follow the output (jump to its end)"),
     ("search", Action::Search, "/", "search the output (enter again: the previous match)"),
@@ -68,12 +71,7 @@ const RUN_ACTIONS: [(&str, Action, &str, &str); 19] = [
     ("detail-down", Action::DetailDown, "]", "scroll the step's detail down"),
     ("help", Action::Help, "?", "this help (always at the end of the status bar)"),
     ("quit", Action::Quit, "q", "quit, from anywhere (the run stays resumable)"),
-    (
-        "handoff",
-        Action::Handoff,
-        "H",
-        "hand the run over (release it for --resume) and leave",
-    ),
+    ("handoff", Action::Handoff, "H", "hand the run over (release it for --resume) and leave"),
     ("back", Action::Back, "esc", "close a dialog"),
 ];
 
@@ -188,6 +186,7 @@ impl Keymap {
             (Mode::Picker, KeyCode::Char('p')) if ctrl => return Some(Action::Up),
             (Mode::Picker, KeyCode::Char('n')) if ctrl => return Some(Action::Down),
             (Mode::Picker, KeyCode::Esc) => return Some(Action::Back),
+            (Mode::Picker, KeyCode::Char('a')) if ctrl => return Some(Action::Alerts),
             (Mode::Picker, _) => return None,
             _ => {}
         }
@@ -214,6 +213,7 @@ impl Keymap {
                 ("type".into(), "search"),
                 ("↑↓".into(), "select"),
                 ("enter".into(), "open"),
+                ("^a".into(), "alerts"),
                 ("esc".into(), "clear/quit"),
             ],
             Mode::Run => [
@@ -257,7 +257,6 @@ impl Keymap {
             },
         ));
         out.push(("pgup/pgdn".into(), "scroll output (no output: detail); wheel: the pane under it"));
-        out.push(("t, then ↑↓".into(), "scroll the timeline (pgup/pgdn, home/end)"));
         out
     }
 }

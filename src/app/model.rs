@@ -35,6 +35,8 @@ pub struct Picker {
     pub kind: Option<crate::runbook::Kind>,
     /// The selected runbook, loaded for the preview (id, runbook).
     pub preview: Option<(String, std::sync::Arc<crate::runbook::Runbook>)>,
+    /// Ids of the runbooks that answer an alert firing now (marked in the list).
+    pub firing: std::collections::HashSet<String>,
     /// What the query matches against, converted once.
     haystacks: Vec<nucleo_matcher::Utf32String>,
     run_haystacks: Vec<nucleo_matcher::Utf32String>,
@@ -341,6 +343,31 @@ pub struct Health {
     pub visible: bool,
 }
 
+/// The firing alerts of an environment's Alertmanager, polled like monitors.
+#[derive(Debug, Default)]
+pub struct Alerts {
+    /// The environment they are from.
+    pub env: String,
+    /// Whether that environment names an `alertmanager:` at all.
+    pub configured: bool,
+    /// The last list read (kept when a later read fails), oldest first.
+    pub list: Vec<crate::alerts::Alert>,
+    /// Why the last read failed.
+    pub error: Option<String>,
+    /// When the list was read: wall clock (for ages) and `now_ms` (so ages move on with ticks).
+    pub read_at: Option<(jiff::Timestamp, u64)>,
+}
+
+impl Alerts {
+    /// Seconds an alert has been firing, as of `now_ms`.
+    pub fn age_secs(&self, alert: &crate::alerts::Alert, now_ms: u64) -> u64 {
+        match self.read_at {
+            Some((at, ms)) => alert.age_secs(at) + now_ms.saturating_sub(ms) / 1000,
+            None => 0,
+        }
+    }
+}
+
 /// A modal question.
 #[derive(Debug, Clone)]
 pub enum Dialog {
@@ -386,6 +413,10 @@ pub enum Dialog {
     Parity(Option<Parity>),
     /// Environment and inputs before a run starts.
     Setup(Box<crate::app::setup::Setup>),
+    /// The firing alerts; enter opens the selected one's runbook.
+    Alerts {
+        selected: usize,
+    },
 }
 
 #[derive(Debug)]
@@ -394,6 +425,7 @@ pub struct Model {
     pub picker: Picker,
     pub run: Option<RunScreen>,
     pub health: Health,
+    pub alerts: Alerts,
     pub dialog: Option<Dialog>,
     /// A one-line message in the status bar.
     pub status: Option<String>,
@@ -412,6 +444,7 @@ impl Model {
             picker: Picker::new(items, runs),
             run: None,
             health: Health { visible: true, ..Health::default() },
+            alerts: Alerts::default(),
             dialog: None,
             status: None,
             now_ms: 0,

@@ -82,6 +82,14 @@ pub enum Msg {
     },
     /// The terminal is going away (SIGTERM, SIGHUP): quit, keeping the run resumable.
     Terminate,
+    /// A read of an environment's firing alerts (each with the runbook that answers it);
+    /// `configured: false` when the environment has no `alertmanager:`.
+    Alerts {
+        env: String,
+        configured: bool,
+        result: Result<Vec<crate::alerts::Alert>, String>,
+        at: jiff::Timestamp,
+    },
 }
 
 /// IO for the driver.
@@ -120,6 +128,10 @@ pub enum Cmd {
     Handoff,
     /// Load a runbook for the picker's preview.
     Preview(String),
+    /// Read the firing alerts again now.
+    FetchAlerts,
+    /// Open the runbook that answers this alert, its setup form filled from the alert.
+    OpenAlert(Box<crate::alerts::Alert>),
 }
 
 pub fn update(model: &mut Model, msg: Msg) -> Vec<Cmd> {
@@ -310,6 +322,26 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Cmd> {
             model.quit = true;
             vec![Cmd::Quit]
         }
+        Msg::Alerts { env, configured, result, at } => {
+            let a = &mut model.alerts;
+            if a.env != env {
+                *a = super::model::Alerts { env, ..Default::default() };
+            }
+            a.configured = configured;
+            match result {
+                Ok(list) => {
+                    a.list = list;
+                    a.error = None;
+                    a.read_at = Some((at, model.now_ms));
+                }
+                Err(why) => a.error = Some(why),
+            }
+            model.picker.firing = a.list.iter().filter_map(|x| x.runbook.clone()).collect();
+            if let Some(Dialog::Alerts { selected }) = model.dialog.as_mut() {
+                *selected = (*selected).min(a.list.len().saturating_sub(1));
+            }
+            vec![]
+        }
     }
 }
 
@@ -323,6 +355,54 @@ fn watching_status(model: &Model) -> String {
             "watching, read-only: nobody drives it now · `runbook run --resume {short}` takes it over"
         ),
     }
+}
+
+/// `a` (run view) or ctrl-a (picker): the alert list, read again now.
+fn open_alerts(model: &mut Model) -> Vec<Cmd> {
+    if !model.alerts.configured {
+        let env = if model.alerts.env.is_empty() {
+            "this environment".to_owned()
+        } else {
+            format!("'{}'", model.alerts.env)
+        };
+        model.status = Some(format!(
+            "{env} has no `alertmanager:` in environments.yaml: add its URL to see firing alerts"
+        ));
+        return vec![];
+    }
+    model.dialog = Some(Dialog::Alerts { selected: 0 });
+    vec![Cmd::FetchAlerts]
+}
+
+/// Keys in the alert list: move, enter opens the selected alert's runbook.
+fn on_alerts_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
+    let Some(Dialog::Alerts { selected }) = model.dialog.as_mut() else { return vec![] };
+    let len = model.alerts.list.len();
+    match key.code {
+        KeyCode::Up | KeyCode::Char('k') => *selected = selected.saturating_sub(1),
+        KeyCode::Down | KeyCode::Char('j') => *selected = (*selected + 1).min(len.saturating_sub(1)),
+        KeyCode::Char('r') => return vec![Cmd::FetchAlerts],
+        KeyCode::Enter => {
+            let Some(alert) = model.alerts.list.get(*selected).cloned() else { return vec![] };
+            if alert.runbook.is_none() {
+                model.status = Some(format!(
+                    "no runbook answers {}: list it in a runbook's `alerts:`, or set the rule's runbook_url to end in a runbook id",
+                    crate::text::escape_controls(&alert.alertname)
+                ));
+                return vec![];
+            }
+            let busy = model.run.as_ref().is_some_and(|rs| rs.run.outcome().is_none());
+            if busy {
+                model.status =
+                    Some("a run is open: finish it or quit (it stays resumable), then open the alert from the picker".into());
+                return vec![];
+            }
+            model.dialog = None;
+            return vec![Cmd::OpenAlert(Box::new(alert))];
+        }
+        _ => model.dialog = None,
+    }
+    vec![]
 }
 
 /// Applies a run event and keeps the view in step with the run.
@@ -457,6 +537,7 @@ fn on_picker_key_inner(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
             Some(Entry::Runbook(s)) => vec![Cmd::Open(s.id.clone())],
             None => vec![],
         },
+        Some(Action::Alerts) => open_alerts(model),
         Some(Action::Back) if !p.query.is_empty() => {
             p.query.clear();
             p.refilter();
@@ -590,6 +671,7 @@ fn on_run_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
             model.dialog = Some(Dialog::Parity(None));
             vec![Cmd::Parity]
         }
+        Some(Action::Alerts) => open_alerts(model),
         Some(Action::Enter) => match rs.run.current().map(|s| &s.action) {
             // What Enter acts on is shown: the current step, with its command under any
             // confirmation.
@@ -719,6 +801,7 @@ fn on_dialog_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
         return vec![];
     }
     match dialog {
+        Dialog::Alerts { .. } => on_alerts_key(model, key),
         // Handled above.
         Dialog::StillRunning { .. } => vec![],
         Dialog::Setup(setup) => match on_setup_key(setup, key, &mut model.status) {

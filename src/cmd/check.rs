@@ -32,7 +32,8 @@ struct JsonReport<'a> {
 /// Loads what `paths` name (or the whole search path) and reports every diagnostic.
 /// Returns whether the check passed.
 pub fn run(dirs: &[PathBuf], paths: &[PathBuf], strict: bool, format: Format) -> anyhow::Result<bool> {
-    let reports = if paths.is_empty() { search_path_reports(dirs) } else { path_reports(dirs, paths)? };
+    let mut reports = if paths.is_empty() { search_path_reports(dirs) } else { path_reports(dirs, paths)? };
+    warn_duplicate_alerts(&mut reports);
     let errors = reports.iter().flat_map(|r| &r.diagnostics).filter(|d| d.is_error()).count();
     let warnings = reports.iter().flat_map(|r| &r.diagnostics).filter(|d| !d.is_error()).count();
     let mut out = std::io::stdout().lock();
@@ -88,10 +89,39 @@ fn search_path_reports(dirs: &[PathBuf]) -> Vec<Loaded> {
     reports
 }
 
-/// `check` keeps only what it prints, so memory stays flat however many files it reads.
+/// `check` keeps only what it prints, so memory stays flat however many files it reads
+/// (and the runbooks that answer alerts, to warn about an alert two of them claim).
 fn diagnostics_only(mut loaded: Loaded) -> Loaded {
-    loaded.runbook = None;
+    loaded.runbook = loaded.runbook.filter(|r| !r.alerts.is_empty());
     loaded
+}
+
+/// An alert named in the `alerts:` of two runbooks: only one opens for it (the first by id).
+fn warn_duplicate_alerts(reports: &mut [Loaded]) {
+    let claims: Vec<(String, Vec<String>)> = reports
+        .iter()
+        .filter_map(|r| r.runbook.as_ref().map(|rb| (rb.id.clone(), rb.alerts.clone())))
+        .collect();
+    let dups = crate::alerts::duplicates(claims.iter().map(|(id, a)| (id.as_str(), a.as_slice())));
+    for (alert, ids) in dups {
+        for r in reports.iter_mut() {
+            let Some(rb) = r.runbook.clone() else { continue };
+            let Some(i) = rb.alerts.iter().position(|a| *a == alert) else { continue };
+            if !ids.contains(&rb.id) {
+                continue;
+            }
+            let others: Vec<String> =
+                ids.iter().filter(|id| **id != rb.id).map(|id| format!("'{id}'")).collect();
+            r.diagnostics.push(crate::runbook::Diagnostic::warning(
+                rb.alerts_at[i],
+                format!(
+                    "alert '{alert}' is also in the `alerts:` of {}: it opens '{}' (the first by id); list each alert in one runbook",
+                    others.join(", "),
+                    ids[0]
+                ),
+            ));
+        }
+    }
 }
 
 fn unreadable(list: &[(String, String)]) -> Vec<Loaded> {

@@ -22,6 +22,7 @@ pub fn run(dirs: &[PathBuf], serve: bool, theme: Option<String>) -> anyhow::Resu
                 inputs: Default::default(),
                 resume: None,
                 attach: None,
+                alert: None,
             };
             return crate::app::driver::run_async(opts, Some(demo)).await;
         }

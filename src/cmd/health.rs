@@ -73,11 +73,25 @@ fn print_rows(rows: &[Row], format: Format) -> anyhow::Result<()> {
         writeln!(out)?;
         return Ok(());
     }
-    let w = rows.iter().map(|r| r.monitor.len()).max().unwrap_or(7).max(7);
+    // Monitors by their titles, as the TUI names them (`--format json` keeps the ids).
+    let w = rows.iter().map(|r| r.title.chars().count()).max().unwrap_or(7).max(7);
     writeln!(out, "{:w$}  {:9}  {:>8}  REASON", "MONITOR", "STATE", "LATENCY")?;
     for r in rows {
-        let reason = if r.state == State::Up { "" } else { r.reason.as_str() };
-        writeln!(out, "{:w$}  {:9}  {:>6}ms  {reason}", r.monitor, r.state.to_string(), r.latency_ms)?;
+        let reason = match (&r.observed, r.state) {
+            // A prometheus monitor shows what it measured, passing or not.
+            (Some(o), State::Up) => o.clone(),
+            (Some(o), _) => format!("{} ({o})", r.reason),
+            (None, State::Up) => String::new(),
+            (None, _) => r.reason.clone(),
+        };
+        let title = crate::text::escape_controls(&r.title);
+        writeln!(
+            out,
+            "{title:w$}  {:9}  {:>6}ms  {}",
+            r.state.to_string(),
+            r.latency_ms,
+            crate::text::escape_controls(&reason)
+        )?;
     }
     Ok(())
 }
@@ -91,7 +105,7 @@ fn print_parity(envs: &Environments, rows: &[Row], format: Format) -> anyhow::Re
         return Ok(());
     }
     let names: Vec<&str> = envs.names().collect();
-    let w = envs.monitors.iter().map(|m| m.id.len()).max().unwrap_or(7).max(7);
+    let w = envs.monitors.iter().map(|m| m.title.chars().count()).max().unwrap_or(7).max(7);
     let cw = 24;
     write!(out, "  {:w$}", "MONITOR")?;
     for n in &names {
@@ -103,7 +117,7 @@ fn print_parity(envs: &Environments, rows: &[Row], format: Format) -> anyhow::Re
             names.iter().map(|n| rows.iter().find(|r| r.monitor == m.id && r.environment == *n)).collect();
         let states: Vec<Option<State>> = cells.iter().map(|c| c.map(|r| r.state)).collect();
         let differs = states.windows(2).any(|w| w[0] != w[1]);
-        write!(out, "{} {:w$}", if differs { "≠" } else { " " }, m.id)?;
+        write!(out, "{} {:w$}", if differs { "≠" } else { " " }, crate::text::escape_controls(&m.title))?;
         for c in &cells {
             let text = c.map_or_else(|| "—".to_owned(), Row::cell);
             let text: String = text.chars().take(cw).collect();
@@ -145,7 +159,8 @@ async fn watch_table(
                     last_draw = Instant::now();
                 } else if !tty && changed {
                     let p = latest[index].as_ref().context("just set")?;
-                    println!("{} {} {} {}", monitors[index].id, p.state, p.sample.latency_ms, p.sample.reason);
+                    let shown = p.sample.observed.as_deref().unwrap_or(&p.sample.reason);
+                    println!("{} {} {} {}", monitors[index].title, p.state, p.sample.latency_ms, shown);
                 }
             }
             _ = tokio::signal::ctrl_c() => break,

@@ -46,12 +46,19 @@ impl Prober {
     pub async fn probe(&self, probe: &PreparedProbe) -> ProbeResult {
         let started = Instant::now();
         let limit = probe.timeout;
-        let outcome = tokio::time::timeout(limit, self.attempt(probe)).await;
+        let outcome = tokio::time::timeout(limit, self.measure(probe)).await;
         let latency = started.elapsed();
-        let (passed, reason) = match outcome {
-            Ok(Ok(())) => (true, String::new()),
-            Ok(Err(reason)) => (false, reason),
-            Err(_) => (false, format!("timed out after {}", fmt_duration(limit))),
+        let (passed, reason, observed) = match outcome {
+            Ok(Ok(observed)) => (true, String::new(), observed),
+            Ok(Err((reason, observed))) => (false, reason, observed),
+            Err(_) => (false, format!("timed out after {}", fmt_duration(limit)), None),
+        };
+        let reason = match (&probe.target, passed) {
+            // Which server failed to answer, so a wrong URL is found at once.
+            (PreparedTarget::Prometheus { server, .. }, false) if observed.is_none() => {
+                format!("{server}: {reason}")
+            }
+            _ => reason,
         };
         let latency_ms = latency.as_millis() as u64;
         let slow = passed && probe.expect.max_latency.is_some_and(|max| latency > max);
@@ -69,7 +76,30 @@ impl Prober {
             slow,
             latency_ms,
             reason: crate::runbook::template::mask(&reason, &probe.secrets).into_owned(),
+            observed: observed.map(|o| crate::runbook::template::mask(&o, &probe.secrets).into_owned()),
         }
+    }
+
+    /// A probe that may observe a value: `Ok(observed)` on a pass, else the reason and what
+    /// was observed, if anything.
+    async fn measure(&self, probe: &PreparedProbe) -> Result<Option<String>, (String, Option<String>)> {
+        let PreparedTarget::Prometheus { url, headers, .. } = &probe.target else {
+            return self.attempt(probe).await.map(|()| None).map_err(|e| (e, None));
+        };
+        let Some(cmp) = &probe.expect.value else {
+            return Err(("no `expect.value` to compare with".into(), None));
+        };
+        let mut request =
+            self.client.get(url.as_str()).timeout(probe.timeout).header("Accept", "application/json");
+        for (k, v) in headers {
+            request = request.header(k, v);
+        }
+        let response = request.send().await.map_err(|e| (http_error(&e, probe.timeout), None))?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(|e| (http_error(&e, probe.timeout), None))?;
+        let series = crate::prom::parse_answer(status, &body[..body.len().min(BODY_LIMIT * 16)])
+            .map_err(|e| (e, None))?;
+        crate::prom::judge(&series, cmp, probe.expect.all).map(Some)
     }
 
     async fn attempt(&self, probe: &PreparedProbe) -> Result<(), String> {
@@ -103,6 +133,7 @@ impl Prober {
                 }
                 check_body(&probe.expect, &body, status)
             }
+            PreparedTarget::Prometheus { .. } => Err("a prometheus probe is measured, not attempted".into()),
             PreparedTarget::Tcp { address } => {
                 let mut stream =
                     tokio::net::TcpStream::connect(address.as_str()).await.map_err(|e| io_reason(&e))?;
@@ -203,7 +234,7 @@ pub fn json_mismatch(
     }
 }
 
-fn http_error(e: &reqwest::Error, timeout: Duration) -> String {
+pub fn http_error(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
         return format!("timed out after {}", fmt_duration(timeout));
     }

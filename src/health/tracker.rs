@@ -40,6 +40,9 @@ pub struct Sample {
     pub slow: bool,
     pub latency_ms: u64,
     pub reason: String,
+    /// The value a `prometheus:` monitor saw ("0.012 < 0.05 ✓").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed: Option<String>,
 }
 
 /// How many samples a monitor keeps (the sparkline and flapping look at them).
@@ -93,6 +96,7 @@ impl Tracker {
             slow: result.slow,
             latency_ms: result.latency_ms,
             reason: result.reason.clone(),
+            observed: result.observed.clone(),
         };
         if self.history.len() == HISTORY {
             self.history.pop_front();
@@ -132,7 +136,13 @@ mod tests {
     use super::*;
 
     fn result(passed: bool, slow: bool) -> ProbeResult {
-        ProbeResult { passed, slow, latency_ms: 5, reason: if passed { "ok" } else { "HTTP 503" }.into() }
+        ProbeResult {
+            passed,
+            slow,
+            latency_ms: 5,
+            reason: if passed { "ok" } else { "HTTP 503" }.into(),
+            observed: None,
+        }
     }
 
     #[test]

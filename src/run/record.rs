@@ -36,6 +36,8 @@ impl std::fmt::Display for Outcome {
 /// One state change of a run. Values are masked: no secret is ever in a record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+// RunStarted is the big one, and there is one per run: boxing it would only add an
+// indirection to every record of the journal.
 pub enum Record {
     RunStarted {
         runbook: String,

@@ -79,7 +79,7 @@ fn probe(run: &mut Run, passed: bool, elapsed_ms: u64) -> Vec<Effect> {
     run.apply(Event::ProbeDone {
         step,
         attempt,
-        result: ProbeResult { passed, slow: false, latency_ms: 3, reason },
+        result: ProbeResult { passed, slow: false, latency_ms: 3, reason, observed: None },
         elapsed_ms,
     })
 }

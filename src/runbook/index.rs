@@ -69,6 +69,7 @@ impl Summary {
             s.title = r.title.clone();
             s.kind = Some(r.kind);
             s.tags = r.tags.clone();
+            s.alerts = r.alerts.clone();
         }
         s
     }

@@ -33,6 +33,9 @@ pub struct RawRunbook {
     pub environments: Option<Vec<Sp<String>>>,
     /// Monitors shown in the health pane. Default: all of the environment's.
     pub monitors: Option<Vec<Sp<String>>>,
+    /// Alerts this runbook answers (their `alertname`): `runbook alerts`, the TUI's alert
+    /// list and `runbook run --alert` open it for them.
+    pub alerts: Option<Vec<Sp<String>>>,
     /// Values asked once, before the first step that uses them.
     #[serde(default)]
     pub inputs: IndexMap<Sp<String>, Sp<RawInput>>,
@@ -139,10 +142,13 @@ pub struct RawCommandExpect {
     pub stdout_matches: Option<Sp<String>>,
 }
 
-/// A probe: exactly one of `http`, `tcp` or `command`.
+/// A probe: exactly one of `http`, `tcp`, `command` or `prometheus`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawProbe {
+    /// A PromQL instant query against the environment's `prometheus:`; templated. Needs
+    /// `expect: { value: "< 0.05" }` (one series) or `expect: { all: "< 0.05" }` (every series).
+    pub prometheus: Option<Sp<String>>,
     /// URL to request; templated.
     pub http: Option<Sp<String>>,
     /// `host:port` to connect to; templated.
@@ -179,6 +185,10 @@ pub struct RawProbeExpect {
     pub exit: Option<Sp<i32>>,
     /// Command: text stdout must contain.
     pub stdout_contains: Option<Sp<String>>,
+    /// Prometheus: the query's one value must compare so: `< 0.05`, `>= 1`, `== 0`, `!= 0`.
+    pub value: Option<Sp<String>>,
+    /// Prometheus: every series the query returns must compare so (at least one series).
+    pub all: Option<Sp<String>>,
 }
 
 /// One status code or a list of them.
@@ -239,6 +249,34 @@ pub struct RawEnvironment {
     /// Values for `{{ name }}` placeholders in this environment.
     #[serde(default)]
     pub vars: IndexMap<Sp<String>, Sp<String>>,
+    /// The environment's Prometheus (`prometheus:` probes query it): a URL, or
+    /// `{ url, headers }`; templated with the environment's vars and `{{ env.NAME }}`.
+    pub prometheus: Option<Sp<RawEndpoint>>,
+    /// The environment's Alertmanager (`runbook alerts`, the health pane's alerts): a URL,
+    /// or `{ url, headers }`.
+    pub alertmanager: Option<Sp<RawEndpoint>>,
+}
+
+/// A monitoring server: its base URL, optionally with request headers (a bearer token from
+/// `{{ env.NAME }}`, say).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawEndpoint {
+    /// The base URL, such as `http://prometheus:9090`.
+    Url(String),
+    /// The base URL and request headers.
+    Full(RawEndpointFull),
+}
+
+/// A monitoring server with request headers.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawEndpointFull {
+    /// The base URL, such as `https://prometheus.internal`.
+    pub url: String,
+    /// Request headers, e.g. `Authorization: "Bearer {{ env.PROM_TOKEN }}"`.
+    #[serde(default)]
+    pub headers: IndexMap<String, String>,
 }
 
 /// A monitor of the health pane.

@@ -210,6 +210,7 @@ pub fn runbook(
     flow::check_jumps(&raw.steps.value, diags);
     let steps = steps?;
     flow::check_reachable(&steps, diags);
+    let (alerts, alerts_at) = alert_names(raw, diags);
     if diags.has_errors() {
         return None;
     }
@@ -222,10 +223,30 @@ pub fn runbook(
         owner: raw.owner.as_ref().map(|o| o.value.clone()),
         environments: allowed,
         monitors: raw.monitors.as_ref().map(|l| l.iter().map(|s| s.value.clone()).collect()),
+        alerts,
+        alerts_at,
         inputs,
         vars,
         steps,
     })
+}
+
+/// `alerts:`: alert names as Alertmanager writes them (`alertname` label values).
+fn alert_names(raw: &RawRunbook, diags: &mut Diagnostics) -> (Vec<String>, Vec<crate::runbook::Pos>) {
+    let mut out: Vec<String> = Vec::new();
+    let mut at = Vec::new();
+    for a in raw.alerts.iter().flatten() {
+        if a.value.trim().is_empty() {
+            diags
+                .error(a.pos, "an empty alert name in `alerts:`: write the alert's name, like HighErrorRate");
+        } else if out.contains(&a.value) {
+            diags.warning(a.pos, format!("alert {} is listed twice in `alerts:`", quote(&a.value)));
+        } else {
+            out.push(a.value.clone());
+            at.push(a.pos);
+        }
+    }
+    (out, at)
 }
 
 pub(crate) fn valid_id(id: &str) -> bool {

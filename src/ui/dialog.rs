@@ -178,6 +178,7 @@ pub fn dialog(d: &Dialog, model: &Model, theme: &Theme, frame: &mut Frame, area:
             return;
         }
         Dialog::Timeline { rows, back } => return timeline(rows, *back, theme, frame, area),
+        Dialog::Alerts { selected } => return alerts(model, *selected, theme, frame, area),
     };
     // Sized to the wrapped text; when it cannot all fit, the end shows (a confirmation's
     // prompt and what was typed matter more than its first lines).
@@ -188,6 +189,73 @@ pub fn dialog(d: &Dialog, model: &Model, theme: &Theme, frame: &mut Frame, area:
     let overflow = (rows + 2).saturating_sub(rect.height as usize).min(u16::MAX as usize) as u16;
     frame.render_widget(Clear, rect);
     frame.render_widget(paragraph.scroll((overflow, 0)).block(block(title, theme)), rect);
+}
+
+/// The colour of an alert's severity: critical and page red, warning amber, others dim.
+pub(super) fn severity_role(severity: &str) -> Role {
+    match severity.to_ascii_lowercase().as_str() {
+        "critical" | "page" | "error" | "high" => Role::Down,
+        "warning" | "warn" | "medium" => Role::Degraded,
+        _ => Role::Unknown,
+    }
+}
+
+/// The alert list: name, severity, age, the runbook that answers it; the selected alert's
+/// summary and labels below. Enter opens its runbook.
+fn alerts(model: &Model, selected: usize, theme: &Theme, frame: &mut Frame, area: Rect) {
+    use crate::text::escape_controls as esc;
+    let a = &model.alerts;
+    let width = area.width.saturating_sub(4).min(110);
+    let inner = width.saturating_sub(2) as usize;
+    let mut lines = Vec::new();
+    if let Some(why) = &a.error {
+        lines.push(Line::from(Span::styled(esc(why).into_owned(), theme.style(Role::Warning))));
+    }
+    if a.list.is_empty() {
+        let text = if a.read_at.is_none() { "reading the alerts…" } else { "nothing is firing" };
+        lines.push(Line::from(Span::styled(text, theme.style(Role::Dim))));
+    }
+    let visible = area.height.saturating_sub(12).max(3) as usize;
+    let first = selected.saturating_sub(visible.saturating_sub(1));
+    for (i, al) in a.list.iter().enumerate().skip(first).take(visible) {
+        let sel = i == selected;
+        let role = severity_role(al.severity());
+        let age = crate::alerts::short_age(a.age_secs(al, model.now_ms));
+        let book = al.runbook.as_deref().map_or_else(|| "— no runbook".to_owned(), |r| format!("→ {r}"));
+        let name_w = inner.saturating_sub(2 + 10 + 5 + 2).min(36);
+        let style = |r: Role| if sel { theme.style(Role::Selected) } else { theme.style(r) };
+        lines.push(Line::from(vec![
+            Span::styled(if sel { "▸ " } else { "  " }, style(Role::Current)),
+            Span::styled(format!("{:<name_w$.name_w$} ", esc(&al.alertname)), style(Role::Text)),
+            Span::styled(format!("{:<9.9} ", esc(al.severity())), style(role)),
+            Span::styled(format!("{age:>4} "), style(Role::Dim)),
+            Span::styled(book, style(if al.runbook.is_some() { Role::Current } else { Role::Dim })),
+        ]));
+    }
+    if let Some(al) = a.list.get(selected) {
+        lines.push(Line::from(""));
+        if !al.summary().is_empty() {
+            lines.push(Line::from(Span::styled(esc(al.summary()).into_owned(), theme.style(Role::Text))));
+        }
+        let labels: Vec<String> = al
+            .labels
+            .iter()
+            .filter(|(k, _)| *k != "alertname")
+            .map(|(k, v)| format!("{k}={}", esc(v)))
+            .collect();
+        lines.push(Line::from(Span::styled(labels.join(" "), theme.style(Role::Dim))));
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled(
+        "↑↓ select · enter open its runbook (inputs from the labels) · r read again · esc close",
+        theme.style(Role::Dim),
+    )));
+    let title = format!("alerts · {} · {} firing", a.env, a.list.len());
+    let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let rows = paragraph.line_count(width.saturating_sub(2).max(1));
+    let rect = centered(area, width, (rows + 2).min(u16::MAX as usize) as u16);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(paragraph.block(block(&title, theme)), rect);
 }
 
 /// The timeline overlay: the newest rows by default, scrolled with ↑↓/pgup/pgdn/wheel.

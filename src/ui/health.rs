@@ -16,7 +16,19 @@ pub(super) fn health(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect
     let outer = block(&title, theme);
     let inner = outer.inner(area);
     frame.render_widget(outer, area);
-    let rows = Layout::vertical(model.health.monitors.iter().map(|_| Constraint::Length(3))).split(inner);
+    let n = model.health.monitors.len();
+    let alerts_rows = alert_lines(model, theme, inner.width as usize);
+    let constraints = model
+        .health
+        .monitors
+        .iter()
+        .map(|_| Constraint::Length(3))
+        .chain(std::iter::once(Constraint::Length(alerts_rows.len() as u16)))
+        .chain(std::iter::once(Constraint::Min(0)));
+    let rows = Layout::vertical(constraints).split(inner);
+    if !alerts_rows.is_empty() {
+        frame.render_widget(Paragraph::new(alerts_rows), rows[n]);
+    }
     for (m, row) in model.health.monitors.iter().zip(rows.iter()) {
         let (sym, role) = monitor_symbol(m.state);
         let since = in_state(model.now_ms.saturating_sub(m.since_ms) / 1000);
@@ -34,7 +46,12 @@ pub(super) fn health(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect
             ])),
             head,
         );
-        if m.state == State::Down || m.state == State::Degraded {
+        if let Some(observed) = m.last.as_ref().and_then(|s| s.observed.as_ref()) {
+            // A prometheus monitor shows what it measured.
+            let role = if m.state == State::Up { Role::Dim } else { role };
+            let text = crate::text::escape_controls(observed);
+            frame.render_widget(Paragraph::new(Span::styled(format!("  {text}"), theme.style(role))), detail);
+        } else if m.state == State::Down || m.state == State::Degraded {
             let why = m
                 .last_error
                 .clone()
@@ -47,6 +64,40 @@ pub(super) fn health(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect
             frame.render_widget(Sparkline::default().data(&data).style(theme.style(Role::Dim)), spark);
         }
     }
+}
+
+/// The environment's firing alerts under the monitors: a heading, then name, severity
+/// (coloured) and age per alert; a line saying why they could not be read.
+fn alert_lines(model: &Model, theme: &Theme, width: usize) -> Vec<Line<'static>> {
+    let a = &model.alerts;
+    if !a.configured || a.env != model.health.env {
+        return vec![];
+    }
+    let mut lines = vec![Line::from(Span::styled(
+        format!("alerts · {} firing", a.list.len()),
+        theme.style(if a.list.is_empty() { Role::Dim } else { Role::Title }),
+    ))];
+    if let Some(why) = &a.error {
+        let text: String = crate::text::escape_controls(why).chars().take(width.saturating_sub(2)).collect();
+        lines.push(Line::from(Span::styled(format!("  {text}"), theme.style(Role::Warning))));
+    }
+    for al in &a.list {
+        let role = super::dialog::severity_role(al.severity());
+        let age = crate::alerts::short_age(a.age_secs(al, model.now_ms));
+        let sev: String = al.severity().chars().take(8).collect();
+        let name_w = width.saturating_sub(2 + 9 + 5);
+        lines.push(Line::from(vec![
+            Span::styled("▲ ", theme.style(role)),
+            Span::styled(
+                format!("{:<name_w$.name_w$}", crate::text::escape_controls(&al.alertname)),
+                theme.style(Role::Text),
+            ),
+            Span::styled(format!(" {:<8}", crate::text::escape_controls(&sev)), theme.style(role)),
+            Span::styled(format!("{age:>4}"), theme.style(Role::Dim)),
+        ]));
+    }
+    lines.push(Line::from(Span::styled("a: the list (enter: its runbook)", theme.style(Role::Dim))));
+    lines
 }
 
 /// Time in state in at most four columns: 59s, 12m, 3h, 2d.
@@ -74,6 +125,16 @@ pub(super) fn health_strip(model: &Model, theme: &Theme, frame: &mut Frame, area
         let (sym, role) = monitor_symbol(m.state);
         spans.push(Span::styled(format!("{sym} "), theme.style(role)));
         spans.push(Span::styled(format!("{} {}  ", m.title, m.state), theme.style(role)));
+    }
+    let a = &model.alerts;
+    if a.configured && a.env == model.health.env && !a.list.is_empty() {
+        let worst = a
+            .list
+            .iter()
+            .map(|al| super::dialog::severity_role(al.severity()))
+            .find(|r| *r == Role::Down)
+            .unwrap_or(Role::Degraded);
+        spans.push(Span::styled(format!("▲ {} firing (a)", a.list.len()), theme.style(worst)));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }

@@ -110,7 +110,8 @@ fn stack(area: Rect, heights: &[u16]) -> Vec<Rect> {
 pub fn run_layout(model: &Model, area: Rect, detail: &[Line]) -> RunLayout {
     let Some(rs) = &model.run else { return RunLayout::default() };
     let [banner, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
-    let show_health = model.health.visible && !model.health.monitors.is_empty();
+    let alerts_shown = model.alerts.configured && model.alerts.env == model.health.env;
+    let show_health = model.health.visible && (!model.health.monitors.is_empty() || alerts_shown);
     // Wide terminals get the side pane; narrow ones a one-line strip of monitor states.
     let (work, strip, health) = if show_health && body.width >= 100 {
         let [w, h] = Layout::horizontal([Constraint::Min(60), Constraint::Length(34)]).areas(body);

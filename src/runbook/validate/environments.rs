@@ -6,9 +6,10 @@ use std::time::Duration;
 use super::scope::{LineIndex, Scope};
 use super::{duration, probe};
 use crate::runbook::diagnostic::{Diagnostics, did_you_mean, quote};
-use crate::runbook::raw::RawEnvironments;
+use crate::runbook::raw::{RawEndpoint, RawEnvironments};
+use crate::runbook::span::Sp;
 use crate::runbook::template::is_valid_name;
-use crate::runbook::{Environment, Environments, Monitor};
+use crate::runbook::{Endpoint, Environment, Environments, Monitor};
 
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(15);
 
@@ -38,7 +39,30 @@ pub fn environments(raw: RawEnvironments, source: &str, diags: &mut Diagnostics)
             description: env.value.description.as_ref().map(|d| d.value.clone()),
             protected: env.value.protected.as_ref().is_some_and(|p| p.value),
             vars: env.value.vars.iter().map(|(k, v)| (k.value.clone(), v.value.clone())).collect(),
+            prometheus: None,
+            alertmanager: None,
         });
+    }
+    // Monitoring endpoints are templated with their own environment's vars.
+    let mut endpoints = Vec::new();
+    for (i, (name, env)) in raw.environments.iter().enumerate() {
+        let only = [name.value.clone()];
+        let scope = Scope::new(Some(&out), Some(&only));
+        for (key, raw_endpoint) in
+            [("prometheus", &env.value.prometheus), ("alertmanager", &env.value.alertmanager)]
+        {
+            if let Some(ep) = raw_endpoint {
+                let place = format!(" in `{key}` of environment '{}'", name.value);
+                endpoints.push((i, key, endpoint(ep, &scope, &lines, diags, &place)));
+            }
+        }
+    }
+    for (i, key, ep) in endpoints {
+        if key == "prometheus" {
+            out.environments[i].prometheus = ep;
+        } else {
+            out.environments[i].alertmanager = ep;
+        }
     }
     let names: Vec<&str> = out.environments.iter().map(|e| e.name.as_str()).collect();
     if names.is_empty() {
@@ -115,4 +139,35 @@ pub fn environments(raw: RawEnvironments, source: &str, diags: &mut Diagnostics)
     }
     out.monitors = monitors;
     (!diags.has_errors()).then_some(out)
+}
+
+/// A `prometheus:` or `alertmanager:` endpoint: a URL that renders to http(s) in its
+/// environment, and headers with valid names.
+fn endpoint(
+    raw: &Sp<RawEndpoint>,
+    scope: &Scope,
+    lines: &LineIndex,
+    diags: &mut Diagnostics,
+    place: &str,
+) -> Option<Endpoint> {
+    let (url, headers) = match &raw.value {
+        RawEndpoint::Url(u) => (u.clone(), Default::default()),
+        RawEndpoint::Full(f) => (f.url.clone(), f.headers.clone()),
+    };
+    let url_sp = Sp { value: url, pos: raw.pos };
+    let template = super::scope::template(&url_sp, scope, lines, diags, place)?;
+    let before = diags.error_count();
+    probe::check_url(&url_sp, &template, scope, diags, place);
+    let mut out = Vec::new();
+    for (name, value) in &headers {
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            diags.error(
+                raw.pos,
+                format!("header name {}{place} is not a valid HTTP header name", quote(name)),
+            );
+        }
+        let sp = Sp { value: value.clone(), pos: raw.pos };
+        out.push((name.clone(), super::scope::template(&sp, scope, lines, diags, place)?));
+    }
+    (diags.error_count() == before).then_some(Endpoint { url: template, headers: out })
 }

@@ -22,16 +22,17 @@ pub fn probe(
     place: &str,
 ) -> Option<Probe> {
     let p = &raw.value;
-    let given: Vec<(&str, &Sp<String>)> = [("http", &p.http), ("tcp", &p.tcp), ("command", &p.command)]
-        .into_iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
-        .collect();
+    let given: Vec<(&str, &Sp<String>)> =
+        [("http", &p.http), ("tcp", &p.tcp), ("command", &p.command), ("prometheus", &p.prometheus)]
+            .into_iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+            .collect();
     let (kind, target) = match given.as_slice() {
         [one] => *one,
         [] => {
             diags.error(
                 raw.pos,
-                format!("check{place} has no target: give exactly one of `http: URL`, `tcp: HOST:PORT` or `command: SCRIPT`"),
+                format!("check{place} has no target: give exactly one of `http: URL`, `tcp: HOST:PORT`, `command: SCRIPT` or `prometheus: QUERY`"),
             );
             return None;
         }
@@ -90,6 +91,34 @@ pub fn probe(
             check_address(target, &address, scope, diags, place);
             ProbeTarget::Tcp { address }
         }
+        "prometheus" => {
+            let query = scope::template(target, scope, lines, diags, place)?;
+            if query.source().trim().is_empty() {
+                diags.error(target.pos, format!("`prometheus`{place} is an empty query: write PromQL, like 'sum(rate(http_requests_total{{code=~\"5..\"}}[5m]))'"));
+            }
+            let lacking: Vec<&str> =
+                scope.envs.iter().filter(|e| e.prometheus.is_none()).map(|e| e.name.as_str()).collect();
+            if !lacking.is_empty() {
+                diags.error(
+                    target.pos,
+                    format!(
+                        "check{place} queries Prometheus, but environment{} {} {} no `prometheus:` in environments.yaml: add its URL there (prometheus: http://prometheus:9090), or limit where this runs with `environments:` or `when_env:`",
+                        if lacking.len() == 1 { "" } else { "s" },
+                        lacking.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", "),
+                        if lacking.len() == 1 { "has" } else { "have" },
+                    ),
+                );
+            }
+            let has_value =
+                p.expect.as_ref().is_some_and(|e| e.value.value.is_some() || e.value.all.is_some());
+            if !has_value {
+                diags.error(
+                    p.expect.as_ref().map_or(target.pos, |e| e.pos),
+                    format!("a prometheus check{place} needs `expect: {{ value: \"< 0.05\" }}` (one series) or `expect: {{ all: \"< 0.05\" }}` (every series): say what the value must be"),
+                );
+            }
+            ProbeTarget::Prometheus { query }
+        }
         _ => ProbeTarget::Command { script: scope::shell_template(target, scope, lines, diags, place)? },
     };
     let timeout = p.timeout.as_ref().and_then(|t| duration(t, diags, place)).unwrap_or(DEFAULT_TIMEOUT);
@@ -116,6 +145,8 @@ fn expect(
         ("banner_contains", e.banner_contains.as_ref().map(|v| v.pos), "tcp"),
         ("exit", e.exit.as_ref().map(|v| v.pos), "command"),
         ("stdout_contains", e.stdout_contains.as_ref().map(|v| v.pos), "command"),
+        ("value", e.value.as_ref().map(|v| v.pos), "prometheus"),
+        ("all", e.all.as_ref().map(|v| v.pos), "prometheus"),
     ];
     for (key, pos, allowed) in keys {
         if let Some(pos) = pos
@@ -132,7 +163,24 @@ fn expect(
         Some((StatusSpec::One(code), pos)) => codes(&[*code], pos, diags, place),
         Some((StatusSpec::Many(list), pos)) => codes(list, pos, diags, place),
     };
+    if let (Some(v), Some(a)) = (&e.value, &e.all) {
+        diags.error(
+            a.pos.max(v.pos),
+            format!("`expect.value` and `expect.all`{place} both given: use `value` for one series, `all` for every series"),
+        );
+    }
+    let comparison =
+        e.value.as_ref().or(e.all.as_ref()).and_then(|c| match crate::prom::Comparison::parse(&c.value) {
+            Ok(cmp) => Some(cmp),
+            Err(why) => {
+                let key = if e.value.is_some() { "value" } else { "all" };
+                diags.error(c.pos, format!("`expect.{key}` {}{place} {why}", quote(&c.value)));
+                None
+            }
+        });
     ProbeExpect {
+        value: comparison,
+        all: e.all.is_some(),
         status,
         body_contains: e.body_contains.as_ref().map(|v| v.value.clone()),
         json: e.json.as_ref().map(|v| v.value.clone()),
@@ -200,7 +248,7 @@ fn check_rendered(
     }
 }
 
-fn check_url(
+pub(super) fn check_url(
     raw: &Sp<String>,
     t: &crate::runbook::Template,
     scope: &Scope,

@@ -1,0 +1,218 @@
+//! Prometheus checks and Alertmanager alerts at scale (docs/performance.md):
+//!
+//!     cargo bench --bench alerts
+//!
+//! 1. 1,000 `prometheus:` monitors at a 1 s interval against one real Prometheus (the
+//!    Debian package's binary, started here on 127.0.0.1 with its storage in a temporary
+//!    folder) for 20 s: CPU of the monitoring process as a share of one core, and lateness
+//!    of every probe against its schedule. Each monitor has its own query.
+//! 2. `runbook alerts` with 5,000 active alerts: wall time and peak RSS of the real binary,
+//!    median of 5 runs. The Alertmanager answer is generated here and served from a loopback
+//!    server of this process (pushing 5,000 alerts into a real Alertmanager measures
+//!    Alertmanager, not us); text and JSON output.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use runbook::health::{self, Scheduler};
+use runbook::runbook::load::{self, SourceFile};
+
+fn cpu_seconds() -> f64 {
+    // SAFETY: an all-zero rusage is valid for getrusage to fill in.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: u is a live local.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A real Prometheus on a free loopback port; killed when dropped.
+struct Prometheus {
+    child: std::process::Child,
+    url: String,
+    dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        std::fs::write(dir.path().join("prometheus.yml"), "global:\n  scrape_interval: 15s\n").unwrap();
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", dir.path().join("prometheus.yml").display()))
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus must be installed (Debian package prometheus)");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !ready(port) {
+            assert!(Instant::now() < deadline, "Prometheus did not get ready in 30 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Self { child, url, dir }
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = &self.dir;
+    }
+}
+
+fn ready(port: u16) -> bool {
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = write!(s, "GET /-/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    text.starts_with("HTTP/1.1 200")
+}
+
+fn monitors(monitors: usize, seconds: u64) {
+    let prom = Prometheus::start();
+    let mut yaml = format!("environments:\n  live: {{ prometheus: '{}' }}\nmonitors:\n", prom.url);
+    for i in 0..monitors {
+        // A query of its own per monitor, as a real fleet of gates would have.
+        yaml.push_str(&format!(
+            "  - {{ id: m{i}, check: {{ prometheus: 'vector({i}) / 100000', expect: {{ value: '< 1' }} }}, interval: 1s }}\n"
+        ));
+    }
+    let file = SourceFile {
+        rel: "environments.yaml".into(),
+        display: "bench".into(),
+        bytes: yaml.into_bytes().into(),
+    };
+    let envs = load::load_environments(&file).0.unwrap();
+    let env = envs.get("live").unwrap().clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let list = health::monitors_for(&envs.monitors, "live", None);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
+    let (late, cpu, wall) = runtime.block_on(async {
+        let _scheduler = Scheduler::start(&list, &env, Instant::now(), tx);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        while rx.try_recv().is_ok() {}
+        let cpu0 = cpu_seconds();
+        let start = Instant::now();
+        let mut late = Vec::new();
+        let end = tokio::time::Instant::now() + Duration::from_secs(seconds);
+        while let Ok(Some(p)) = tokio::time::timeout_at(end, rx.recv()).await {
+            assert!(p.sample.passed, "{}", p.sample.reason);
+            late.push(p.late_ms);
+        }
+        (late, cpu_seconds() - cpu0, start.elapsed().as_secs_f64())
+    });
+    drop(prom);
+    let mut late = late;
+    late.sort_unstable();
+    let pct = |q: usize| late[(late.len() * q / 100).min(late.len() - 1)];
+    println!("{monitors} prometheus: monitors, 1 s interval, {seconds} s against one Prometheus:");
+    println!("  probes done      {} ({:.0}/s, expected ~{monitors}/s)", late.len(), late.len() as f64 / wall);
+    println!(
+        "  CPU              {:.1}% of one core (user+sys of the monitoring process)",
+        100.0 * cpu / wall
+    );
+    println!("  lateness         p50 {} ms, p99 {} ms, max {} ms", pct(50), pct(99), late.last().unwrap());
+}
+
+/// 5,000 alerts as Alertmanager's /api/v2/alerts writes them; a tenth of them name a runbook
+/// by `runbook_url`, some by `alerts:`.
+fn alerts_json(n: usize) -> String {
+    let list: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            serde_json::json!({
+                "labels": { "alertname": format!("Alert{}", i % 400), "severity": if i % 3 == 0 { "critical" } else { "warning" },
+                    "instance": format!("10.0.{}.{}:9100", i / 250, i % 250), "job": "node", "namespace": format!("team-{}", i % 40) },
+                "annotations": { "summary": format!("Something is wrong with instance {i}"),
+                    "description": "A longer description of the alert, as rules usually carry one.",
+                    "runbook_url": format!("https://github.com/acme/ops/blob/main/runbooks/team-{}/alert-{}.md", i % 40, i % 100) },
+                "startsAt": "2026-11-30T01:00:00.000Z", "endsAt": "2026-11-30T05:00:00.000Z",
+                "updatedAt": "2026-11-30T02:00:00.000Z", "generatorURL": "http://prometheus:9090/graph?g0.expr=up",
+                "fingerprint": format!("{:016x}", i * 7919), "receivers": [{ "name": "pager" }],
+                "status": { "state": "active", "silencedBy": [], "inhibitedBy": [] },
+            })
+        })
+        .collect();
+    serde_json::to_string(&list).unwrap()
+}
+
+fn alerts_command(count: usize, runs: usize) {
+    let body = alerts_json(count);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = body.clone();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                served.len()
+            );
+            let _ = s.write_all(served.as_bytes());
+        }
+    });
+    let work = tempfile::tempdir().unwrap();
+    let books = work.path().join("books");
+    std::fs::create_dir_all(&books).unwrap();
+    std::fs::write(
+        books.join("environments.yaml"),
+        format!("environments:\n  live: {{ alertmanager: 'http://{addr}' }}\n"),
+    )
+    .unwrap();
+    for team in 0..40 {
+        std::fs::create_dir_all(books.join(format!("team-{team}"))).unwrap();
+        for a in 0..3 {
+            std::fs::write(
+                books.join(format!("team-{team}/alert-{}.yaml", team * 3 + a)),
+                format!(
+                    "title: Alert {a} of team {team}\nalerts: [Alert{}]\nsteps:\n  - {{ title: Look }}\n",
+                    team * 7
+                ),
+            )
+            .unwrap();
+        }
+    }
+    println!(
+        "runbook alerts, {count} active alerts ({:.1} MB of JSON), 120 runbooks:",
+        body.len() as f64 / 1e6
+    );
+    for format in ["text", "json"] {
+        // The first run fills the index cache, as any earlier `runbook` command would have.
+        support::measure(&mut support::runbook(
+            &["alerts", "--dir", "books", "--format", format],
+            work.path(),
+        ));
+        let samples: Vec<support::Sample> = (0..runs)
+            .map(|_| {
+                support::measure(&mut support::runbook(
+                    &["alerts", "--dir", "books", "--format", format],
+                    work.path(),
+                ))
+            })
+            .collect();
+        support::report(&format!("  runbook alerts --format {format}"), &samples);
+    }
+}
+
+fn main() {
+    let bench = std::env::args().any(|a| a == "--bench");
+    if bench {
+        alerts_command(5000, 5);
+        monitors(1000, 20);
+    } else {
+        alerts_command(200, 1);
+        monitors(20, 2);
+    }
+}

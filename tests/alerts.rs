@@ -1,0 +1,310 @@
+//! From alert to runbook, against a real Prometheus and Alertmanager (one pair for this test
+//! binary, see support/prom.rs): `prometheus:` checks and monitors on live data, `runbook
+//! alerts`, `runbook run --alert` with inputs from labels, and the TUI's alert list.
+
+#[path = "support/prom.rs"]
+#[allow(dead_code)]
+mod prom;
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use prom::Stack;
+use support::pty::Screen;
+
+const TOKEN: &str = "s3cr3t-t0ken";
+
+fn runbook_cmd(args: &[&str], dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_runbook"));
+    c.args(args)
+        .current_dir(dir)
+        .env_remove("RUNBOOK_PATH")
+        .env("RUNBOOK_DATA_DIR", dir.join("data"))
+        .env("RUNBOOK_CACHE_DIR", dir.join("cache"))
+        .env("RUNBOOK_CONFIG_DIR", dir.join("config"))
+        .env("AM_TOKEN", TOKEN)
+        .env("CI", "1")
+        .stdin(Stdio::null());
+    c
+}
+
+fn run(args: &[&str], dir: &Path) -> Output {
+    runbook_cmd(args, dir).output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// The environments: `live` against the real pair, `down` against a closed port.
+fn environments(dir: &Path, stack: &Stack, monitors: &str) {
+    let closed = support::closed_port();
+    std::fs::create_dir_all(dir.join("books/ops")).unwrap();
+    std::fs::write(
+        dir.join("books/environments.yaml"),
+        format!(
+            "default: live\nenvironments:\n  live:\n    prometheus: {}\n    alertmanager: {{ url: '{}', headers: {{ Authorization: 'Bearer {{{{ env.AM_TOKEN }}}}' }} }}\n  down:\n    prometheus: http://{closed}\n    alertmanager: 'http://{closed}/t/{{{{ env.AM_TOKEN }}}}'\n{monitors}",
+            stack.prometheus, stack.alertmanager
+        ),
+    )
+    .unwrap();
+}
+
+/// The queue runbooks: one linked by the alert's `runbook_url`, two by `alerts:`.
+fn queue_books(dir: &Path) {
+    std::fs::write(
+        dir.join("books/ops/checkout-queue.yaml"),
+        "title: Drain the checkout queue\nkind: incident\ninputs:\n  service: { description: The service }\n  team: { description: Who owns it }\nsteps:\n  - { id: look, title: Look at the queue, run: \"printf 'service=%s team=%s\\\\n' {{ service }} {{ team }}\" }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("books/queue-warning.yaml"),
+        "title: Queue warning\nalerts: [QueueWarning]\nsteps:\n  - { title: Watch it }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("books/queue-warning-too.yaml"),
+        "title: Queue warning again\nalerts: [QueueWarning]\nsteps:\n  - { title: Watch it too }\n",
+    )
+    .unwrap();
+}
+
+/// Waits until the queue alerts are firing in the Alertmanager (the fault makes them fire).
+fn firing(stack: &Stack) -> String {
+    stack.fault();
+    support::wait_for("QueueBacklog to fire in Alertmanager", Duration::from_secs(45), || {
+        let (code, body) =
+            prom::http_get(&format!("{}/api/v2/alerts?active=true", stack.alertmanager)).ok()?;
+        (code == 200 && body.contains("QueueBacklog") && body.contains("QueueWarning")).then_some(body)
+    })
+}
+
+#[test]
+fn prometheus_monitors_checks_and_waits_pass_or_fail_on_live_data() {
+    let stack = Stack::shared();
+    let tmp = tempfile::tempdir().unwrap();
+    let monitors = "monitors:
+  - { id: errors, title: Error rate, check: { prometheus: 'svc_error_ratio', expect: { value: '< 0.05' } } }
+  - { id: strict, title: Strict error rate, check: { prometheus: 'svc_error_ratio', expect: { value: '< 0.001' } } }
+  - { id: missing, title: Missing metric, check: { prometheus: 'no_such_metric', expect: { value: '< 1' } } }
+  - { id: many, title: Requests, check: { prometheus: 'svc_requests', expect: { value: '> 1' } } }
+  - { id: every, title: Every instance, check: { prometheus: 'svc_requests', expect: { all: '>= 10' } } }
+  - { id: bad, title: Bad query, check: { prometheus: 'sum(', expect: { value: '< 1' } } }
+  - { id: text, title: A string, check: { prometheus: '\"hello\"', expect: { value: '< 1' } } }
+  - { id: nan, title: Not a number, check: { prometheus: '0/0', expect: { value: '< 1' } } }
+";
+    environments(tmp.path(), stack, monitors);
+    std::fs::write(
+        tmp.path().join("books/gate.yaml"),
+        "title: Gate on the error rate
+steps:
+  - id: gate
+    title: Error rate under 5%
+    check: { prometheus: 'svc_error_ratio{job=\"{{ job }}\"}', expect: { value: '< 0.05' } }
+    wait: { timeout: 20s, interval: 500ms }
+  - id: strict
+    title: Error rate under 0.1%
+    check: { prometheus: 'svc_error_ratio', expect: { value: '< 0.001' } }
+    wait: { timeout: 1s, interval: 500ms }
+    on_failure: continue
+inputs:
+  job: { default: svc }
+",
+    )
+    .unwrap();
+    let check = run(&["check", "--dir", "books"], tmp.path());
+    assert!(check.status.success(), "{}", text(&check));
+    stack.wait_scraped();
+
+    // Monitors: every bad answer is a failed probe with its reason.
+    let health = run(&["health", "--dir", "books", "--format", "json"], tmp.path());
+    assert_eq!(health.status.code(), Some(1), "{}", text(&health));
+    let rows: serde_json::Value = serde_json::from_slice(&health.stdout).unwrap();
+    let row = |id: &str| rows.as_array().unwrap().iter().find(|r| r["monitor"] == id).unwrap().clone();
+    assert_eq!(row("errors")["state"], "up");
+    assert_eq!(row("errors")["observed"], "0.01 < 0.05 ✓");
+    assert_eq!(row("strict")["state"], "down");
+    assert_eq!(row("strict")["observed"], "0.01 < 0.001 ✗");
+    assert_eq!(row("strict")["reason"], "0.01 is not < 0.001");
+    assert_eq!(row("missing")["reason"], "the query returned no series");
+    assert!(row("many")["reason"].as_str().unwrap().contains("returned 2 series"), "{}", row("many"));
+    assert_eq!(row("every")["state"], "up");
+    assert_eq!(row("every")["observed"], "2 series >= 10 ✓ (worst 10)");
+    let bad = row("bad")["reason"].as_str().unwrap().to_owned();
+    assert!(bad.contains("Prometheus says bad_data") && bad.contains("parse error"), "{bad}");
+    assert!(row("text")["reason"].as_str().unwrap().contains("yields a string ('hello')"), "{}", row("text"));
+    assert_eq!(row("nan")["reason"], "the query yields NaN");
+    // Text names monitors by title.
+    let table = text(&run(&["health", "--dir", "books"], tmp.path()));
+    assert!(table.contains("Error rate ") && table.contains("0.01 < 0.05 ✓"), "{table}");
+    assert!(!table.lines().any(|l| l.starts_with("errors ")), "ids stay in the JSON: {table}");
+    // An unreachable Prometheus: the reason names the environment and the URL.
+    let down = run(&["health", "--dir", "books", "--env", "down", "--format", "json"], tmp.path());
+    let rows: serde_json::Value = serde_json::from_slice(&down.stdout).unwrap();
+    let reason = rows[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("Prometheus of environment 'down' (http://127.0.0.1:")
+            && reason.contains("connection refused"),
+        "{reason}"
+    );
+
+    // Check steps with a wait: one passes on live data, one fails, both with what they saw.
+    let out = run(&["run", "gate", "--dir", "books", "--yes"], tmp.path());
+    let shown = text(&out);
+    assert!(shown.contains("✓ probe 1: 0.01 < 0.05 ✓"), "{shown}");
+    assert!(shown.contains("0.01 is not < 0.001 (0.01 < 0.001 ✗)"), "{shown}");
+    let export = text(&run(&["export", "latest"], tmp.path()));
+    assert!(export.contains("0.01 < 0.05 ✓") && export.contains("0.01 < 0.001 ✗"), "{export}");
+    let journal = journal_of(tmp.path());
+    assert!(journal.contains(r#""observed":"0.01 < 0.05 ✓""#), "{journal}");
+}
+
+fn journal_of(dir: &Path) -> String {
+    let runs: Vec<_> =
+        std::fs::read_dir(dir.join("data/runs")).unwrap().flatten().map(|e| e.path()).collect();
+    runs.iter()
+        .map(|r| std::fs::read_to_string(r.join("journal.jsonl")).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn a_firing_alert_opens_its_runbook_with_inputs_from_its_labels() {
+    let stack = Stack::shared();
+    let tmp = tempfile::tempdir().unwrap();
+    environments(tmp.path(), stack, "");
+    queue_books(tmp.path());
+    firing(stack);
+
+    let listed = run(&["alerts", "--dir", "books", "--format", "json"], tmp.path());
+    assert_eq!(listed.status.code(), Some(0), "{}", text(&listed));
+    let alerts: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let find =
+        |name: &str| alerts.as_array().unwrap().iter().find(|a| a["alertname"] == name).unwrap().clone();
+    let backlog = find("QueueBacklog");
+    assert_eq!(backlog["runbook"], "ops/checkout-queue", "by its runbook_url: {backlog}");
+    assert_eq!(backlog["labels"]["service"], "checkout");
+    assert!(
+        backlog["starts_at"].as_str().unwrap().len() > 10
+            && backlog["fingerprint"].as_str().unwrap().len() > 4
+    );
+    assert_eq!(find("QueueWarning")["runbook"], "queue-warning", "by `alerts:`, the first by id");
+    let table = text(&run(&["alerts", "--dir", "books"], tmp.path()));
+    assert!(
+        table.contains("QueueBacklog") && table.contains("critical") && table.contains("ops/checkout-queue")
+    );
+    assert!(table.contains("The checkout queue is backing up"), "{table}");
+
+    // Inputs from the labels, quoted like every value: the label's shell text stays text.
+    let out = run(&["run", "--alert", "QueueBacklog", "--dir", "books", "--yes"], tmp.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("service=checkout team=pay'ments; touch pwned $(id)"), "{}", text(&out));
+    assert!(!tmp.path().join("pwned").exists());
+    let journal = journal_of(tmp.path());
+    assert!(journal.contains(r#""alert":{"alertname":"QueueBacklog","fingerprint":""#), "{journal}");
+    // By fingerprint, as a dry run.
+    let fp = backlog["fingerprint"].as_str().unwrap();
+    let dry = run(&["run", "--alert", fp, "--dir", "books", "--dry-run"], tmp.path());
+    assert!(text(&dry).contains("printf 'service=%s team=%s\\n' checkout"), "{}", text(&dry));
+
+    // What cannot be opened says why.
+    let none = run(&["run", "--alert", "QueueBaclog", "--dir", "books", "--yes"], tmp.path());
+    assert_eq!(none.status.code(), Some(2));
+    assert!(text(&none).contains("did you mean 'QueueBacklog'"), "{}", text(&none));
+    std::fs::remove_file(tmp.path().join("books/ops/checkout-queue.yaml")).unwrap();
+    let unanswered = text(&run(&["run", "--alert", "QueueBacklog", "--dir", "books", "--yes"], tmp.path()));
+    assert!(
+        unanswered.contains("no runbook answers alert 'QueueBacklog'")
+            && !unanswered.contains("environment")
+            && unanswered.contains("service=checkout")
+            && unanswered.contains("alerts: [QueueBacklog]"),
+        "{unanswered}"
+    );
+    // Two runbooks claim one alert: a warning.
+    let check = text(&run(&["check", "--dir", "books"], tmp.path()));
+    assert!(check.contains("warning: alert 'QueueWarning' is also in the `alerts:` of"), "{check}");
+    // An unreachable Alertmanager names the environment and the URL, its token masked.
+    let down = run(&["alerts", "--dir", "books", "--env", "down"], tmp.path());
+    assert_eq!(down.status.code(), Some(1));
+    let said = text(&down);
+    assert!(
+        said.contains("Alertmanager of environment 'down' (http://127.0.0.1:") && said.contains("/t/••••"),
+        "{said}"
+    );
+    assert!(!said.contains(TOKEN), "{said}");
+}
+
+#[test]
+fn the_tui_lists_firing_alerts_and_opens_the_runbook_with_the_form_filled() {
+    let stack = Stack::shared();
+    let tmp = tempfile::tempdir().unwrap();
+    environments(tmp.path(), stack, "");
+    queue_books(tmp.path());
+    firing(stack);
+    let mut s = Screen::spawn_env(&["--dir", "books"], tmp.path(), 120, 40, &[("AM_TOKEN", TOKEN)]);
+    s.wait_for("incident  ▲ Drain the checkout queue  ops/checkout-queue");
+    s.keys("\x01");
+    s.wait_for("alerts · live · 2 firing");
+    if !s.text().contains("▸ QueueBacklog") {
+        s.keys("j");
+    }
+    s.wait_for("▸ QueueBacklog");
+    s.wait_for("The checkout queue is backing up");
+    s.keys("\r");
+    s.wait_for("checkout");
+    s.wait_for("pay'ments; touch pwned $(id)");
+    s.keys("\r\r\r");
+    s.wait_for("LIVE │ Drain the checkout queue");
+    // The health pane shows the firing alerts under the monitors.
+    s.wait_for("alerts · 2 firing");
+    s.wait_for("▲ QueueBacklog");
+    s.keys("\r");
+    s.wait_for("service=checkout team=pay'ments; touch pwned $(id)");
+    s.wait_for("run succeeded");
+    s.keys("q");
+    s.wait_exit();
+    assert!(!tmp.path().join("pwned").exists());
+    assert!(journal_of(tmp.path()).contains(r#""alertname":"QueueBacklog""#));
+}
+
+#[test]
+fn the_demo_answers_prometheus_queries_and_lists_an_alert_per_fault_without_installing_anything() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let demo = rt.block_on(runbook::demo::Demo::start()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let with_demo = |args: &[&str]| {
+        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        for (k, v) in demo.vars() {
+            all.push("--var".into());
+            all.push(format!("{k}={v}"));
+        }
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        run(&refs, tmp.path())
+    };
+    let quiet = text(&with_demo(&["alerts", "--env", "demo"]));
+    assert!(quiet.contains("no alerts firing in 'demo'"), "{quiet}");
+    let (code, _) = prom::http_get(&format!("{}/api/v1/query?query=up", demo.base_url())).unwrap();
+    assert_eq!(code, 200);
+    let post = |path: &str| {
+        let addr = demo.http;
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        use std::io::{Read, Write};
+        write!(s, "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+    };
+    post("/admin/fault/errors");
+    let listed = with_demo(&["alerts", "--env", "demo", "--format", "json"]);
+    let alerts: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(alerts[0]["alertname"], "HighErrorRate");
+    assert_eq!(alerts[0]["runbook"], "incidents/api-5xx", "the bundled runbook answers it");
+    let health = with_demo(&["health", "--env", "demo", "--format", "json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&health.stdout).unwrap();
+    let rate = rows.as_array().unwrap().iter().find(|r| r["monitor"] == "error-rate").unwrap();
+    assert_eq!(rate["observed"], "0.8 < 0.05 ✗", "{rate}");
+    let dry = text(&with_demo(&["run", "--alert", "HighErrorRate", "--env", "demo", "--dry-run"]));
+    assert!(dry.contains("incidents/api-5xx"), "{dry}");
+}
