@@ -124,22 +124,32 @@ pub fn summaries(roots: &[Root], cache_dir: Option<&Path>) -> (Vec<Summary>, Sta
         .collect();
     let mut stats = Stats { files: keys.iter().map(Vec::len).sum(), parsed: missing.len() };
     if !missing.is_empty() {
-        let envs: Vec<Option<super::Environments>> = env_files
+        // An environments file with errors makes its runbooks unrunnable: they are listed
+        // with its first error (as `run` reports it), never as fine.
+        let envs: Vec<(Option<super::Environments>, Option<String>)> = env_files
             .iter()
             .enumerate()
-            .map(|(r, f)| {
-                if missing.iter().any(|m| m.0 == r) {
-                    f.and_then(|f| load::load_environments(f).0)
-                } else {
-                    None
+            .map(|(r, f)| match f {
+                Some(f) if missing.iter().any(|m| m.0 == r) => {
+                    let (envs, diags) = load::load_environments(f);
+                    let error = diags
+                        .iter()
+                        .find(|d| d.is_error())
+                        .map(|d| format!("{}:{}:{}: {}", f.display, d.pos.line, d.pos.column, d.message));
+                    (envs, error)
                 }
+                _ => (None, None),
             })
             .collect();
         let fresh: Vec<(String, Summary)> = missing
             .par_iter()
             .map(|&(r, i)| {
                 let file = &per_root[r].runbooks[i];
-                (keys[r][i].clone(), Summary::from_loaded(&load::load_runbook(file, envs[r].as_ref())))
+                let mut summary = Summary::from_loaded(&load::load_runbook(file, envs[r].0.as_ref()));
+                if let (None, Some(error)) = (&summary.error, &envs[r].1) {
+                    summary.error = Some(format!("environments.yaml cannot be used: {error}"));
+                }
+                (keys[r][i].clone(), summary)
             })
             .collect();
         cache.entries.extend(fresh);
