@@ -171,7 +171,16 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
         }
     };
     let library = Library::load(crate::dirs::search_path(&opts.dirs));
-    let summaries: Vec<Summary> = library.runbooks.iter().map(Summary::from_loaded).collect();
+    let mut summaries: Vec<Summary> = library.runbooks.iter().map(Summary::from_loaded).collect();
+    // A runbook whose environments.yaml has errors cannot run: the picker shows it broken with
+    // the file's first error, as `runbook list` does.
+    for s in summaries.iter_mut().filter(|s| s.error.is_none()) {
+        if let Err(e) = library.environments_checked(Some(&s.id))
+            && e.starts_with("environments.yaml cannot be used")
+        {
+            s.error = e.replacen(":\n", ": ", 1).lines().next().map(str::to_owned);
+        }
+    }
     let runs = crate::dirs::data_dir().map(|d| journal::list(&d)).unwrap_or_default();
     let unfinished = runs.into_iter().filter(|r| r.is_unfinished()).collect();
     let mut model = Model::new(summaries, unfinished);

@@ -130,9 +130,12 @@ fn recover<T: DeserializeOwned>(error: &serde_saphyr::Error, text: &str, doc: Do
             ),
         ));
     }
-    // Each round takes out one problem; a file has far fewer keys than this.
-    for _ in 0..1000 {
+    // Each round takes out one problem and reads the tree again; past this many, the author
+    // has enough to fix (and a hostile file cannot make the rounds cost seconds).
+    for _ in 0..MAX_PROBLEMS {
         match tree::read::<T>(&tree, text) {
+            // The typed parse refused what the tree reads: report its words rather than pass.
+            Ok(_) if diagnostics.is_empty() => return Parsed::failed(translate(error, text, doc)),
             Ok(value) => return Parsed { value: Some(value), diagnostics, complete },
             Err(e) => {
                 let (diagnostic, meant) = translate_tree(&e, &tree, text, doc);
@@ -154,8 +157,15 @@ fn recover<T: DeserializeOwned>(error: &serde_saphyr::Error, text: &str, doc: Do
             }
         }
     }
+    let last = diagnostics.last().map_or(Pos::new(1, 1), Diagnostic::pos);
+    diagnostics.push(Diagnostic::error(
+        last,
+        format!("more than {MAX_PROBLEMS} problems in this file: fix these and check again"),
+    ));
     Parsed { value: None, diagnostics, complete: false }
 }
+
+const MAX_PROBLEMS: usize = 200;
 
 /// A mapping left without keys by taking one out (`expect: { status: 200 }` at a command step)
 /// goes too, unless it is required: an empty `expect:` would only earn a second message.
@@ -697,6 +707,17 @@ mod tests {
     fn diags(text: &str) -> Vec<String> {
         let parsed = parse::<super::super::raw::RawRunbook>(text.as_bytes(), Document::Runbook);
         parsed.diagnostics.iter().map(|d| format!("{}: {}", d.pos(), d.message)).collect()
+    }
+
+    #[test]
+    fn a_file_full_of_mistakes_stops_at_a_bound() {
+        let mut text = String::from("title: A\nsteps:\n  - title: A\n");
+        for i in 0..300 {
+            text.push_str(&format!("    zz{i}: 1\n"));
+        }
+        let d = diags(&text);
+        assert_eq!(d.len(), 201);
+        assert!(d[200].contains("more than 200 problems"), "{}", d[200]);
     }
 
     #[test]
