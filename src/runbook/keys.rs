@@ -220,6 +220,7 @@ pub fn misplaced(ctx: Ctx, key: &str, kind: StepKind) -> Option<String> {
             }
         }
         "wait" if matches!(ctx, Probe | ProbeExpect | Wait) => "`wait` belongs at the step, beside `check:`".into(),
+        "expect" if matches!(ctx, Monitor | Wait) => "`expect` belongs to the probe: put it under `check:`".into(),
         "wait" if ctx == Monitor => "a monitor polls on its own: use `interval` and `fail_after`".into(),
         "interval" | "passes" if in_step || matches!(ctx, Probe | ProbeExpect) => {
             format!("`{key}` is part of the wait: put it under `wait:`, beside `check:`")

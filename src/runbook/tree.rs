@@ -31,6 +31,8 @@ pub enum Node {
     Str(String),
     Seq(Vec<Tree>),
     Map(Vec<(Tree, Tree)>),
+    /// A list item taken out: skipped when read, kept so later items keep their index.
+    Removed,
 }
 
 /// One step of a path from the root: a key of a mapping or an index of a list.
@@ -53,7 +55,7 @@ impl Tree {
             Node::Int(i) => Some(written().map_or_else(|| Cow::Owned(i.to_string()), Cow::Borrowed)),
             Node::UInt(u) => Some(written().map_or_else(|| Cow::Owned(u.to_string()), Cow::Borrowed)),
             Node::Float(f) => Some(written().map_or_else(|| Cow::Owned(f.to_string()), Cow::Borrowed)),
-            Node::Seq(_) | Node::Map(_) => None,
+            Node::Seq(_) | Node::Map(_) | Node::Removed => None,
         }
     }
 
@@ -90,8 +92,10 @@ impl Tree {
                 entries.retain(|(key, _)| !matches!(&key.node, Node::Str(s) if s == k));
                 entries.len() != before
             }
-            (Seg::Index(i), Node::Seq(items)) if *i < items.len() => {
-                items.remove(*i);
+            // A list item is marked, not removed, so later items keep their index: messages
+            // name them as written ("step 4").
+            (Seg::Index(i), Node::Seq(items)) if items.get(*i).is_some_and(|t| !matches!(t.node, Node::Removed)) => {
+                items[*i].node = Node::Removed;
                 true
             }
             _ => false,
@@ -408,7 +412,7 @@ impl<'de> De<'de> {
     fn any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         let src = self.src;
         match &self.t.node {
-            Node::Null => visitor.visit_unit(),
+            Node::Null | Node::Removed => visitor.visit_unit(),
             Node::Bool(b) => visitor.visit_bool(*b),
             Node::Int(i) => visitor.visit_i64(*i),
             Node::UInt(u) => visitor.visit_u64(*u),
@@ -554,9 +558,13 @@ impl<'de> SeqAccess<'de> for SeqDe<'de> {
     type Error = Error;
 
     fn next_element_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<Option<S::Value>, Error> {
-        let Some(item) = self.items.next() else { return Ok(None) };
-        let index = self.index;
-        self.index += 1;
+        let (index, item) = loop {
+            let Some(item) = self.items.next() else { return Ok(None) };
+            self.index += 1;
+            if !matches!(item.node, Node::Removed) {
+                break (self.index - 1, item);
+            }
+        };
         seed.deserialize(De { t: item, src: self.src }).map(Some).map_err(|e| e.within(Seg::Index(index)))
     }
 
