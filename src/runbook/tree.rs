@@ -94,7 +94,9 @@ impl Tree {
             }
             // A list item is marked, not removed, so later items keep their index: messages
             // name them as written ("step 4").
-            (Seg::Index(i), Node::Seq(items)) if items.get(*i).is_some_and(|t| !matches!(t.node, Node::Removed)) => {
+            (Seg::Index(i), Node::Seq(items))
+                if items.get(*i).is_some_and(|t| !matches!(t.node, Node::Removed)) =>
+            {
                 items[*i].node = Node::Removed;
                 true
             }
