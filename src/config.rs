@@ -4,6 +4,7 @@
 //! theme: light            # dark (default), light, high-contrast, or a file in themes/
 //! store: postgres://runbook@db.internal/runbook   # the team's run store (optional)
 //! keys: { tick: x, skip: ctrl-s }
+//! hyperlinks: false       # links in runbook Markdown as plain text (default: clickable)
 //! ```
 
 use std::collections::BTreeMap;
@@ -19,6 +20,8 @@ pub struct Config {
     pub store: Option<String>,
     #[serde(default)]
     pub keys: BTreeMap<String, String>,
+    /// Links in runbook Markdown become OSC 8 hyperlinks; `false` keeps them text.
+    pub hyperlinks: Option<bool>,
 }
 
 /// Reads `config.yaml` from the config dir; a missing file is the default config.

@@ -7,7 +7,7 @@
 //! escape sequences inside the drawn text, and a URL list is readable and copyable everywhere).
 
 use pulldown_cmark::{Alignment, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
-use ratatui::style::{Modifier, Style};
+use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 
 use crate::theme::{Role, Theme};
@@ -22,17 +22,44 @@ pub struct Rendered {
 /// Renders `text` and appends its links as a numbered list: what the step detail and the
 /// picker preview show.
 pub fn lines(text: &str, theme: &Theme) -> Vec<Line<'static>> {
+    lines_and_links(text, theme).0
+}
+
+/// [`lines`], and the URLs of the links (link `[n]` is `links[n - 1]`).
+///
+/// The cells of link `n` (its text, and its URL in the list) carry a mark in their style
+/// ([`link_mark`]), so that once laid out they can be made OSC 8 hyperlinks
+/// (`ui::hyperlink`), which removes every mark before the frame is drawn.
+pub fn lines_and_links(text: &str, theme: &Theme) -> (Vec<Line<'static>>, Vec<String>) {
     let Rendered { mut lines, links } = render(text, theme);
     if !links.is_empty() {
         lines.push(Line::default());
         for (i, url) in links.iter().enumerate() {
             lines.push(Line::from(vec![
                 Span::styled(format!("[{}] ", i + 1), theme.style(Role::Dim)),
-                Span::styled(url.clone(), theme.style(Role::Link)),
+                Span::styled(url.clone(), theme.style(Role::Link).underline_color(link_mark(i + 1))),
             ]));
         }
     }
-    lines
+    (lines, links)
+}
+
+/// The red channel that tells a link mark from a colour a theme could use.
+const LINK_MARK: u8 = 0x0b;
+
+/// The style mark of the cells of link `n` (1-based): an underline colour no theme uses,
+/// never sent to the terminal.
+pub fn link_mark(n: usize) -> Color {
+    let n = n.min(0xffff);
+    Color::Rgb(LINK_MARK, (n >> 8) as u8, n as u8)
+}
+
+/// The link a cell's underline colour marks, if any.
+pub fn marked_link(color: Color) -> Option<usize> {
+    match color {
+        Color::Rgb(LINK_MARK, hi, lo) => Some(((hi as usize) << 8) | lo as usize).filter(|n| *n > 0),
+        _ => None,
+    }
 }
 
 /// The text of every fenced or indented code block, in order: what `y` copies from a step
@@ -100,7 +127,8 @@ struct Writer<'t> {
     quote: usize,
     code: Option<String>,
     table: Option<Table>,
-    link: Option<String>,
+    /// The number of the link being drawn.
+    link: Option<usize>,
     /// A blank line is owed before the next block.
     gap: bool,
 }
@@ -119,6 +147,17 @@ impl<'t> Writer<'t> {
             table: None,
             link: None,
             gap: false,
+        }
+    }
+
+    /// The number of a link's URL (`[n]`), the same for every link to it.
+    fn link_number(&mut self, url: &str) -> usize {
+        match self.out.links.iter().position(|u| u == url) {
+            Some(i) => i + 1,
+            None => {
+                self.out.links.push(url.to_owned());
+                self.out.links.len()
+            }
         }
     }
 
@@ -281,12 +320,14 @@ impl<'t> Writer<'t> {
             Tag::Strong => self.styles.push(Style::default().add_modifier(Modifier::BOLD)),
             Tag::Strikethrough => self.styles.push(Style::default().add_modifier(Modifier::CROSSED_OUT)),
             Tag::Link { dest_url, .. } => {
-                self.link = Some(dest_url.to_string());
-                self.styles.push(self.theme.style(Role::Link));
+                let n = self.link_number(&dest_url);
+                self.link = Some(n);
+                self.styles.push(self.theme.style(Role::Link).underline_color(link_mark(n)));
             }
             Tag::Image { dest_url, .. } => {
-                self.link = Some(dest_url.to_string());
-                self.styles.push(self.theme.style(Role::Link));
+                let n = self.link_number(&dest_url);
+                self.link = Some(n);
+                self.styles.push(self.theme.style(Role::Link).underline_color(link_mark(n)));
                 let style = self.style();
                 self.push_text("image: ", style);
             }
@@ -376,14 +417,7 @@ impl<'t> Writer<'t> {
             }
             TagEnd::Link | TagEnd::Image => {
                 self.styles.pop();
-                if let Some(url) = self.link.take() {
-                    let n = match self.out.links.iter().position(|u| *u == url) {
-                        Some(i) => i + 1,
-                        None => {
-                            self.out.links.push(url);
-                            self.out.links.len()
-                        }
-                    };
+                if let Some(n) = self.link.take() {
                     let style = self.theme.style(Role::Dim);
                     self.push_text(&format!("[{n}]"), style);
                 }

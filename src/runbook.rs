@@ -8,12 +8,14 @@ pub mod bundled;
 pub mod diagnostic;
 pub mod duration;
 pub mod index;
+pub mod keys;
 pub mod load;
 pub mod raw;
 pub mod shell;
 pub mod span;
 pub mod summary;
 pub mod template;
+pub mod tree;
 pub mod validate;
 pub mod yaml;
 

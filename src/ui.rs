@@ -2,6 +2,7 @@
 
 mod dialog;
 mod health;
+pub mod hyperlink;
 pub mod layout;
 
 use ratatui::Frame;
@@ -153,6 +154,7 @@ fn picker(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
         })
         .collect();
     frame.render_widget(List::new(items).block(block("runbooks", theme)), list_area);
+    let mut targets = Vec::new();
     let preview: Vec<Line> = match p.current() {
         Some(Entry::Run(r)) => vec![
             Line::from(Span::styled(format!("Resume: {}", r.title), theme.style(Role::Title))),
@@ -182,7 +184,9 @@ fn picker(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
                 )));
             }
             lines.push(Line::from(""));
-            lines.extend(crate::markdown::lines(&rb.description, theme));
+            let (description, links) = crate::markdown::lines_and_links(&rb.description, theme);
+            lines.extend(description);
+            targets = hyperlink::targets(&links, &links);
             if !rb.inputs.is_empty() {
                 lines.push(Line::from(Span::styled("inputs", theme.style(Role::Title))));
                 for i in &rb.inputs {
@@ -230,6 +234,7 @@ fn picker(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
         Paragraph::new(preview).wrap(Wrap { trim: false }).block(block("preview", theme)),
         preview_area,
     );
+    hyperlink::apply(frame.buffer_mut(), preview_area, &targets, model.hyperlinks);
 }
 
 fn symbol(status: &Status, current: bool) -> (&'static str, Role) {
@@ -289,6 +294,12 @@ fn check_progress(rs: &RunScreen, i: usize, now_ms: u64) -> Option<(String, Stri
 /// The selected step's detail: what it does (the resolved command or check), its
 /// instructions, and how it stands.
 fn detail_lines(rs: &RunScreen, now_ms: u64, theme: &Theme) -> Vec<Line<'static>> {
+    detail_and_links(rs, now_ms, theme).0
+}
+
+/// The step detail, and the hyperlink targets of its body's links.
+fn detail_and_links(rs: &RunScreen, now_ms: u64, theme: &Theme) -> (Vec<Line<'static>>, Vec<Option<String>>) {
+    let mut targets = Vec::new();
     let run = &rs.run;
     let step = &run.runbook().steps[rs.selected];
     let state = &run.steps()[rs.selected];
@@ -319,7 +330,12 @@ fn detail_lines(rs: &RunScreen, now_ms: u64, theme: &Theme) -> Vec<Line<'static>
         Action::Manual => {}
     }
     if let Some(body) = &step.body {
-        detail.extend(crate::markdown::lines(&run.preview(body), theme));
+        let (lines, shown) = crate::markdown::lines_and_links(&run.preview(body), theme);
+        detail.extend(lines);
+        // Only links the runbook wrote out: a placeholder's value (a capture is command
+        // output) never becomes one.
+        let written = crate::markdown::render(body.source(), &Theme::no_color()).links;
+        targets = hyperlink::targets(&shown, &written);
     }
     match &state.status {
         Status::Failed { reason, .. } => {
@@ -361,14 +377,14 @@ fn detail_lines(rs: &RunScreen, now_ms: u64, theme: &Theme) -> Vec<Line<'static>
     }
     // Captures (command output) reach commands, bodies and reasons through placeholders.
     crate::ansi::scrub(&mut detail);
-    detail
+    (detail, targets)
 }
 
 fn run(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
     let Some(rs) = &model.run else { return };
     let run = &rs.run;
     let env = run.environment();
-    let detail = detail_lines(rs, model.now_ms, theme);
+    let (detail, targets) = detail_and_links(rs, model.now_ms, theme);
     let layout = layout::run_layout(model, area, &detail);
     let RunLayout { banner, strip, list: list_area, list_first, health: health_area, .. } = layout;
     let done = run.steps().iter().filter(|s| s.status.is_done()).count();
@@ -475,6 +491,7 @@ fn run(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
             .block(detail_block),
         layout.detail,
     );
+    hyperlink::apply(frame.buffer_mut(), layout.detail, &targets, model.hyperlinks);
     let output = rs.outputs.get(&step.id);
     if let Some(output_area) = layout.output {
         let height = output_area.height.saturating_sub(2) as usize;

@@ -248,6 +248,62 @@ fn an_environments_file_that_cannot_be_used_is_an_error_never_a_fallback() {
         assert!(err.contains("environments.yaml:2:") && err.contains("protectd"), "{args:?}: {err}");
         assert!(!err.contains("no environments.yaml was found"), "{err}");
     }
+    // `list` shows the runbooks of that directory as unusable, naming the file's error.
+    let o = runbook(&["list", "--dir", "books"], tmp.path());
+    assert!(o.status.success());
+    let line = stdout(&o).lines().find(|l| l.starts_with("app ")).unwrap().to_owned();
+    assert!(
+        line.contains("broken") && line.contains("environments.yaml:2:") && line.contains("protectd"),
+        "{line}"
+    );
+    let o = runbook(&["list", "--dir", "books", "--format", "json"], tmp.path());
+    let all: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let app = all.as_array().unwrap().iter().find(|e| e["id"] == "app").unwrap();
+    assert!(
+        app["error"].as_str().unwrap().contains("environments.yaml:2:11: unknown key 'protectd'"),
+        "{app}"
+    );
+    // `check DIR` reports the file's errors and still checks the runbooks beside it.
+    std::fs::write(books.join("typo.yaml"), "title: Typo\nsteps:\n  - title: A\n    tiemout: 5s\n").unwrap();
+    let o = runbook(&["check", "books"], tmp.path());
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(out.contains("environments.yaml:2:11: error: unknown key 'protectd'"), "{out}");
+    assert!(out.contains("typo.yaml:4:5: error: unknown key 'tiemout'"), "{out}");
+}
+
+#[test]
+fn one_check_reports_every_mistake_of_a_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("book.yaml"),
+        "title: Deploy\nownr: sre\nsteps:\n  - title: Build\n    run: make\n    retrys: 2\n    next: verfy\n  - title: Verify\n    check:\n      http: http://127.0.0.1/health\n    expect: { status: 200 }\n",
+    )
+    .unwrap();
+    let o = runbook(&["check", "book.yaml"], tmp.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stdout(&o),
+        "book.yaml:2:1: error: unknown key 'ownr' (did you mean 'owner'?)\n\
+         book.yaml:6:5: error: unknown key 'retrys' in step 'build' (did you mean 'retries'?)\n\
+         book.yaml:7:11: error: `next` in step 'build' names step 'verfy', which does not exist (did you mean 'verify'?): use the id of a step in this runbook\n\
+         book.yaml:11:15: error: misplaced key 'status' in 'expect' of step 'verify': `status` is an HTTP expectation: put it under `check: expect:`\n"
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("checked 1 file: 4 errors, 0 warnings"));
+    // A tab and an indentation mistake are reported where they are, in words for people.
+    std::fs::write(tmp.path().join("tab.yaml"), "title: T\nsteps:\n  - title: A\n\trun: make\n").unwrap();
+    std::fs::write(tmp.path().join("indent.yaml"), "title: I\nsteps:\n  - title: A\n     run: make\n")
+        .unwrap();
+    let o = runbook(&["check", "tab.yaml", "indent.yaml"], tmp.path());
+    let out = stdout(&o);
+    assert!(out.contains("tab.yaml:4:1: error: a tab in the indentation"), "{out}");
+    assert!(
+        out.contains(
+            "indent.yaml:4:6: error: `run:` is indented to column 6, deeper than `title:` on line 3"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("did not find") && !out.contains("while scanning"), "{out}");
 }
 
 #[test]

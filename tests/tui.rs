@@ -571,3 +571,23 @@ fn the_picker_lists_from_the_index_and_reports_a_broken_runbook_when_it_is_previ
         "{drill}"
     );
 }
+
+#[test]
+fn a_broken_environments_file_is_named_in_the_picker_never_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    books(tmp.path(), "environments:\n  dev: { protectd: true }\n");
+    let mut s = Screen::spawn(&["--dir", "books"], tmp.path(), 140, 40);
+    s.wait_for("runbooks");
+    s.keys("restart");
+    s.wait_for("protectd");
+    let text = s.text();
+    assert!(text.contains("environments.yaml:2:10"), "{text}");
+    assert!(!text.contains("no environments.yaml"), "{text}");
+    s.keys("\r");
+    s.wait_for("protectd");
+    assert!(!s.text().contains("no environments.yaml"), "{}", s.text());
+    s.keys("\x1b");
+    s.keys("q");
+    s.keys("\x03");
+    let _ = s.wait_exit();
+}

@@ -36,6 +36,8 @@ type Term = Arc<Mutex<vt100::Parser<Requests>>>;
 
 struct Pty {
     term: Term,
+    /// Every byte the program wrote to the terminal.
+    raw: Arc<Mutex<Vec<u8>>>,
     writer: Arc<Mutex<Box<dyn Write + Send>>>,
     child: Box<dyn portable_pty::Child + Send + Sync>,
 }
@@ -73,6 +75,8 @@ impl Pty {
         let writer: Arc<Mutex<Box<dyn Write + Send>>> =
             Arc::new(Mutex::new(pty.master.take_writer().unwrap()));
         let (t, answer) = (Arc::clone(&term), Arc::clone(&writer));
+        let raw = Arc::new(Mutex::new(Vec::new()));
+        let bytes = Arc::clone(&raw);
         std::thread::spawn(move || {
             // Keep the master open for as long as the reader runs.
             let _master = pty.master;
@@ -81,6 +85,7 @@ impl Pty {
                 if n == 0 {
                     break;
                 }
+                bytes.lock().unwrap().extend_from_slice(&buf[..n]);
                 let mut parser = t.lock().unwrap();
                 parser.process(&buf[..n]);
                 // Answer cursor position queries as a real terminal does.
@@ -90,7 +95,7 @@ impl Pty {
                 }
             }
         });
-        Self { term, writer, child }
+        Self { term, raw, writer, child }
     }
 
     fn keys(&self, keys: &[u8]) {
@@ -122,6 +127,10 @@ impl Pty {
             }
         }
         panic!("{needle:?} is not on screen:\n{}", screen.contents());
+    }
+
+    fn raw_contains(&self, needle: &[u8]) -> bool {
+        self.raw.lock().unwrap().windows(needle.len()).any(|w| w == needle)
     }
 
     fn assert_not_driven(&self) {
@@ -257,4 +266,56 @@ fn the_headless_runner_into_a_pipe_writes_plain_text_and_the_log_keeps_raw_bytes
         raw.contains("\x1b]0;PWNED\x07") && raw.contains("\x1b[31mRED ALERT"),
         "the log keeps raw bytes: {raw:?}"
     );
+}
+
+/// A runbook whose body links to a dashboard, whose command prints a hyperlink of its own, and
+/// whose next body links to a captured (command output) URL.
+fn linked_books(dir: &Path) {
+    std::fs::create_dir_all(dir.join("books")).unwrap();
+    std::fs::write(dir.join("books/environments.yaml"), "default: dev\nenvironments:\n  dev: {}\n").unwrap();
+    std::fs::write(
+        dir.join("link.sh"),
+        r"printf 'see \033]8;;https://evil.example.com/x\033\\click me\033]8;;\033\\ done\n'",
+    )
+    .unwrap();
+    std::fs::write(dir.join("url.sh"), r"printf 'https://captured.example.com/y'").unwrap();
+    std::fs::write(
+        dir.join("books/links.yaml"),
+        "title: Links\nsteps:\n  - id: look\n    title: Look\n    body: Open [the dashboard](https://dash.example.com/api) first.\n    run: sh link.sh\n  - { id: grab, title: Grab, run: sh url.sh, capture: url }\n  - id: after\n    title: After\n    body: 'Then [the captured page]({{ url }}).'\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn runbook_links_are_hyperlinks_and_command_output_links_never_are() {
+    let tmp = tempfile::tempdir().unwrap();
+    linked_books(tmp.path());
+    let s = Pty::spawn(&["--dir", "books", "links"], tmp.path());
+    s.wait_for("the dashboard[1]");
+    s.wait_for("[1] https://dash.example.com/api");
+    assert!(
+        s.raw_contains(b"\x1b]8;;https://dash.example.com/api\x1b\\t\x1b]8;;\x1b\\"),
+        "the link text is an OSC 8 hyperlink to the runbook's URL"
+    );
+    s.keys(b"\r");
+    s.wait_for("✓ Look");
+    s.keys(b"\x1b[A");
+    s.wait_for("see click me done");
+    s.keys(b"\x1b[B\r");
+    s.wait_for("✓ Grab");
+    s.wait_for("the captured page[1]");
+    s.wait_for("[1] https://captured.example.com/y");
+    assert!(!s.raw_contains(b"evil.example.com"), "the command's hyperlink reached the terminal");
+    assert!(!s.raw_contains(b"\x1b]8;;https://captured"), "a captured URL became a hyperlink");
+    s.assert_not_driven();
+}
+
+#[test]
+fn no_hyperlinks_keeps_links_as_text() {
+    let tmp = tempfile::tempdir().unwrap();
+    linked_books(tmp.path());
+    let s = Pty::spawn_env(&["--dir", "books", "links"], tmp.path(), &[("NO_HYPERLINKS", "1")]);
+    s.wait_for("the dashboard[1]");
+    s.wait_for("[1] https://dash.example.com/api");
+    assert!(!s.raw_contains(b"\x1b]8;"), "an OSC 8 sequence was written");
 }

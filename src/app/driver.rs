@@ -202,6 +202,11 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
     );
     let mut model = Model::new(summaries, unfinished);
     model.keymap = keymap;
+    model.hyperlinks = crate::ui::hyperlink::wanted(
+        config.hyperlinks,
+        std::env::var("NO_HYPERLINKS").ok().as_deref(),
+        std::env::var("TERM").ok().as_deref(),
+    );
     let (tx, mut rx) = mpsc::channel::<Msg>(256);
     let mut driver = Driver {
         tx: tx.clone(),

@@ -435,6 +435,9 @@ pub struct Model {
     pub keymap: crate::app::keymap::Keymap,
     /// The terminal's size (columns, rows), for mapping mouse clicks.
     pub size: (u16, u16),
+    /// Links in runbook Markdown are OSC 8 hyperlinks (the driver decides; off in tests that
+    /// render to a buffer).
+    pub hyperlinks: bool,
 }
 
 impl Model {
@@ -451,6 +454,7 @@ impl Model {
             quit: false,
             keymap: crate::app::keymap::Keymap::default(),
             size: (80, 24),
+            hyperlinks: false,
         }
     }
 }

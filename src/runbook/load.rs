@@ -287,15 +287,14 @@ impl Loaded {
 /// Loads `environments.yaml`.
 pub fn load_environments(file: &SourceFile) -> (Option<Environments>, Vec<Diagnostic>) {
     let mut diags = Diagnostics::default();
-    let envs = match yaml::parse::<RawEnvironments>(&file.bytes, Document::Environments) {
-        Ok(raw) => {
+    let parsed = yaml::parse::<RawEnvironments>(&file.bytes, Document::Environments);
+    parsed.diagnostics.into_iter().for_each(|d| diags.push(d));
+    let envs = match parsed.value {
+        Some(raw) if parsed.complete => {
             let text = std::str::from_utf8(&file.bytes).unwrap_or_default();
             validate::environments(raw, text, &mut diags)
         }
-        Err(d) => {
-            diags.push(d);
-            None
-        }
+        _ => None,
     };
     (envs, diags.into_sorted())
 }
@@ -304,21 +303,26 @@ pub fn load_environments(file: &SourceFile) -> (Option<Environments>, Vec<Diagno
 pub fn load_runbook(file: &SourceFile, envs: Option<&Environments>) -> Loaded {
     let mut diags = Diagnostics::default();
     let mut id = file.path_id().to_owned();
-    let runbook = match yaml::parse::<RawRunbook>(&file.bytes, Document::Runbook) {
-        Ok(raw) => {
-            let text = std::str::from_utf8(&file.bytes).unwrap_or_default();
+    // Every unknown key and wrong value is in `parsed.diagnostics`; validation runs on what is
+    // left unless something it depends on had to be taken out.
+    let parsed = yaml::parse::<RawRunbook>(&file.bytes, Document::Runbook);
+    parsed.diagnostics.into_iter().for_each(|d| diags.push(d));
+    let runbook = match parsed.value {
+        Some(raw) => {
             if let Some(own) = &raw.id {
                 id = own.value.clone();
             }
-            validate::runbook(&raw, file.path_id(), text, envs, &mut diags).map(Arc::new)
+            let text = std::str::from_utf8(&file.bytes).unwrap_or_default();
+            let built =
+                parsed.complete.then(|| validate::runbook(&raw, file.path_id(), text, envs, &mut diags));
+            built.flatten().filter(|_| !diags.has_errors()).map(Arc::new)
         }
-        Err(d) => {
+        None => {
             // A file broken further down keeps the id it declares at the top, so `run ID`
             // reports what is wrong with it rather than that there is no such runbook.
             if let Some(own) = super::summary::head(&file.bytes).and_then(|h| h.id) {
                 id = own;
             }
-            diags.push(d);
             None
         }
     };

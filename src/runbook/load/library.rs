@@ -172,6 +172,16 @@ impl Library {
         }
         self.save(&mut state);
         let stats = state.index.as_ref().map(|i| i.stats).unwrap_or_default();
+        drop(state);
+        // A runbook whose environments.yaml has errors cannot run: it is listed broken with
+        // that file's first error (as `run` reports it), never as fine.
+        for s in list.iter_mut().filter(|s| s.error.is_none()) {
+            let root = if self.root_envs(s.root).exists { Some(s.root) } else { self.first_with_envs() };
+            if let Some(err) = root.and_then(|r| self.root_envs(r).error.as_ref()) {
+                let first = err.lines().next().unwrap_or_default().replacen(": error: ", ": ", 1);
+                s.error = Some(format!("environments.yaml cannot be used: {first}"));
+            }
+        }
         (list, stats)
     }
 
