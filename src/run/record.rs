@@ -143,8 +143,9 @@ pub enum Record {
     StepInterrupted {
         step: String,
     },
-    /// A person confirmed a step before it ran: who, and how (typed the protected
-    /// environment's name, answered yes, `--yes`, `--confirm-env NAME`).
+    /// A person confirmed a step before it ran, ticked a manual step or picked an option:
+    /// who, and how (typed the protected environment's name, answered yes, `--yes`,
+    /// `--confirm-env NAME`, `--choice`, a key in the TUI).
     Confirmed {
         step: String,
         how: String,
@@ -174,6 +175,18 @@ pub enum Record {
     },
     RunFinished {
         outcome: Outcome,
+    },
+    /// A monitor of the run's environment changed state during the run (the first state it
+    /// was seen in, then every change): for the timeline's health section. It changes
+    /// nothing in the run.
+    HealthChanged {
+        monitor: String,
+        title: String,
+        /// `up`, `degraded` or `down`.
+        state: String,
+        /// The probe's result that made the change ("HTTP 503", "up 12ms").
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        detail: String,
     },
 }
 
