@@ -22,6 +22,8 @@ pub enum Action {
     Cancel,
     Note,
     Timeline,
+    /// Write the run's timeline (Markdown) to the data directory's exports folder.
+    Export,
     Parity,
     ToggleHealth,
     ToggleFollow,
@@ -48,7 +50,7 @@ pub enum Mode {
 }
 
 /// The run view's rebindable actions: config name, action, default key, what it does.
-const RUN_ACTIONS: [(&str, Action, &str, &str); 18] = [
+const RUN_ACTIONS: [(&str, Action, &str, &str); 19] = [
     ("run", Action::Enter, "enter", "run or perform the current step (▸)"),
     ("tick", Action::Tick, "space", "tick off the current manual step"),
     ("skip", Action::Skip, "s", "skip the current step (asks for a reason)"),
@@ -56,6 +58,12 @@ const RUN_ACTIONS: [(&str, Action, &str, &str); 18] = [
     ("cancel", Action::Cancel, "c", "cancel the running command (its whole process tree)"),
     ("note", Action::Note, "n", "add a timestamped note to the journal"),
     ("timeline", Action::Timeline, "t", "the run's timeline, from the journal"),
+    (
+        "export",
+        Action::Export,
+        "E",
+        "write the run's timeline (Markdown) to a file; the status line says where",
+    ),
     ("parity", Action::Parity, "p", "parity: every monitor in every environment"),
     ("health", Action::ToggleHealth, "h", "show or hide the health pane"),
     ("follow", Action::ToggleFollow, "f", "follow the output (jump to its end)"),

@@ -55,6 +55,8 @@ pub enum Msg {
     Setup(Box<crate::app::setup::Setup>),
     /// The timeline rows, read from the journal.
     Timeline(Vec<[String; 4]>),
+    /// The run's timeline was written to this file.
+    Exported(std::path::PathBuf),
     /// The parity table, probed.
     Parity(super::model::Parity),
     /// A runbook loaded for the picker's preview.
@@ -80,6 +82,8 @@ pub enum Cmd {
     Start { id: String, env: String, inputs: std::collections::BTreeMap<String, String> },
     /// Read the journal and show the timeline.
     Timeline,
+    /// Write the run's timeline as Markdown to the data directory's exports folder.
+    Export,
     /// Probe every monitor in every environment.
     Parity,
     /// Run an input's `choices_from` command (with a timeout) for suggestions.
@@ -199,6 +203,10 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Cmd> {
         }
         Msg::Failed(why) => {
             model.status = Some(why);
+            vec![]
+        }
+        Msg::Exported(path) => {
+            model.status = Some(format!("timeline written to {}", path.display()));
             vec![]
         }
         Msg::StillRunning { run_id, step, pids } => {
@@ -457,6 +465,7 @@ fn on_run_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
             vec![]
         }
         Some(Action::Timeline) => vec![Cmd::Timeline],
+        Some(Action::Export) => vec![Cmd::Export],
         Some(Action::Search) => {
             model.dialog = Some(Dialog::Search { query: rs.search.clone().unwrap_or_default() });
             vec![]
