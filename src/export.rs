@@ -1217,3 +1217,219 @@ pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     f.write_all(text.as_bytes())?;
     f.sync_all()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::Outcome;
+
+    fn at(secs: i64) -> jiff::Timestamp {
+        jiff::Timestamp::from_second(1_800_000_000 + secs).unwrap()
+    }
+
+    fn entry(secs: i64, record: Record) -> Entry {
+        Entry { at: at(secs), record }
+    }
+
+    fn info(dir: &Path) -> RunInfo {
+        RunInfo {
+            id: "20261130T000000Z-x-abcd".into(),
+            runbook: "x".into(),
+            title: "A `title` | with *marks* <b>".into(),
+            environment: "prod".into(),
+            started: at(0),
+            ended: Some(at(100)),
+            state: "succeeded".into(),
+            done: 0,
+            steps: None,
+            driver: None,
+            problems: vec![],
+            source: None,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn started() -> Record {
+        Record::RunStarted {
+            runbook: "x".into(),
+            title: "T".into(),
+            content_hash: String::new(),
+            environment: "prod".into(),
+            inputs: [("service".to_owned(), "api".to_owned())].into(),
+            secret_inputs: vec!["token".into()],
+            user: "alice".into(),
+            host: "jump".into(),
+            source: None,
+            steps: Some(2),
+            titles: [("wait".to_owned(), "Wait for it".to_owned())].into(),
+            alert: Some(crate::run::AlertOrigin {
+                alertname: "ApiDown".into(),
+                fingerprint: "f00d".into(),
+                labels: [("severity".to_owned(), "page".to_owned())].into(),
+                starts_at: Some("2026-11-30T00:00:00Z".into()),
+            }),
+        }
+    }
+
+    fn probe(secs: i64, attempt: u32, passed: bool, reason: &str) -> Entry {
+        entry(
+            secs,
+            Record::CheckAttempt {
+                step: "wait".into(),
+                attempt,
+                passed,
+                latency_ms: 3,
+                reason: reason.into(),
+                observed: None,
+            },
+        )
+    }
+
+    #[test]
+    fn identical_consecutive_probe_failures_are_one_row_with_a_count_and_a_span() {
+        let mut entries = vec![entry(0, started())];
+        entries.push(entry(
+            1,
+            Record::StepStarted {
+                step: "wait".into(),
+                attempt: 1,
+                command: None,
+                check: Some("http://x".into()),
+            },
+        ));
+        for i in 0..10 {
+            entries.push(probe(1 + i, i as u32 + 1, false, "HTTP 503"));
+        }
+        entries.push(probe(11, 11, false, "connection refused"));
+        entries.push(probe(12, 12, true, "HTTP 200"));
+        entries.push(probe(13, 13, true, "HTTP 200"));
+        entries.push(entry(13, Record::StepPassed { step: "wait".into(), exit: None, duration_ms: 12_000 }));
+        let tmp = tempfile::tempdir().unwrap();
+        let x = build(&info(tmp.path()), &entries, Options::default());
+        let p = &x.steps[0].probes;
+        assert_eq!(p.len(), 4, "{p:?}");
+        assert_eq!((p[0].count, p[0].result.as_str(), p[0].from, p[0].to), (10, "HTTP 503", at(1), at(10)));
+        assert_eq!((p[1].count, p[2].count, p[3].count), (1, 1, 1), "passes are listed one by one");
+        let md = render_markdown(&x);
+        assert!(md.contains("| ✗ failed | HTTP 503 ×10 |"), "{md}");
+        let rows: Vec<TimelineRow> =
+            timeline(&entries).into_iter().filter(|r| r.event == "probe failed").collect();
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert!(rows[0].details.starts_with("HTTP 503 ×10"), "{rows:?}");
+    }
+
+    #[test]
+    fn the_header_holds_inputs_masked_the_alert_and_every_driver() {
+        let entries = vec![
+            entry(0, started()),
+            entry(5, Record::Resumed { user: "bob".into(), host: "laptop".into(), runbook_changed: false }),
+            entry(6, Record::Note { text: "handed over".into(), step: None }),
+            entry(100, Record::RunFinished { outcome: Outcome::Succeeded }),
+        ];
+        let tmp = tempfile::tempdir().unwrap();
+        let x = build(&info(tmp.path()), &entries, Options::default());
+        assert_eq!(x.inputs["token"], "••••");
+        assert_eq!(x.inputs["service"], "api");
+        assert_eq!(x.drivers.len(), 2);
+        assert_eq!(x.summary.notes[0].by, "bob@laptop", "a note is by who drove then");
+        let md = render_markdown(&x);
+        assert!(md.contains("| Driven by | alice@jump (started), then bob@laptop (took over"), "{md}");
+        assert!(md.contains("| Alert | **ApiDown** (fingerprint `f00d`), firing since"), "{md}");
+        assert!(md.contains("`token=••••`"), "{md}");
+    }
+
+    #[test]
+    fn hostile_text_stays_text_in_markdown() {
+        let tmp = tempfile::tempdir().unwrap();
+        let entries = vec![
+            entry(0, started()),
+            entry(
+                1,
+                Record::StepStarted {
+                    step: "wait".into(),
+                    attempt: 1,
+                    command: Some("echo ```\necho \u{1b}]0;title\u{7}done".into()),
+                    check: None,
+                },
+            ),
+            entry(
+                2,
+                Record::StepFailed {
+                    step: "wait".into(),
+                    reason: "exit 1 | <img src=x> [a](b)".into(),
+                    exit: Some(1),
+                    duration_ms: 5,
+                    tolerated: false,
+                },
+            ),
+        ];
+        let md = markdown(&info(tmp.path()), &entries, Options::default());
+        assert!(
+            md.contains("````sh\necho ```\necho done\n````"),
+            "a fence longer than the backticks inside: {md}"
+        );
+        let mut opts = pulldown_cmark::Options::empty();
+        opts.insert(pulldown_cmark::Options::ENABLE_TABLES);
+        let mut heading = String::new();
+        let mut in_h1 = false;
+        for ev in pulldown_cmark::Parser::new_ext(&md, opts) {
+            match ev {
+                pulldown_cmark::Event::Html(h) | pulldown_cmark::Event::InlineHtml(h) => {
+                    panic!("HTML got through: {h}")
+                }
+                pulldown_cmark::Event::Start(pulldown_cmark::Tag::Link { .. }) => {
+                    panic!("a link got through")
+                }
+                pulldown_cmark::Event::Start(pulldown_cmark::Tag::Heading {
+                    level: pulldown_cmark::HeadingLevel::H1,
+                    ..
+                }) => in_h1 = true,
+                pulldown_cmark::Event::End(pulldown_cmark::TagEnd::Heading(_)) => in_h1 = false,
+                pulldown_cmark::Event::Text(t) if in_h1 => heading.push_str(&t),
+                _ => {}
+            }
+        }
+        assert_eq!(heading, "Timeline: A `title` | with *marks* <b>");
+        assert!(!md.contains('\u{1b}'));
+    }
+
+    #[test]
+    fn the_tail_counts_every_line_and_marks_stderr() {
+        let tmp = tempfile::tempdir().unwrap();
+        let log = tmp.path().join("s.1.log");
+        let mut bytes = Vec::new();
+        for i in 1..=100 {
+            bytes.extend_from_slice(format!("line {i}\n").as_bytes());
+        }
+        let err_at = bytes.len();
+        bytes.extend_from_slice(b"oops \x1b[31mred\x1b[0m\n");
+        let err_len = bytes.len() - err_at;
+        bytes.extend_from_slice(b"no newline at the end");
+        std::fs::write(&log, &bytes).unwrap();
+        std::fs::write(crate::exec::command::stderr_ranges_path(&log), format!("{err_at} {err_len}\n"))
+            .unwrap();
+        let t = tail(&log, 3).unwrap();
+        assert_eq!(t.lines, 102);
+        let shown: Vec<(&str, &str)> = t.shown.iter().map(|l| (l.stream.as_str(), l.text.as_str())).collect();
+        assert_eq!(
+            shown,
+            [("stdout", "line 100"), ("stderr", "oops red"), ("stdout", "no newline at the end")]
+        );
+        // A log bigger than the tail block: lines before it are counted, not read whole.
+        let big = tmp.path().join("b.1.log");
+        let line = "x".repeat(99) + "\n";
+        std::fs::write(&big, line.repeat(10_000)).unwrap();
+        let t = tail(&big, 20).unwrap();
+        assert_eq!((t.lines, t.shown.len()), (10_000, 20));
+        assert!(tail(&tmp.path().join("missing.log"), 5).is_none());
+    }
+
+    #[test]
+    fn old_and_new_journal_lines_read_and_replay() {
+        let line = r#"{"at":"2026-11-30T00:00:00Z","type":"health_changed","monitor":"api","title":"API","state":"down","detail":"HTTP 503"}"#;
+        let e: Entry = serde_json::from_str(line).unwrap();
+        assert!(matches!(e.record, Record::HealthChanged { ref state, .. } if state == "down"));
+        let x = timeline(&[e]);
+        assert_eq!(x[0].details, "API (api): down, HTTP 503");
+    }
+}

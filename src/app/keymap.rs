@@ -58,12 +58,7 @@ const RUN_ACTIONS: [(&str, Action, &str, &str); 19] = [
     ("cancel", Action::Cancel, "c", "cancel the running command (its whole process tree)"),
     ("note", Action::Note, "n", "add a timestamped note to the journal"),
     ("timeline", Action::Timeline, "t", "the run's timeline, from the journal"),
-    (
-        "export",
-        Action::Export,
-        "E",
-        "write the run's timeline (Markdown) to a file; the status line says where",
-    ),
+    ("export", Action::Export, "E", "export the run's timeline to a Markdown file"),
     ("parity", Action::Parity, "p", "parity: every monitor in every environment"),
     ("health", Action::ToggleHealth, "h", "show or hide the health pane"),
     ("follow", Action::ToggleFollow, "f", "follow the output (jump to its end)"),
@@ -245,15 +240,21 @@ impl Keymap {
             ("1-9".to_owned(), "pick an option of a choice step"),
         ];
         // Pairs share a row, so the whole list fits an 80x24 terminal.
-        out.extend(RUN_ACTIONS.iter().filter(|(_, a, ..)| *a != Action::DetailDown).map(
-            |(_, a, _, what)| match a {
-                Action::DetailUp => (
-                    format!("{} / {}", self.key_of(*a), self.key_of(Action::DetailDown)),
-                    "scroll the step's detail",
-                ),
-                _ => (self.key_of(*a), *what),
-            },
-        ));
+        out.extend(
+            RUN_ACTIONS.iter().filter(|(_, a, ..)| !matches!(a, Action::DetailDown | Action::Export)).map(
+                |(_, a, _, what)| match a {
+                    Action::Timeline => (
+                        format!("{} / {}", self.key_of(*a), self.key_of(Action::Export)),
+                        "the run's timeline / write it to a Markdown file",
+                    ),
+                    Action::DetailUp => (
+                        format!("{} / {}", self.key_of(*a), self.key_of(Action::DetailDown)),
+                        "scroll the step's detail",
+                    ),
+                    _ => (self.key_of(*a), *what),
+                },
+            ),
+        );
         out.push(("pgup/pgdn".into(), "scroll output (no output: detail); wheel: the pane under it"));
         out.push(("t, then ↑↓".into(), "scroll the timeline (pgup/pgdn, home/end)"));
         out.push(("ctrl-c".into(), "quit from anywhere"));
