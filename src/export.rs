@@ -275,9 +275,15 @@ pub fn schema() -> schemars::Schema {
     schemars::schema_for!(Export)
 }
 
-/// Text safe to show: escape sequences and control characters removed (newlines kept).
+/// Text safe to show: escape sequences, control characters and bidirectional overrides
+/// (which make text read differently from what it is) removed; newlines kept.
 fn clean(text: &str) -> String {
-    crate::ansi::printable(text).into_owned()
+    let text = crate::ansi::printable(text);
+    if text.chars().any(is_bidi) { text.chars().filter(|c| !is_bidi(*c)).collect() } else { text.into_owned() }
+}
+
+fn is_bidi(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// One line of text: as [`clean`], newlines and tabs as spaces.
@@ -325,7 +331,7 @@ pub fn build(info: &RunInfo, entries: &[Entry], opts: Options) -> Export {
         }
         match &e.record {
             Record::RunStarted { user, host, inputs: given, secret_inputs, alert: a, .. } => {
-                driver = format!("{user}@{host}");
+                driver = one_line(&format!("{user}@{host}"));
                 drivers.push(Driver {
                     at,
                     user: one_line(user),
@@ -345,7 +351,7 @@ pub fn build(info: &RunInfo, entries: &[Entry], opts: Options) -> Export {
                 });
             }
             Record::Resumed { user, host, runbook_changed } => {
-                driver = format!("{user}@{host}");
+                driver = one_line(&format!("{user}@{host}"));
                 drivers.push(Driver {
                     at,
                     user: one_line(user),
@@ -631,10 +637,13 @@ impl Builder {
 fn sanitize(value: serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
     match value {
-        Value::String(s) => match crate::ansi::printable(&s) {
-            std::borrow::Cow::Borrowed(_) => Value::String(s),
-            std::borrow::Cow::Owned(c) => Value::String(c),
-        },
+        Value::String(s) => {
+            if s.chars().any(|c| (c.is_control() && c != '\n' && c != '\t') || is_bidi(c)) {
+                Value::String(clean(&s))
+            } else {
+                Value::String(s)
+            }
+        }
         Value::Array(a) => Value::Array(a.into_iter().map(sanitize).collect()),
         Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, sanitize(v))).collect()),
         other => other,
@@ -708,6 +717,9 @@ fn tail(path: &Path, n: usize) -> Option<Tail> {
         .into_iter()
         .map(|(a, b)| {
             let mut text = crate::ansi::clean(&body[a..b]).text;
+            if text.chars().any(is_bidi) {
+                text.retain(|c| !is_bidi(c));
+            }
             if text.chars().count() > LINE_CHARS {
                 text = text.chars().take(LINE_CHARS).collect::<String>() + "…";
             }
@@ -1016,7 +1028,10 @@ fn step_markdown(md: &mut String, n: usize, st: &StepReport) {
         }
         md.push('\n');
     }
-    if let Some(o) = &st.output {
+    if let Some(o) = st.output.as_ref().filter(|o| o.lines == 0) {
+        let _ = writeln!(md, "No output; the log: {}\n", md_code(&o.log));
+    }
+    if let Some(o) = st.output.as_ref().filter(|o| o.lines > 0) {
         let stderr = o.tail.iter().any(|l| l.stream == "stderr");
         let what = if o.left_out == 0 {
             format!("all {} lines", o.lines)
@@ -1356,7 +1371,7 @@ mod tests {
                 2,
                 Record::StepFailed {
                     step: "wait".into(),
-                    reason: "exit 1 | <img src=x> [a](b)".into(),
+                    reason: "exit 1 | <img src=x> [a](b) \u{202e}txt.exe".into(),
                     exit: Some(1),
                     duration_ms: 5,
                     tolerated: false,
@@ -1391,6 +1406,7 @@ mod tests {
         }
         assert_eq!(heading, "Timeline: A `title` | with *marks* <b>");
         assert!(!md.contains('\u{1b}'));
+        assert!(!md.contains('\u{202e}'), "no bidi override reaches the export");
     }
 
     #[test]
