@@ -279,7 +279,11 @@ pub fn schema() -> schemars::Schema {
 /// (which make text read differently from what it is) removed; newlines kept.
 fn clean(text: &str) -> String {
     let text = crate::ansi::printable(text);
-    if text.chars().any(is_bidi) { text.chars().filter(|c| !is_bidi(*c)).collect() } else { text.into_owned() }
+    if text.chars().any(is_bidi) {
+        text.chars().filter(|c| !is_bidi(*c)).collect()
+    } else {
+        text.into_owned()
+    }
 }
 
 fn is_bidi(c: char) -> bool {
