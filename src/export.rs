@@ -689,7 +689,6 @@ fn tail(path: &Path, n: usize) -> Option<Tail> {
     }
     // Line starts within the block; the first is partial when the block starts mid-file.
     let body = block.strip_suffix(b"\n").unwrap_or(&block);
-    let mut ends: Vec<usize> = Vec::new();
     let mut pos = body.len();
     let mut found = Vec::new();
     while found.len() < n {
@@ -707,7 +706,6 @@ fn tail(path: &Path, n: usize) -> Option<Tail> {
             }
         }
     }
-    ends.clear();
     found.reverse();
     let ranges = crate::exec::command::read_stderr_ranges(path);
     let is_stderr = |offset: u64| {

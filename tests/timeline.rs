@@ -56,10 +56,10 @@ fn parse(md: &str) -> Doc {
         match event {
             Event::Start(Tag::Heading { .. })
             | Event::Start(Tag::Paragraph)
-            | Event::Start(Tag::TableCell) => {
-                if in_item == 0 {
-                    text.clear();
-                }
+            | Event::Start(Tag::TableCell)
+                if in_item == 0 =>
+            {
+                text.clear();
             }
             Event::End(TagEnd::Heading(level)) => {
                 let n = match level {

@@ -128,6 +128,7 @@ fn a_protected_environment_needs_its_name_typed() {
     }
     s.keys("prod\r");
     s.wait_for("dropped");
+    s.wait_for("run succeeded");
     // E writes the timeline, with who confirmed and how, into the data directory's exports.
     s.keys("E");
     s.wait_for("timeline written to");

@@ -286,7 +286,7 @@ impl Execution {
             log_error.get_or_insert_with(|| e.to_string());
         }
         if let Err(e) = stderr_ranges.finish() {
-            log_error.get_or_insert_with(|| e);
+            log_error.get_or_insert(e);
         }
         // Nothing of the step outlives it: not its group, nor what left the group.
         tree::signal_step(pgid, &token, libc::SIGKILL);
