@@ -123,6 +123,12 @@ pub enum Command {
         run: String,
         #[arg(long, value_enum, default_value_t = ExportFormat::Md)]
         format: ExportFormat,
+        /// Output lines shown per step (the last N of its log; 0 shows none).
+        #[arg(long, value_name = "N", default_value_t = crate::export::DEFAULT_TAIL)]
+        tail: usize,
+        /// Write to FILE (readable only by you) instead of standard output.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
     },
     /// Probe every monitor and print a table; exit 1 when any is down.
     ///
@@ -179,6 +185,8 @@ pub enum SchemaKind {
     Runbook,
     /// environments.yaml.
     Environments,
+    /// The JSON that `runbook export --format json` writes.
+    Export,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

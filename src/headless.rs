@@ -22,6 +22,7 @@ use crate::exec::workers::{Outlet, Workers};
 use crate::journal::{self, Journal};
 use crate::run::{Confirmation, Effect, Event, Outcome, Record, Run, Waiting};
 use crate::runbook::Action;
+use crate::runbook::load::Library;
 use crate::start::{self, UsageError};
 use crate::text::escape_controls;
 
@@ -94,6 +95,8 @@ struct Ready {
     run: Run,
     journal: Journal,
     run_id: String,
+    /// The environment's monitors, probed while the run goes; their changes are journaled.
+    monitors: Vec<crate::runbook::Monitor>,
     /// Effects to carry out first (the run's beginning, or a resumed step).
     effects: Vec<Effect>,
 }
@@ -133,7 +136,7 @@ fn prepare(dirs: &[PathBuf], opts: &Options, printer: &Arc<Mutex<Printer>>) -> a
                 return Ok(Prepared::Done(EXIT_HUMAN));
             }
         }
-        let start::Resumed { mut run, mut journal, run_id, changed, effects, .. } = resumed;
+        let start::Resumed { mut run, mut journal, run_id, changed, effects, monitors, .. } = resumed;
         say(&format!("runbook: resuming run {run_id} of {} in {}", run.runbook().id, run.environment().name));
         if changed {
             say("runbook: warning: the runbook changed since this run began; steps are matched by id");
@@ -151,7 +154,7 @@ fn prepare(dirs: &[PathBuf], opts: &Options, printer: &Arc<Mutex<Printer>>) -> a
             say(&format!("runbook: run {run_id} already {outcome}"));
             return Ok(Prepared::Done(exit_code(outcome)));
         }
-        return Ok(Prepared::Ready(Box::new(Ready { run, journal, run_id, effects })));
+        return Ok(Prepared::Ready(Box::new(Ready { run, journal, run_id, monitors, effects })));
     }
 
     let Some(id) = &opts.runbook else {
@@ -202,7 +205,17 @@ fn prepare(dirs: &[PathBuf], opts: &Options, printer: &Arc<Mutex<Printer>>) -> a
     ));
     say(&format!("         journal: {}", journal.dir().display()));
     let effects = run.apply(Event::Begin);
-    Ok(Prepared::Ready(Box::new(Ready { run, journal, run_id, effects })))
+    let monitors = monitors_of(&library, &run);
+    Ok(Prepared::Ready(Box::new(Ready { run, journal, run_id, monitors, effects })))
+}
+
+/// The monitors of the run's environment (narrowed by the runbook's `monitors:`).
+fn monitors_of(library: &Library, run: &Run) -> Vec<crate::runbook::Monitor> {
+    let all = library.environments_for(&run.runbook().id).map(|e| e.monitors.clone()).unwrap_or_default();
+    crate::health::monitors_for(&all, &run.environment().name, run.runbook().monitors.as_deref())
+        .into_iter()
+        .cloned()
+        .collect()
 }
 
 fn choice_help(run: &Run, step: &str) -> String {
@@ -288,7 +301,15 @@ struct Stopped {
 }
 
 async fn drive(ready: Ready, opts: &Options, printer: Arc<Mutex<Printer>>) -> anyhow::Result<u8> {
-    let Ready { mut run, mut journal, run_id, effects } = ready;
+    let Ready { mut run, mut journal, run_id, monitors, effects } = ready;
+    // The environment's monitors run beside the steps, as in the TUI; a change of state is
+    // an event of the run, journaled like any other before it is printed.
+    let (htx, mut hrx) = mpsc::channel::<crate::health::Probed>(64);
+    let _scheduler = (!monitors.is_empty()).then(|| {
+        let refs: Vec<&crate::runbook::Monitor> = monitors.iter().collect();
+        crate::health::Scheduler::start(&refs, run.environment(), Instant::now(), htx)
+    });
+    let mut transitions = crate::health::Transitions::default();
     let choices: HashMap<String, String> = opts
         .choices
         .iter()
@@ -372,6 +393,12 @@ async fn drive(ready: Ready, opts: &Options, printer: Arc<Mutex<Printer>>) -> an
             msg = rx.recv() => {
                 let Some(event) = msg else { break };
                 queue.extend(run.apply(event));
+                continue;
+            }
+            Some(probed) = hrx.recv() => {
+                if let Some(event) = transitions.event(&monitors, &probed) {
+                    queue.extend(run.apply(event));
+                }
                 continue;
             }
             _ = tokio::signal::ctrl_c() => Stopped { name: "Ctrl-C (SIGINT)", code: EXIT_CANCELLED },
@@ -490,7 +517,10 @@ fn decide(
         }),
         Waiting::Choice => match choices.get(step_id) {
             Some(label) => Decision::Event(
-                vec![Event::Choose(label.clone())],
+                vec![
+                    Event::Confirmed { how: format!("--choice {step_id}={label}"), by: by() },
+                    Event::Choose(label.clone()),
+                ],
                 Some(format!("       → {label} (--choice)")),
             ),
             None => human(format!(
@@ -500,7 +530,10 @@ fn decide(
         },
         Waiting::Ready => match &step.action {
             Action::Manual if opts.yes => {
-                Decision::Event(vec![Event::Tick], Some("       ✓ ticked (--yes)".into()))
+                Decision::Event(
+                    vec![Event::Confirmed { how: "--yes".into(), by: by() }, Event::Tick],
+                    Some("       ✓ ticked (--yes)".into()),
+                )
             }
             Action::Manual => {
                 if let Some(d) = settle(answered, false) {
@@ -614,6 +647,18 @@ fn report(run: &Run, record: &Record, say: &dyn Fn(&str)) {
         },
         Record::Captured { name, value, .. } => say(&format!("       ↳ {name} = {}", escape_controls(value))),
         Record::Note { text, .. } => say(&format!("       ✎ {}", escape_controls(text))),
+        Record::HealthChanged { title, state, detail, .. } => {
+            let mark = match state.as_str() {
+                "up" => "✓",
+                "down" => "✗",
+                _ => "~",
+            };
+            say(&format!(
+                "       {mark} monitor {}: {state} ({})",
+                escape_controls(title),
+                escape_controls(detail)
+            ));
+        }
         _ => {}
     }
 }

@@ -218,6 +218,40 @@ pub async fn probe_once(monitors: &[&Monitor], env: &Environment) -> Vec<(State,
     out
 }
 
+/// Which probe results change a monitor's state, for the run's journal: the first state a
+/// monitor is seen in, then every change (unknown, before the first verdict, is not one).
+#[derive(Debug, Clone, Default)]
+pub struct Transitions {
+    last: Vec<State>,
+}
+
+impl Transitions {
+    /// The run's event for `p` when it changes its monitor's state; `monitors` is the list
+    /// the scheduler was started with.
+    pub fn event(&mut self, monitors: &[Monitor], p: &Probed) -> Option<crate::run::Event> {
+        if self.last.len() <= p.index {
+            self.last.resize(p.index + 1, State::Unknown);
+        }
+        let before = std::mem::replace(&mut self.last[p.index], p.state);
+        let m = monitors.get(p.index)?;
+        (before != p.state && p.state != State::Unknown).then(|| change_event(m, p.state, &p.sample))
+    }
+}
+
+/// The run's event for a monitor that is now in `state`, `sample` being the probe that said so.
+pub fn change_event(m: &Monitor, state: State, sample: &Sample) -> crate::run::Event {
+    let detail = match state {
+        State::Up => format!("{} in {} ms", sample.reason, sample.latency_ms),
+        _ => sample.reason.clone(),
+    };
+    crate::run::Event::HealthChanged {
+        monitor: m.id.clone(),
+        title: m.title.clone(),
+        state: state.to_string(),
+        detail,
+    }
+}
+
 /// One monitor's state in one environment, for `runbook health` and the parity view.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Reading {

@@ -149,7 +149,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             Ok(ExitCode::from(runbook::app::driver::run(opts)?))
         }
-        Some(Command::Export { run, format }) => Ok(cmd::runs::export(&run, format)?),
+        Some(Command::Export { run, format, tail, output }) => {
+            Ok(cmd::runs::export(&run, format, tail, output.as_deref())?)
+        }
         Some(Command::Health { env, all, watch, vars, format }) => {
             let vars = match runbook::start::pairs(&vars, "--var") {
                 Ok(v) => v,

@@ -203,6 +203,14 @@ pub enum Event {
         how: String,
         by: String,
     },
+    /// A monitor of the run's environment changed state (drivers run the monitors during a
+    /// run); journaled for the timeline, it changes nothing else.
+    HealthChanged {
+        monitor: String,
+        title: String,
+        state: String,
+        detail: String,
+    },
 }
 
 /// What drivers must do.
@@ -574,7 +582,7 @@ impl Run {
                     self.steps[i].status = Status::Passed;
                 }
             }
-            Record::StepProcess { .. } | Record::Confirmed { .. } => {}
+            Record::StepProcess { .. } | Record::Confirmed { .. } | Record::HealthChanged { .. } => {}
             Record::Captured { name, value, secret, .. } => {
                 self.captures.insert(name.clone(), Value { text: value.clone(), secret: *secret });
             }
@@ -655,6 +663,9 @@ impl Run {
                     let step = step.id.clone();
                     self.emit(&mut fx, Record::Confirmed { step, how, by });
                 }
+            }
+            Event::HealthChanged { monitor, title, state, detail } => {
+                self.emit(&mut fx, Record::HealthChanged { monitor, title, state, detail });
             }
             Event::Jump(id) => {
                 let running = self.cursor.is_some_and(|i| self.steps[i].status == Status::Running);

@@ -130,6 +130,9 @@ pub fn inputs(runbook: &Runbook, flags: &BTreeMap<String, String>) -> BTreeMap<S
 #[derive(Debug)]
 pub struct Resumed {
     pub run: Run,
+    /// The monitors of the run's environment (from the environments file beside its
+    /// runbook), for the health it journals while it goes.
+    pub monitors: Vec<crate::runbook::Monitor>,
     pub journal: Journal,
     pub run_id: String,
     /// The runbook file changed since the run began (steps are matched by id).
@@ -203,6 +206,12 @@ pub fn resume(
     let library = from_source.as_ref().unwrap_or(library);
     let (loaded, runbook) = usable(loaded, &info.runbook)?;
     let env = pick_environment(library, &runbook, Some(environment), vars)?;
+    let all_monitors = library.environments_for(&runbook.id).map(|e| e.monitors.clone()).unwrap_or_default();
+    let monitors: Vec<crate::runbook::Monitor> =
+        crate::health::monitors_for(&all_monitors, &env.name, runbook.monitors.as_deref())
+            .into_iter()
+            .cloned()
+            .collect();
     let mut all_inputs = inputs.clone();
     all_inputs.extend(self::inputs(&runbook, given_inputs));
     if let Some(missing) = secret_inputs.iter().find(|n| !all_inputs.contains_key(*n)) {
@@ -217,6 +226,7 @@ pub fn resume(
     if run.outcome().is_some() {
         return Ok(Resumed {
             run,
+            monitors,
             journal,
             run_id: info.id,
             changed,
@@ -243,7 +253,7 @@ pub fn resume(
         }
     }
     let effects = if still_running.is_some() { vec![] } else { first_effects(&mut run) };
-    Ok(Resumed { run, journal, run_id: info.id, changed, effects, problems, still_running })
+    Ok(Resumed { run, monitors, journal, run_id: info.id, changed, effects, problems, still_running })
 }
 
 /// The runbook of a run: from the directory the run started from, when it is still there

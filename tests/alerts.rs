@@ -155,7 +155,10 @@ inputs:
     let shown = text(&out);
     assert!(shown.contains("✓ probe 1: 0.01 < 0.05 ✓"), "{shown}");
     assert!(shown.contains("0.01 is not < 0.001 (0.01 < 0.001 ✗)"), "{shown}");
+    // The Markdown escapes `<`; the JSON export holds the values as they were observed.
     let export = text(&run(&["export", "latest"], tmp.path()));
+    assert!(export.contains(r"0.01 \< 0.05 ✓") && export.contains(r"0.01 \< 0.001 ✗"), "{export}");
+    let export = text(&run(&["export", "latest", "--format", "json"], tmp.path()));
     assert!(export.contains("0.01 < 0.05 ✓") && export.contains("0.01 < 0.001 ✗"), "{export}");
     let journal = journal_of(tmp.path());
     assert!(journal.contains(r#""observed":"0.01 < 0.05 ✓""#), "{journal}");

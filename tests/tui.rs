@@ -85,6 +85,22 @@ fn a_monitor_goes_from_up_to_down_in_the_health_pane() {
     assert!(s.text().contains("down"), "{}", s.text());
     server.set_status(200);
     s.wait_gone("HTTP 503");
+    // Each change of state went into the run's journal, for the timeline.
+    let journal = || {
+        let runs = std::fs::read_dir(tmp.path().join("data/runs")).ok()?;
+        let run = runs.flatten().next()?.path();
+        std::fs::read_to_string(run.join("journal.jsonl")).ok()
+    };
+    support::wait_for("down and up in the journal", std::time::Duration::from_secs(5), || {
+        let j = journal()?;
+        let states: Vec<&str> = j
+            .lines()
+            .filter(|l| l.contains(r#""type":"health_changed""#))
+            .filter_map(|l| l.split(r#""state":""#).nth(1)?.split('"').next())
+            .collect();
+        let down = states.iter().position(|s| *s == "down")?;
+        states[down..].contains(&"up").then_some(())
+    });
     // The parity view: dev is up, prod refuses connections.
     s.keys("p");
     s.wait_for("≠ api");
@@ -112,6 +128,22 @@ fn a_protected_environment_needs_its_name_typed() {
     }
     s.keys("prod\r");
     s.wait_for("dropped");
+    s.wait_for("run succeeded");
+    // E writes the timeline, with who confirmed and how, into the data directory's exports.
+    s.keys("E");
+    s.wait_for("timeline written to");
+    let exports: Vec<_> = std::fs::read_dir(tmp.path().join("data/exports")).unwrap().flatten().collect();
+    assert_eq!(exports.len(), 1);
+    let path = exports[0].path();
+    assert!(s.text().contains(&path.file_name().unwrap().to_string_lossy()[..20]), "{}", s.text());
+    let mode = |p: &std::path::Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions()) & 0o777
+    };
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(&tmp.path().join("data/exports")), 0o700);
+    let md = std::fs::read_to_string(&path).unwrap();
+    assert!(md.contains("typed the environment's name 'prod' in the terminal UI"), "{md}");
+    assert!(md.contains("### 1. Drop"), "{md}");
 }
 
 #[test]

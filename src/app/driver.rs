@@ -509,6 +509,17 @@ impl Driver {
                     let more = update(model, msg);
                     Box::pin(self.carry_out(model, more)).await;
                 }
+                Cmd::Export => {
+                    let msg = match self.journal.as_ref() {
+                        Some(j) => match export_run(j.dir()) {
+                            Ok(path) => Msg::Exported(path),
+                            Err(e) => Msg::Failed(format!("cannot export the timeline: {e:#}")),
+                        },
+                        None => Msg::Failed("no run yet".into()),
+                    };
+                    let more = update(model, msg);
+                    Box::pin(self.carry_out(model, more)).await;
+                }
                 Cmd::Parity => {
                     let id = model.run.as_ref().map(|rs| rs.run.runbook().id.clone()).unwrap_or_default();
                     let Some(envs) = self.library.environments_for(&id).cloned() else { continue };
@@ -1048,4 +1059,16 @@ async fn next_event(events: &mut Option<EventStream>) -> Option<std::io::Result<
         Some(stream) => stream.next().await,
         None => std::future::pending().await,
     }
+}
+
+/// Writes the timeline of the run in `dir` as Markdown to the data directory's `exports`
+/// folder (0700, the file 0600), named after the run; returns where.
+fn export_run(dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    let info = journal::info(dir);
+    let entries = journal::read(dir)?;
+    let text = crate::export::markdown(&info, &entries, crate::export::Options::default());
+    let data_dir = crate::dirs::data_dir().context("no data directory: set RUNBOOK_DATA_DIR")?;
+    let path = crate::export::default_path(&data_dir, &info.id, "md");
+    crate::export::write_private(&path, &text).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
 }

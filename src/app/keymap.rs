@@ -22,6 +22,8 @@ pub enum Action {
     Cancel,
     Note,
     Timeline,
+    /// Write the run's timeline (Markdown) to the data directory's exports folder.
+    Export,
     Parity,
     ToggleHealth,
     ToggleFollow,
@@ -52,7 +54,7 @@ pub enum Mode {
 }
 
 /// The run view's rebindable actions: config name, action, default key, what it does.
-const RUN_ACTIONS: [(&str, Action, &str, &str); 20] = [
+const RUN_ACTIONS: [(&str, Action, &str, &str); 21] = [
     ("run", Action::Enter, "enter", "run or perform the current step (▸)"),
     ("tick", Action::Tick, "space", "tick off the current manual step"),
     ("skip", Action::Skip, "s", "skip the current step (asks for a reason)"),
@@ -60,6 +62,7 @@ const RUN_ACTIONS: [(&str, Action, &str, &str); 20] = [
     ("cancel", Action::Cancel, "c", "cancel the running command (its whole process tree)"),
     ("note", Action::Note, "n", "add a timestamped note to the journal"),
     ("timeline", Action::Timeline, "t", "the run's timeline (↑↓ pgup/pgdn home/end scroll it)"),
+    ("export", Action::Export, "E", "export the run's timeline to a Markdown file"),
     ("parity", Action::Parity, "p", "parity: every monitor in every environment"),
     ("alerts", Action::Alerts, "a", "firing alerts (picker: ctrl-a); enter opens the runbook"),
     ("health", Action::ToggleHealth, "h", "show or hide the health pane"),
@@ -245,17 +248,23 @@ impl Keymap {
             ("1-9".to_owned(), "pick an option of a choice step"),
         ];
         // Pairs share a row, so the whole list fits an 80x24 terminal.
-        out.extend(RUN_ACTIONS.iter().filter(|(_, a, ..)| *a != Action::DetailDown).map(
-            |(_, a, _, what)| match a {
-                Action::DetailUp => (
-                    format!("{} / {}", self.key_of(*a), self.key_of(Action::DetailDown)),
-                    "scroll the step's detail",
-                ),
-                // ctrl-c quits from anywhere: it shares the quit row.
-                Action::Quit => (format!("{}, ctrl-c", self.key_of(*a)), *what),
-                _ => (self.key_of(*a), *what),
-            },
-        ));
+        out.extend(
+            RUN_ACTIONS.iter().filter(|(_, a, ..)| !matches!(a, Action::DetailDown | Action::Export)).map(
+                |(_, a, _, what)| match a {
+                    Action::Timeline => (
+                        format!("{} / {}", self.key_of(*a), self.key_of(Action::Export)),
+                        "timeline (↑↓ pgup/pgdn home/end) / export to Markdown",
+                    ),
+                    // ctrl-c quits from anywhere: it shares the quit row.
+                    Action::Quit => (format!("{}, ctrl-c", self.key_of(*a)), *what),
+                    Action::DetailUp => (
+                        format!("{} / {}", self.key_of(*a), self.key_of(Action::DetailDown)),
+                        "scroll the step's detail",
+                    ),
+                    _ => (self.key_of(*a), *what),
+                },
+            ),
+        );
         out.push(("pgup/pgdn".into(), "scroll output (no output: detail); wheel: the pane under it"));
         out
     }

@@ -66,6 +66,8 @@ pub enum Msg {
     Setup(Box<crate::app::setup::Setup>),
     /// The timeline rows, read from the journal.
     Timeline(Vec<[String; 4]>),
+    /// The run's timeline was written to this file.
+    Exported(std::path::PathBuf),
     /// The parity table, probed.
     Parity(super::model::Parity),
     /// A runbook loaded for the picker's preview.
@@ -104,6 +106,8 @@ pub enum Cmd {
     Start { id: String, env: String, inputs: std::collections::BTreeMap<String, String> },
     /// Read the journal and show the timeline.
     Timeline,
+    /// Write the run's timeline as Markdown to the data directory's exports folder.
+    Export,
     /// Probe every monitor in every environment.
     Parity,
     /// Run an input's `choices_from` command (with a timeout) for suggestions.
@@ -161,9 +165,26 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Cmd> {
             vec![]
         }
         Msg::Probed(p) => {
+            let mut cmds = vec![];
             if p.env == model.health.env
                 && let Some(m) = model.health.monitors.get_mut(p.index)
             {
+                // A change of state goes into the run's journal (for the timeline) while the
+                // run goes.
+                if m.state != p.state && p.state != crate::health::State::Unknown {
+                    let event = Event::HealthChanged {
+                        monitor: m.id.clone(),
+                        title: m.title.clone(),
+                        state: p.state.to_string(),
+                        detail: match p.state {
+                            crate::health::State::Up => {
+                                format!("{} in {} ms", p.sample.reason, p.sample.latency_ms)
+                            }
+                            _ => p.sample.reason.clone(),
+                        },
+                    };
+                    cmds.push(event);
+                }
                 m.state = p.state;
                 m.since_ms = p.since_ms;
                 m.last_error = p.last_error;
@@ -177,7 +198,13 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Cmd> {
                 });
                 m.last = Some(p.sample);
             }
-            vec![]
+            let mut out = vec![];
+            for event in cmds {
+                if model.run.as_ref().is_some_and(|rs| rs.run.outcome().is_none()) {
+                    out.extend(apply(model, event));
+                }
+            }
+            out
         }
         Msg::Started { run, run_id, monitors, resumed } => {
             model.health.env = run.environment().name.clone();
@@ -261,6 +288,10 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Cmd> {
         }
         Msg::Failed(why) => {
             model.status = Some(why);
+            vec![]
+        }
+        Msg::Exported(path) => {
+            model.status = Some(format!("timeline written to {}", path.display()));
             vec![]
         }
         Msg::StillRunning { run_id, step, pids } => {
@@ -406,6 +437,16 @@ fn on_alerts_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
 }
 
 /// Applies a run event and keeps the view in step with the run.
+/// user@host of this process, for the journal's record of who confirmed, ticked or picked.
+fn by() -> String {
+    static BY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BY.get_or_init(|| {
+        let (user, host) = crate::journal::user_and_host();
+        format!("{user}@{host}")
+    })
+    .clone()
+}
+
 fn apply(model: &mut Model, event: Event) -> Vec<Cmd> {
     let Some(rs) = model.run.as_mut() else { return vec![] };
     let effects = rs.run.apply(event);
@@ -631,6 +672,7 @@ fn on_run_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
             vec![]
         }
         Some(Action::Timeline) => vec![Cmd::Timeline],
+        Some(Action::Export) => vec![Cmd::Export],
         Some(Action::Search) => {
             model.dialog = Some(Dialog::Search { query: rs.search.clone().unwrap_or_default() });
             vec![]
@@ -707,7 +749,15 @@ fn on_run_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
             model.dialog = Some(Dialog::MarkDone { note: String::new() });
             vec![]
         }
-        Some(Action::Tick) => apply(model, Event::Tick),
+        Some(Action::Tick) => {
+            let manual = matches!(rs.run.current().map(|s| &s.action), Some(StepAction::Manual));
+            let mut cmds = vec![];
+            if manual && !running {
+                cmds = apply(model, Event::Confirmed { how: "in the terminal UI".into(), by: by() });
+            }
+            cmds.extend(apply(model, Event::Tick));
+            cmds
+        }
         Some(Action::Retry) => match rs.run.needs_confirmation() {
             Some(kind) => {
                 if let Some(c) = rs.run.cursor() {
@@ -733,7 +783,14 @@ fn on_run_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
                 _ => None,
             };
             match label {
-                Some(label) => apply(model, Event::Choose(label)),
+                Some(label) => {
+                    let mut cmds = apply(
+                        model,
+                        Event::Confirmed { how: format!("picked option {n} in the terminal UI"), by: by() },
+                    );
+                    cmds.extend(apply(model, Event::Choose(label)));
+                    cmds
+                }
                 None => vec![],
             }
         }
@@ -857,7 +914,12 @@ fn on_dialog_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
             match key.code {
                 KeyCode::Char('y') => {
                     model.dialog = None;
-                    apply(model, if retry { Event::Retry } else { Event::Perform })
+                    let mut cmds = apply(
+                        model,
+                        Event::Confirmed { how: "answered y in the terminal UI".into(), by: by() },
+                    );
+                    cmds.extend(apply(model, if retry { Event::Retry } else { Event::Perform }));
+                    cmds
                 }
                 _ => {
                     model.dialog = None;
@@ -871,8 +933,11 @@ fn on_dialog_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
             match key.code {
                 KeyCode::Enter => {
                     if typed == env {
+                        let how = format!("typed the environment's name '{env}' in the terminal UI");
                         model.dialog = None;
-                        apply(model, if retry { Event::Retry } else { Event::Perform })
+                        let mut cmds = apply(model, Event::Confirmed { how, by: by() });
+                        cmds.extend(apply(model, if retry { Event::Retry } else { Event::Perform }));
+                        cmds
                     } else {
                         model.status = Some(format!("type '{env}' exactly to confirm, or Esc"));
                         vec![]

@@ -206,17 +206,32 @@ fn parse_age(text: &str) -> Option<std::time::Duration> {
     crate::runbook::duration::parse(t)
 }
 
-pub fn export(which: &str, format: ExportFormat) -> anyhow::Result<ExitCode> {
+/// `runbook export RUN [--format md|json] [--tail N] [--output FILE]`.
+pub fn export(
+    which: &str,
+    format: ExportFormat,
+    tail: usize,
+    output: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
     let Some(info) = resolve(which)? else { return Ok(ExitCode::from(2)) };
     let read = journal::read_all(&info.dir)?;
     for p in &read.problems {
         eprintln!("runbook: warning: {p}");
     }
-    let entries = read.entries;
+    let opts = crate::export::Options { tail };
     let text = match format {
-        ExportFormat::Md => crate::export::markdown(&info, &entries),
-        ExportFormat::Json => crate::export::json(&info, &entries)? + "\n",
+        ExportFormat::Md => crate::export::markdown(&info, &read.entries, opts),
+        ExportFormat::Json => crate::export::json(&info, &read.entries, opts)? + "\n",
     };
-    std::io::stdout().lock().write_all(text.as_bytes())?;
+    match output {
+        Some(path) => {
+            if let Err(e) = crate::export::write_private(path, &text) {
+                eprintln!("runbook: cannot write {}: {e}", path.display());
+                return Ok(ExitCode::from(2));
+            }
+            eprintln!("runbook: the timeline of run {} is in {}", info.id, path.display());
+        }
+        None => std::io::stdout().lock().write_all(text.as_bytes())?,
+    }
     Ok(ExitCode::SUCCESS)
 }

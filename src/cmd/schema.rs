@@ -8,6 +8,7 @@ pub fn schema(kind: SchemaKind) -> serde_json::Value {
     let schema = match kind {
         SchemaKind::Runbook => schemars::schema_for!(RawRunbook),
         SchemaKind::Environments => schemars::schema_for!(RawEnvironments),
+        SchemaKind::Export => crate::export::schema(),
     };
     schema.to_value()
 }

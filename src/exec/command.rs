@@ -112,6 +112,7 @@ impl Execution {
         let started = Instant::now();
         // A log that cannot be written is said, never silently short (see `log_error`).
         let mut log_error: Option<String> = None;
+        let log_path_for_ranges = log.map(stderr_ranges_path).unwrap_or_default();
         let mut log = log.and_then(|p| {
             p.parent().map(crate::journal::create_private_dir);
             match crate::journal::create_private_file(p) {
@@ -155,6 +156,10 @@ impl Execution {
         drop(self.tx);
 
         let mut masks = [Masker::new(&cmd.secrets), Masker::new(&cmd.secrets)];
+        // The log keeps the bytes of both pipes in the order they came; which stretches came
+        // from stderr is written beside it (see [`stderr_ranges_path`]).
+        let mut log_written: u64 = 0;
+        let mut stderr_ranges = StderrRanges::new(log.as_ref().map(|_| log_path_for_ranges.clone()));
         let mut stdout_kept: Vec<u8> = Vec::new();
         let mut stdout_truncated = false;
         let mut batch: Vec<(Stream, Vec<u8>)> = Vec::new();
@@ -174,11 +179,19 @@ impl Execution {
                 if bytes.is_empty() {
                     return;
                 }
-                if let Some(l) = log.as_mut()
-                    && let Err(e) = l.write_all(&bytes)
-                {
-                    log_error.get_or_insert_with(|| e.to_string());
-                    log = None;
+                if let Some(l) = log.as_mut() {
+                    match l.write_all(&bytes) {
+                        Ok(()) => {
+                            if stream == Stream::Stderr {
+                                stderr_ranges.add(log_written, bytes.len() as u64);
+                            }
+                            log_written += bytes.len() as u64;
+                        }
+                        Err(e) => {
+                            log_error.get_or_insert_with(|| e.to_string());
+                            log = None;
+                        }
+                    }
                 }
                 if stream == Stream::Stdout {
                     let room = STDOUT_KEEP.saturating_sub(stdout_kept.len());
@@ -272,6 +285,9 @@ impl Execution {
         {
             log_error.get_or_insert_with(|| e.to_string());
         }
+        if let Err(e) = stderr_ranges.finish() {
+            log_error.get_or_insert(e);
+        }
         // Nothing of the step outlives it: not its group, nor what left the group.
         tree::signal_step(pgid, &token, libc::SIGKILL);
         drop(_registered);
@@ -286,6 +302,88 @@ impl Execution {
             spawn_error: None,
             log_error,
         }
+    }
+}
+
+/// Where the stderr stretches of a step log are listed: `NAME.log` → `NAME.log.stderr-ranges`.
+/// One line per stretch, `OFFSET LENGTH` in bytes of the log, in order; adjacent stretches
+/// are merged. The file exists only when the command wrote to stderr. The log itself keeps
+/// the bytes as they came (masked), so `less` shows what a terminal would have.
+pub fn stderr_ranges_path(log: &Path) -> std::path::PathBuf {
+    let mut name = log.as_os_str().to_owned();
+    name.push(".stderr-ranges");
+    std::path::PathBuf::from(name)
+}
+
+/// Reads the stderr stretches of a step log (see [`stderr_ranges_path`]): sorted
+/// `(offset, length)` pairs; empty when the file is missing or a line is not two numbers.
+pub fn read_stderr_ranges(log: &Path) -> Vec<(u64, u64)> {
+    let Ok(text) = std::fs::read_to_string(stderr_ranges_path(log)) else { return Vec::new() };
+    text.lines()
+        .filter_map(|l| {
+            let (a, b) = l.split_once(' ')?;
+            Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// Collects stderr stretches of a log and writes them, merged, to the ranges file, which is
+/// created (0600) at the first stretch.
+struct StderrRanges {
+    path: Option<std::path::PathBuf>,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    open: Option<(u64, u64)>,
+    error: Option<String>,
+}
+
+impl StderrRanges {
+    fn new(path: Option<std::path::PathBuf>) -> Self {
+        Self { path, file: None, open: None, error: None }
+    }
+
+    fn add(&mut self, offset: u64, len: u64) {
+        if self.path.is_none() || len == 0 {
+            return;
+        }
+        match &mut self.open {
+            Some((start, l)) if *start + *l == offset => *l += len,
+            _ => {
+                self.flush_open();
+                self.open = Some((offset, len));
+            }
+        }
+    }
+
+    fn flush_open(&mut self) {
+        let Some((start, len)) = self.open.take() else { return };
+        if self.file.is_none() {
+            let Some(path) = &self.path else { return };
+            match crate::journal::create_private_file(path) {
+                Ok(f) => self.file = Some(std::io::BufWriter::new(f)),
+                Err(e) => {
+                    self.error.get_or_insert_with(|| format!("{}: {e}", path.display()));
+                    self.path = None;
+                    return;
+                }
+            }
+        }
+        if let Some(f) = &mut self.file
+            && let Err(e) = writeln!(f, "{start} {len}")
+        {
+            self.error.get_or_insert_with(|| e.to_string());
+            self.file = None;
+            self.path = None;
+        }
+    }
+
+    fn finish(mut self) -> Result<(), String> {
+        self.flush_open();
+        if let Some(mut f) = self.file.take()
+            && let Err(e) = f.flush()
+        {
+            self.error.get_or_insert_with(|| e.to_string());
+        }
+        self.error.map_or(Ok(()), Err)
     }
 }
 

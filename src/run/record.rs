@@ -34,6 +34,9 @@ impl std::fmt::Display for Outcome {
 }
 
 /// One state change of a run. Values are masked: no secret is ever in a record.
+// The start record is the large one (titles, inputs, the alert) and is made once per run;
+// boxing it would cost every reader a pattern change for no measurable gain.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 // RunStarted is the big one, and there is one per run: boxing it would only add an
@@ -145,8 +148,9 @@ pub enum Record {
     StepInterrupted {
         step: String,
     },
-    /// A person confirmed a step before it ran: who, and how (typed the protected
-    /// environment's name, answered yes, `--yes`, `--confirm-env NAME`).
+    /// A person confirmed a step before it ran, ticked a manual step or picked an option:
+    /// who, and how (typed the protected environment's name, answered yes, `--yes`,
+    /// `--confirm-env NAME`, `--choice`, a key in the TUI).
     Confirmed {
         step: String,
         how: String,
@@ -176,6 +180,18 @@ pub enum Record {
     },
     RunFinished {
         outcome: Outcome,
+    },
+    /// A monitor of the run's environment changed state during the run (the first state it
+    /// was seen in, then every change): for the timeline's health section. It changes
+    /// nothing in the run.
+    HealthChanged {
+        monitor: String,
+        title: String,
+        /// `up`, `degraded` or `down`.
+        state: String,
+        /// The probe's result that made the change ("HTTP 503", "up 12ms").
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        detail: String,
     },
 }
 

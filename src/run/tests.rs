@@ -382,6 +382,15 @@ fn replaying_the_records_rebuilds_the_exact_run() {
     fx.extend(run.apply(Event::Perform));
     fx.extend(exit(&mut run, 0, ""));
     fx.extend(run.apply(Event::Note("paged the DBA".into())));
+    // A monitor's change is journaled while the run goes, and changes nothing in it.
+    let health = run.apply(Event::HealthChanged {
+        monitor: "api".into(),
+        title: "API".into(),
+        state: "down".into(),
+        detail: "HTTP 503".into(),
+    });
+    assert!(matches!(&health[..], [Effect::Journal(Record::HealthChanged { .. })]), "{health:?}");
+    fx.extend(health);
     fx.extend(run.apply(Event::Perform));
     fx.extend(exit(&mut run, 1, ""));
     let entries: Vec<Entry> = fx
