@@ -15,24 +15,11 @@ mod support;
 #[path = "../tests/support/pg.rs"]
 mod pg;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use runbook::journal::Journal;
 use runbook::run::Record;
 use support::{measure, median, runbook};
-
-/// Used by the shared PostgreSQL harness.
-#[allow(dead_code)]
-fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");

@@ -290,14 +290,7 @@ impl Lease {
 
 /// Who holds a run's lease now, if anyone does.
 pub fn current_holder(dir: &Path) -> Option<Holder> {
-    let file = File::open(dir.join("lease")).ok()?;
-    // SAFETY: flock on a file descriptor this function owns; a shared lock taken here is
-    // dropped with the file at the end of the function.
-    let free = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0;
-    if free {
-        return None;
-    }
-    holder_of(dir)
+    held_here(dir).then(|| holder_of(dir)).flatten()
 }
 
 fn holder_of(dir: &Path) -> Option<Holder> {

@@ -140,7 +140,7 @@ impl Store {
     /// Every run in the store with the records that say what state it is in, newest first,
     /// and who holds each run's lease now.
     pub fn runs(&self) -> anyhow::Result<Vec<StoredRun>> {
-        self.connect()?.runs(None)
+        self.connect()?.runs()
     }
 
     /// Removes a run, its records and output from the store (`runs --prune`).
@@ -417,8 +417,22 @@ impl Connection {
     }
 
     /// The holder written by whoever holds run `id`'s lease now, if anyone holds it.
+    /// Asked every poll by followers: reads the lease row and the lock, never the records.
     pub fn holder(&self, id: &str) -> anyhow::Result<Option<crate::journal::Holder>> {
-        Ok(self.runs(Some(id))?.into_iter().next().and_then(|r| r.holder))
+        let id = id.to_owned();
+        let holder = self.call(move |c| async move {
+            let row = c
+                .query_opt(
+                    "SELECT l.holder FROM runbook_leases l JOIN runbook_runs u ON u.seq = l.run_seq
+                     WHERE u.id = $1 AND EXISTS (SELECT 1 FROM pg_locks p WHERE p.locktype = 'advisory'
+                           AND p.classid = $2::integer::oid AND p.objid = u.seq::oid
+                           AND p.objsubid = 2 AND p.granted)",
+                    &[&id, &LOCK_NAMESPACE],
+                )
+                .await?;
+            Ok(row.map(|r| r.get::<_, serde_json::Value>(0)))
+        })?;
+        Ok(holder.and_then(|h| serde_json::from_value(h).ok()))
     }
 
     /// Appends an entry as record number `n` of the run with sequence number `seq`, with
@@ -501,9 +515,8 @@ impl Connection {
         Ok(values.into_iter().filter_map(|v| serde_json::from_value(v).ok()).collect())
     }
 
-    /// Runs (all, or the one named `only`) with the records that summarise them.
-    fn runs(&self, only: Option<&str>) -> anyhow::Result<Vec<StoredRun>> {
-        let only = only.map(str::to_owned);
+    /// Every run with the records that summarise it.
+    fn runs(&self) -> anyhow::Result<Vec<StoredRun>> {
         let rows = self.call(move |c| async move {
             let runs = c
                 .query(
@@ -512,19 +525,17 @@ impl Connection {
                         EXISTS (SELECT 1 FROM pg_locks p WHERE p.locktype = 'advisory'
                                 AND p.classid = $1::integer::oid AND p.objid = u.seq::oid
                                 AND p.objsubid = 2 AND p.granted)
-                     FROM runbook_runs u WHERE $2::text IS NULL OR u.id = $2
-                     ORDER BY u.created_at DESC, u.id DESC",
-                    &[&LOCK_NAMESPACE, &only],
+                     FROM runbook_runs u ORDER BY u.created_at DESC, u.id DESC",
+                    &[&LOCK_NAMESPACE],
                 )
                 .await?;
             let records = c
                 .query(
                     "SELECT r.run_seq, r.entry FROM runbook_records r
-                     WHERE ($1::text IS NULL OR r.run_seq = (SELECT seq FROM runbook_runs WHERE id = $1))
-                       AND (r.n = 0 OR r.kind IN ('run_finished', 'resumed', 'step_passed',
+                     WHERE (r.n = 0 OR r.kind IN ('run_finished', 'resumed', 'step_passed',
                             'step_failed', 'step_skipped', 'step_marked_done', 'chose'))
                      ORDER BY r.run_seq, r.n",
-                    &[&only],
+                    &[],
                 )
                 .await?;
             let runs: Vec<(i32, String, std::time::SystemTime, Option<serde_json::Value>, bool)> =

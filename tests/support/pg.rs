@@ -4,9 +4,8 @@
 //! A server that cannot be started fails the test: it is never skipped.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::time::Duration;
 
 pub struct Postgres {
     dir: tempfile::TempDir,
@@ -169,11 +168,4 @@ fn postgres_user() -> (u32, u32) {
             Some((f[2].parse().ok()?, f[3].parse().ok()?))
         })
         .expect("a `postgres` user (made by the postgresql package) to run the server as")
-}
-
-/// Waits for `path` to hold `text`.
-pub fn file_has(path: &Path, text: &str, timeout: Duration) {
-    super::wait_for(&format!("{} to contain {text:?}", path.display()), timeout, || {
-        std::fs::read_to_string(path).ok().filter(|s| s.contains(text)).map(|_| ())
-    });
 }
