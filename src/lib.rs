@@ -12,6 +12,7 @@ pub mod demo;
 pub mod dirs;
 pub mod exec;
 pub mod export;
+pub mod feed;
 pub mod fuzzy;
 pub mod headless;
 pub mod health;

@@ -711,11 +711,10 @@ impl Driver {
         let shared = Arc::new(std::sync::Mutex::new(entries));
         self.watched = Some(shared.clone());
         let tx = self.tx.clone();
-        let (id, dir) = (info.id.clone(), info.dir.clone());
-        let store = crate::store::current();
+        let feed = crate::feed::Feed::new(&info);
         let driver = info.driver.as_ref().map(ToString::to_string);
         let shown = driver.clone();
-        tokio::task::spawn_blocking(move || follow_run(&id, &dir, store, seen, shown, &shared, &tx));
+        tokio::task::spawn_blocking(move || follow_run(feed, seen, shown, &shared, &tx));
         Ok(Msg::Watching { run: Box::new(run), run_id: info.id, monitors, driver })
     }
 
@@ -886,21 +885,18 @@ fn lock_entries(
     entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The follower of a watched run: reads new entries where the run lives (the store, or the
-/// run's directory here), the growing log of a step running on this machine, and the output
-/// tail of each step that ends in the store; until the TUI goes away.
+/// The follower of a watched run: sends its new entries, the output of its steps (live from
+/// this machine's logs, or each try's tail from the store when it ends) and its driver's
+/// changes, until the TUI goes away.
 fn follow_run(
-    id: &str,
-    dir: &std::path::Path,
-    store: Option<Arc<crate::store::Store>>,
+    mut feed: crate::feed::Feed,
     mut seen: usize,
     mut driver: Option<String>,
     shared: &std::sync::Mutex<Vec<crate::run::Entry>>,
     tx: &mpsc::Sender<Msg>,
 ) {
     use crate::run::Record;
-    let mut conn = None;
-    // The step attempt running now and how much of its log was sent.
+    // The step try running now and how much of its output was sent.
     let mut running: Option<(String, u32, u64)> =
         lock_entries(shared).iter().fold(None, |acc, e| match &e.record {
             Record::StepStarted { step, attempt, .. } => Some((step.clone(), *attempt, 0)),
@@ -908,34 +904,15 @@ fn follow_run(
             _ => acc,
         });
     loop {
-        // A store that went away is connected to again on the next round.
-        if let Some(store) = &store
-            && conn.is_none()
-        {
-            conn = store.connect().ok();
-        }
-        let new: Vec<crate::run::Entry> = match (&conn, &store) {
-            (Some(c), _) => c.entries_since(id, seen as i32).unwrap_or_else(|_| {
-                conn = None;
-                vec![]
-            }),
-            (None, Some(_)) => vec![],
-            (None, None) => {
-                journal::read_all(dir).map(|r| r.entries.into_iter().skip(seen).collect()).unwrap_or_default()
-            }
-        };
+        let new = feed.entries_since(seen);
         let mut ended = Vec::new();
         for e in &new {
             match &e.record {
                 Record::StepStarted { step, attempt, .. } => running = Some((step.clone(), *attempt, 0)),
-                Record::AttemptFailed { step, attempt, .. } => ended.push((step.clone(), *attempt)),
-                Record::StepPassed { step, .. }
+                Record::AttemptFailed { step, .. }
+                | Record::StepPassed { step, .. }
                 | Record::StepFailed { step, .. }
-                | Record::StepCancelled { step, .. } => {
-                    if let Some((s, a, _)) = running.take_if(|(s, ..)| s == step) {
-                        ended.push((s, a));
-                    }
-                }
+                | Record::StepCancelled { step, .. } => ended.extend(running.take_if(|(s, ..)| s == step)),
                 _ => {}
             }
         }
@@ -946,68 +923,32 @@ fn follow_run(
                 return;
             }
         }
-        // Output: live from the log on this machine; from the store's tail when a step ends.
-        let mut outputs: Vec<(String, Vec<u8>)> = Vec::new();
-        match &conn {
-            None => {
-                if let Some((step, attempt, offset)) = running.as_mut() {
-                    let log = dir.join("steps").join(format!("{step}.{attempt}.log"));
-                    if let Some(bytes) = read_from(&log, offset) {
-                        outputs.push((step.clone(), bytes));
-                    }
-                }
-                for (step, attempt) in &ended {
-                    let log = dir.join("steps").join(format!("{step}.{attempt}.log"));
-                    let mut from = 0;
-                    if let Some(bytes) = read_from(&log, &mut from) {
-                        outputs.push((step.clone(), bytes));
-                    }
+        let live = running
+            .as_mut()
+            .map(|(step, attempt, offset)| (step.clone(), feed.output(step, *attempt, offset, false), false));
+        let done = ended.into_iter().map(|(step, attempt, mut offset)| {
+            let bytes = feed.output(&step, attempt, &mut offset, true);
+            (step, bytes, true)
+        });
+        for (step, bytes, end) in live.into_iter().chain(done.collect::<Vec<_>>()) {
+            if let Some(bytes) = bytes {
+                let msg =
+                    Msg::Output { step: step.clone(), stream: crate::exec::command::Stream::Stdout, bytes };
+                if tx.blocking_send(msg).is_err() {
+                    return;
                 }
             }
-            Some(c) => {
-                for (step, attempt) in &ended {
-                    if let Ok(Some(tail)) = c.tail(id, step, *attempt) {
-                        outputs.push((step.clone(), tail.into_bytes()));
-                    }
-                }
-            }
-        }
-        for (step, bytes) in outputs {
-            let ended_now = ended.iter().any(|(s, _)| *s == step);
-            let msg = Msg::Output { step: step.clone(), stream: crate::exec::command::Stream::Stdout, bytes };
-            if tx.blocking_send(msg).is_err() {
-                return;
-            }
-            if ended_now && tx.blocking_send(Msg::OutputDone { step }).is_err() {
+            if end && tx.blocking_send(Msg::OutputDone { step }).is_err() {
                 return;
             }
         }
-        let now = match (&conn, &store) {
-            (Some(c), _) => c.holder(id).ok().flatten(),
-            (None, Some(_)) => None,
-            (None, None) => journal::current_holder(dir),
-        }
-        .map(|h| h.to_string());
+        let now = feed.driver().map(|h| h.to_string());
         if now != driver && tx.blocking_send(Msg::WatchedDriver(now.clone())).is_err() {
             return;
         }
         driver = now;
         std::thread::sleep(Duration::from_millis(250));
     }
-}
-
-/// The bytes of `path` after `offset` (moved on past them), if there are any.
-fn read_from(path: &std::path::Path, offset: &mut u64) -> Option<Vec<u8>> {
-    use std::io::{Read, Seek};
-    let mut f = std::fs::File::open(path).ok()?;
-    f.seek(std::io::SeekFrom::Start(*offset)).ok()?;
-    let mut buf = Vec::new();
-    f.take(1 << 20).read_to_end(&mut buf).ok()?;
-    if buf.is_empty() {
-        return None;
-    }
-    *offset += buf.len() as u64;
-    Some(buf)
 }
 
 fn lock(workers: &std::sync::Mutex<Workers>) -> std::sync::MutexGuard<'_, Workers> {

@@ -26,7 +26,7 @@ pub fn follow(which: &str) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let mut source = Source::new(&info)?;
+    let mut feed = crate::feed::Feed::new(&info);
     let mut out = std::io::stdout().lock();
     let title = crate::text::escape_controls(&info.title);
     match &info.driver {
@@ -38,7 +38,8 @@ pub fn follow(which: &str) -> anyhow::Result<ExitCode> {
     let mut shown = 0;
     let mut driven = info.driver.is_some();
     loop {
-        entries.extend(source.next(entries.len())?);
+        let have = entries.len();
+        entries.extend(feed.entries_since(have));
         let rows = crate::export::rows(&entries);
         for [at, step, event, details] in rows.iter().skip(shown) {
             let details = crate::text::escape_controls(details);
@@ -54,7 +55,7 @@ pub fn follow(which: &str) -> anyhow::Result<ExitCode> {
             }));
         }
         // Say when the driver leaves (a handoff, a crash) and when someone picks it up.
-        let now_driven = source.driven(&info)?;
+        let now_driven = feed.driver().is_some();
         if now_driven != driven {
             if now_driven {
                 writeln!(out, "… the run has a driver again")?;
@@ -78,38 +79,4 @@ fn ended(entries: &[Entry]) -> Option<crate::run::Outcome> {
         _ => None,
     })?;
     (!entries[i..].iter().any(|e| matches!(e.record, Record::Resumed { .. }))).then_some(outcome)
-}
-
-/// Where a follower reads a run.
-enum Source {
-    Store { conn: crate::store::Connection, id: String },
-    Local { dir: std::path::PathBuf },
-}
-
-impl Source {
-    fn new(info: &journal::RunInfo) -> anyhow::Result<Self> {
-        Ok(match crate::store::current() {
-            Some(store) => Source::Store { conn: store.connect()?, id: info.id.clone() },
-            None => Source::Local { dir: info.dir.clone() },
-        })
-    }
-
-    /// Entries after the first `have`.
-    fn next(&mut self, have: usize) -> anyhow::Result<Vec<Entry>> {
-        match self {
-            Source::Store { conn, id } => conn.entries_since(id, have as i32),
-            Source::Local { dir } => {
-                // A record being written may be torn for a moment: read_all leaves it out
-                // (and the next poll reads it whole).
-                Ok(journal::read_all(dir)?.entries.into_iter().skip(have).collect())
-            }
-        }
-    }
-
-    fn driven(&mut self, info: &journal::RunInfo) -> anyhow::Result<bool> {
-        Ok(match self {
-            Source::Store { conn, id } => conn.holder(id)?.is_some(),
-            Source::Local { .. } => journal::current_holder(&info.dir).is_some(),
-        })
-    }
 }
