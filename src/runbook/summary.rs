@@ -152,7 +152,7 @@ fn parse_snippet(text: &str, entries: &[(&str, usize, usize)]) -> Option<RawHead
             }
         }
     }
-    serde_saphyr::from_str_with_options(&snippet, options()).ok()
+    serde_saphyr::from_str_with_options(&snippet, super::yaml::options()).ok()
 }
 
 /// The wanted entries when each is written in the simplest form (a plain scalar on its key
@@ -322,17 +322,6 @@ fn is_complete_on_its_line(value: &str) -> bool {
         }
         _ => true,
     }
-}
-
-fn options() -> serde_saphyr::options::Options {
-    let mut options = serde_saphyr::options::Options::default();
-    options.with_snippet = false;
-    if let Some(budget) = options.budget.as_mut() {
-        budget.max_depth = 48;
-        budget.max_aliases = 1_000;
-        budget.max_nodes = 100_000;
-    }
-    options
 }
 
 /// The field names a derived `Deserialize` asks for, captured from its `deserialize_struct` call.

@@ -40,7 +40,9 @@ impl Document {
     }
 }
 
-fn options() -> Options {
+/// The parser's limits for runbook files (depth, aliases, nodes): one budget for every
+/// reader, the full parser and the list's fast summaries alike.
+pub(crate) fn options() -> Options {
     let mut options = Options::default();
     options.with_snippet = false;
     if let Some(budget) = options.budget.as_mut() {
