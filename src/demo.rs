@@ -141,8 +141,12 @@ async fn handle(
     }
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let query = req.uri().query().unwrap_or_default().to_owned();
-    let _ = req.into_body().collect().await;
+    let mut query = req.uri().query().unwrap_or_default().to_owned();
+    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    if method == Method::POST && path == "/api/v1/query" {
+        // Prometheus takes a query's parameters from a form body as well.
+        query = String::from_utf8_lossy(&body).into_owned();
+    }
     let faults: Vec<String> =
         state.faults.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
     let response = match (&method, path.as_str()) {
@@ -231,21 +235,46 @@ async fn handle(
 }
 
 /// The demo's stand-in for Prometheus's instant query API: a few known queries, answered
-/// from the service's state the way Prometheus would format them.
-fn prom_query(state: &State, query: &str, n: u64) -> Response<Full<Bytes>> {
-    let q = reqwest::Url::parse(&format!("http://demo/?{query}"))
+/// from the service's state the way Prometheus would format them. `params` is the URL's
+/// query string or a POST's form body; a batch of monitors' queries joined by
+/// `prom::join_queries` is answered part by part, as Prometheus would.
+fn prom_query(state: &State, params: &str, n: u64) -> Response<Full<Bytes>> {
+    let q = reqwest::Url::parse(&format!("http://demo/?{params}"))
         .ok()
         .and_then(|u| u.query_pairs().find(|(k, _)| k == "query").map(|(_, v)| v.into_owned()))
         .unwrap_or_default();
     let now = jiff::Timestamp::now().as_millisecond() as f64 / 1000.0;
-    let vector = |labels: serde_json::Value, value: String| {
-        json(
-            StatusCode::OK,
-            serde_json::json!({ "status": "success", "data": { "resultType": "vector",
-                "result": [{ "metric": labels, "value": [now, value] }] } }),
-        )
+    let parts: Vec<(Option<usize>, String)> = match crate::prom::unjoin(&q) {
+        Some(parts) => parts.into_iter().map(|(i, part)| (Some(i), part)).collect(),
+        None => vec![(None, q.clone())],
     };
-    let labels = serde_json::json!({ "job": "demo-api" });
+    let mut result = Vec::new();
+    for (tag, part) in parts {
+        let Some((mut labels, value)) = demo_series(state, &part, n) else {
+            return json(
+                StatusCode::BAD_REQUEST,
+                serde_json::json!({ "status": "error", "errorType": "bad_data",
+                    "error": "the demo answers only queries of http_requests_total (the 5xx ratio), queue_depth, latency and up: point `prometheus:` at a real Prometheus for more" }),
+            );
+        };
+        if let Some(i) = tag {
+            labels.insert(crate::prom::BATCH_LABEL.to_owned(), i.to_string().into());
+        }
+        result.push(serde_json::json!({ "metric": labels, "value": [now, value] }));
+    }
+    json(
+        StatusCode::OK,
+        serde_json::json!({ "status": "success", "data": { "resultType": "vector", "result": result } }),
+    )
+}
+
+/// One known query's series: its labels and value.
+fn demo_series(
+    state: &State,
+    q: &str,
+    n: u64,
+) -> Option<(serde_json::Map<String, serde_json::Value>, String)> {
+    let job = || serde_json::Map::from_iter([("job".to_owned(), "demo-api".into())]);
     if q.contains("http_requests_total") && (q.contains("5..") || q.contains("500")) {
         let ratio = if state.has("db-down") {
             "1"
@@ -254,20 +283,16 @@ fn prom_query(state: &State, query: &str, n: u64) -> Response<Full<Bytes>> {
         } else {
             "0.002"
         };
-        vector(serde_json::json!({}), ratio.to_owned())
+        Some((serde_json::Map::new(), ratio.to_owned()))
     } else if q.contains("queue_depth") {
         let depth = if state.has("queue-backlog") { 48_210 + n * 7 } else { 12 };
-        vector(labels, depth.to_string())
+        Some((job(), depth.to_string()))
     } else if q.contains("latency") {
-        vector(labels, if state.has("slow") { "1.54" } else { "0.042" }.to_owned())
+        Some((job(), if state.has("slow") { "1.54" } else { "0.042" }.to_owned()))
     } else if q.trim() == "up" {
-        vector(labels, "1".to_owned())
+        Some((job(), "1".to_owned()))
     } else {
-        json(
-            StatusCode::BAD_REQUEST,
-            serde_json::json!({ "status": "error", "errorType": "bad_data",
-                "error": "the demo answers only queries of http_requests_total (the 5xx ratio), queue_depth, latency and up: point `prometheus:` at a real Prometheus for more" }),
-        )
+        None
     }
 }
 

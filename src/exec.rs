@@ -3,5 +3,6 @@
 pub mod command;
 pub mod mask;
 pub mod probe;
+pub mod prometheus;
 pub mod tree;
 pub mod workers;

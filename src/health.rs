@@ -3,7 +3,9 @@
 //! Each monitor's task probes at its interval (with ±10% jitter so a thousand monitors do not
 //! fire at once), never runs two probes of one monitor at a time, and sends every result with
 //! the monitor's new state through a bounded channel. When the receiver goes away the tasks
-//! stop; dropping the [`Scheduler`] stops them too.
+//! stop; dropping the [`Scheduler`] stops them too. The tasks share one prober, whose
+//! Prometheus queries go through a batcher (`exec::prometheus`): a thousand gates are a few
+//! dozen requests a second, not a thousand.
 
 pub mod tracker;
 
@@ -58,7 +60,7 @@ pub struct Scheduler {
 impl Scheduler {
     /// Starts one task per monitor on the current tokio runtime.
     pub fn start(monitors: &[&Monitor], env: &Environment, epoch: Instant, tx: mpsc::Sender<Probed>) -> Self {
-        let prober = Arc::new(Prober::new());
+        let prober = Arc::new(Prober::for_monitors());
         let count = monitors.len().max(1) as u64;
         let tasks = monitors
             .iter()
@@ -171,7 +173,7 @@ async fn probe_prepared(
 /// Probes every monitor once, retrying a failure until `fail_after` failures in a row, as a
 /// health-check script would. Returns the results in monitor order.
 pub async fn probe_once(monitors: &[&Monitor], env: &Environment) -> Vec<(State, Sample)> {
-    let prober = Arc::new(Prober::new());
+    let prober = Arc::new(Prober::for_monitors());
     let gate = Arc::new(tokio::sync::Semaphore::new(64));
     let epoch = Instant::now();
     let tasks: Vec<_> = monitors

@@ -204,6 +204,32 @@ struct VectorSample {
 /// Reads an instant query's answer into its series. The error says what was wrong, with
 /// Prometheus's own message for a bad query.
 pub fn parse_answer(status: u16, body: &[u8]) -> Result<Vec<Series>, String> {
+    read_answer(status, body).map(|a| a.series).map_err(|r| r.reason)
+}
+
+/// An answer that holds numbers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub series: Vec<Series>,
+    /// The answer is an instant vector, so its query can be joined with others by `or`
+    /// (a scalar answers the same query alone, but cannot be joined).
+    pub vector: bool,
+}
+
+/// An answer that holds no numbers, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub reason: String,
+    /// Prometheus answered, and refused the query itself (bad PromQL, a query it cannot
+    /// execute, a string or range vector): another query could still be answered. Otherwise
+    /// the server failed (5xx, not JSON, timed out) and any query would have.
+    pub by_query: bool,
+}
+
+/// [`parse_answer`], telling a refused query from a failed server and a vector from a scalar.
+pub fn read_answer(status: u16, body: &[u8]) -> Result<Answer, Refusal> {
+    let server = |reason: String| Refusal { reason, by_query: false };
+    let query = |reason: String| Refusal { reason, by_query: true };
     let answer: ApiAnswer = match serde_json::from_slice(body) {
         Ok(a) => a,
         Err(_) => {
@@ -211,49 +237,107 @@ pub fn parse_answer(status: u16, body: &[u8]) -> Result<Vec<Series>, String> {
                 .chars()
                 .filter(|c| !c.is_control())
                 .collect();
-            return Err(format!("HTTP {status}, not a Prometheus API answer (not JSON: '{}')", start.trim()));
+            return Err(server(format!(
+                "HTTP {status}, not a Prometheus API answer (not JSON: '{}')",
+                start.trim()
+            )));
         }
     };
     if answer.status != "success" {
         let kind = answer.error_type.unwrap_or_else(|| "error".into());
         let why = answer.error.unwrap_or_else(|| format!("HTTP {status}"));
-        return Err(format!("Prometheus says {kind}: {why}"));
+        // 400: the query does not parse; 422: it cannot be executed (too many samples, …).
+        // 503 and the rest: the server timed out, was cancelled or is unwell.
+        let reason = format!("Prometheus says {kind}: {why}");
+        return Err(if matches!(status, 400 | 422) { query(reason) } else { server(reason) });
     }
     let Some(data) = answer.data else {
-        return Err(format!("HTTP {status}, a Prometheus answer without data"));
-    };
-    let number = |text: String| -> Series {
-        let value = parse_value(&text);
-        Series { labels: BTreeMap::new(), value, text }
+        return Err(server(format!("HTTP {status}, a Prometheus answer without data")));
     };
     match data.result_type.as_str() {
         "vector" => {
             let samples: Vec<VectorSample> = serde_json::from_value(data.result)
-                .map_err(|e| format!("an unexpected vector in the answer ({e})"))?;
-            Ok(samples
+                .map_err(|e| server(format!("an unexpected vector in the answer ({e})")))?;
+            let series = samples
                 .into_iter()
                 .map(|s| Series { value: parse_value(&s.value.1), text: s.value.1, labels: s.metric })
-                .collect())
+                .collect();
+            Ok(Answer { series, vector: true })
         }
         "scalar" => {
             let (_, text): (serde_json::Value, String) = serde_json::from_value(data.result)
-                .map_err(|e| format!("an unexpected scalar in the answer ({e})"))?;
-            Ok(vec![number(text)])
+                .map_err(|e| server(format!("an unexpected scalar in the answer ({e})")))?;
+            let series = vec![Series { labels: BTreeMap::new(), value: parse_value(&text), text }];
+            Ok(Answer { series, vector: false })
         }
         "string" => {
             let (_, text): (serde_json::Value, String) =
                 serde_json::from_value(data.result).unwrap_or_default();
-            Err(format!(
+            Err(query(format!(
                 "the query yields a string ('{}'), not a number",
                 crate::text::escape_controls(&text)
-            ))
+            )))
         }
-        "matrix" => Err(
+        "matrix" => Err(query(
             "the query yields a range vector: write an instant query (wrap it in rate(), max_over_time(), …)"
                 .into(),
-        ),
-        other => Err(format!("the answer has an unknown result type '{other}'")),
+        )),
+        other => Err(server(format!("the answer has an unknown result type '{other}'"))),
     }
+}
+
+/// The label a joined query tags each of its queries' series with.
+pub const BATCH_LABEL: &str = "__runbook_batch";
+
+/// Several instant-vector queries as one: each is tagged with its index by `label_replace`
+/// (an empty source label matches the empty regex, so the tag is set on every series) and
+/// the tagged vectors are joined by `or`, which keeps every series since no two share a tag.
+/// Newlines around each query keep a trailing `# comment` from swallowing the parenthesis.
+pub fn join_queries(queries: &[&str]) -> String {
+    queries
+        .iter()
+        .enumerate()
+        .map(|(i, q)| format!("label_replace((\n{q}\n), \"{BATCH_LABEL}\", \"{i}\", \"\", \"\")"))
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+/// The answer of [`join_queries`] split back into one list of series per query, the tag
+/// removed; `count` is the number of queries joined.
+pub fn split_joined(series: Vec<Series>, count: usize) -> Vec<Vec<Series>> {
+    let mut each = vec![Vec::new(); count];
+    for mut s in series {
+        let Some(i) = s.labels.remove(BATCH_LABEL).and_then(|t| t.parse::<usize>().ok()) else { continue };
+        if let Some(list) = each.get_mut(i) {
+            list.push(s);
+        }
+    }
+    each
+}
+
+/// The queries of a [`join_queries`] text with their tags, or `None` when `text` is not one.
+/// (For servers that stand in for Prometheus, like the demo's.)
+pub fn unjoin(text: &str) -> Option<Vec<(usize, String)>> {
+    let open = "label_replace((\n";
+    let close = format!("\n), \"{BATCH_LABEL}\", \"");
+    if !text.starts_with(open) {
+        return None;
+    }
+    text.split(open)
+        .skip(1)
+        .map(|part| {
+            let (query, rest) = part.split_once(close.as_str())?;
+            let (tag, _) = rest.split_once('"')?;
+            Some((tag.parse().ok()?, query.to_owned()))
+        })
+        .collect()
+}
+
+/// `endpoint` with query parameters, as a URL string (also the form body of a POST).
+pub fn with_params(endpoint: &str, params: &[(&str, &str)]) -> Result<reqwest::Url, String> {
+    let mut url = reqwest::Url::parse(endpoint).map_err(|e| format!("URL does not parse ({e})"))?;
+    url.query_pairs_mut().clear().extend_pairs(params);
+    Ok(url)
 }
 
 /// Prometheus writes numbers as strings, with `NaN`, `+Inf` and `-Inf`.
@@ -431,6 +515,48 @@ mod tests {
         let e = parse_answer(200, br#"{"status":"success","data":{"resultType":"vector","result":{"x":1}}}"#)
             .unwrap_err();
         assert!(e.contains("unexpected vector"), "{e}");
+    }
+
+    #[test]
+    fn a_refused_query_is_told_from_a_failed_server_and_a_scalar_from_a_vector() {
+        let v = read_answer(200, &answer("vector", r#"[{"metric":{},"value":[1,"1"]}]"#)).unwrap();
+        assert!(v.vector);
+        assert!(!read_answer(200, &answer("scalar", r#"[1,"1"]"#)).unwrap().vector);
+        let refused = |status: u16, body: &[u8]| read_answer(status, body).unwrap_err().by_query;
+        let api_error = br#"{"status":"error","errorType":"bad_data","error":"parse error"}"#;
+        assert!(refused(400, api_error), "bad PromQL is the query's fault");
+        assert!(refused(422, br#"{"status":"error","errorType":"execution","error":"too many samples"}"#));
+        assert!(refused(200, &answer("string", r#"[1,"x"]"#)));
+        assert!(refused(200, &answer("matrix", "[]")));
+        assert!(!refused(503, br#"{"status":"error","errorType":"timeout","error":"query timed out"}"#));
+        assert!(!refused(502, b"<html>Bad Gateway</html>"), "a proxy's error page is the server's");
+    }
+
+    #[test]
+    fn joined_queries_tag_each_query_and_split_back_without_the_tag() {
+        let joined = join_queries(&["sum(rate(x[5m]))", "up # a comment"]);
+        assert_eq!(
+            joined,
+            "label_replace((\nsum(rate(x[5m]))\n), \"__runbook_batch\", \"0\", \"\", \"\") or \
+             label_replace((\nup # a comment\n), \"__runbook_batch\", \"1\", \"\", \"\")"
+        );
+        let tagged = |i: &str, job: &str, v: &str| Series {
+            labels: [(BATCH_LABEL.to_owned(), i.to_owned()), ("job".to_owned(), job.to_owned())].into(),
+            value: parse_value(v),
+            text: v.to_owned(),
+        };
+        let answer =
+            vec![tagged("1", "a", "1"), tagged("0", "", "0.5"), tagged("1", "b", "0"), tagged("7", "", "9")];
+        let each = split_joined(answer, 3);
+        assert_eq!(each[0].len(), 1);
+        assert_eq!(each[0][0].text, "0.5");
+        assert_eq!(each[1].iter().map(|s| s.labels["job"].as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert!(each[1].iter().all(|s| !s.labels.contains_key(BATCH_LABEL)), "the tag is removed");
+        assert!(each[2].is_empty(), "a query without series gets none (and a stray index is dropped)");
+        let queries = ["sum(rate(x[5m])) or vector(0)", "up # a comment", "queue_depth"];
+        let back = unjoin(&join_queries(&queries)).unwrap();
+        assert_eq!(back, queries.iter().enumerate().map(|(i, q)| (i, (*q).to_owned())).collect::<Vec<_>>());
+        assert_eq!(unjoin("sum(up)"), None);
     }
 
     #[test]

@@ -110,10 +110,11 @@ pub enum PreparedTarget {
         script: String,
         env: Vec<(String, String)>,
     },
-    /// An instant query: `url` is the full `/api/v1/query` URL, `server` names the
-    /// environment's Prometheus for messages (secrets masked).
+    /// An instant query of `query` at `endpoint` (the server's `/api/v1/query`); `server`
+    /// names the environment's Prometheus for messages (secrets masked).
     Prometheus {
-        url: String,
+        endpoint: String,
+        query: String,
         headers: Vec<(String, String)>,
         server: String,
     },
@@ -1120,13 +1121,8 @@ pub fn prepare_probe(
             let server = crate::prom::render_endpoint(endpoint, env, &env_var)?;
             secrets.extend(server.secrets.iter().cloned());
             let label = format!("Prometheus of environment '{}' ({})", env.name, server.shown);
-            let timeout = crate::runbook::duration::format(probe.timeout);
-            let url = crate::prom::api_url(
-                &server.base,
-                "/api/v1/query",
-                &[("query", &q.real), ("timeout", &timeout)],
-            )
-            .map_err(|e| format!("{label}: {e}"))?;
+            let endpoint = crate::prom::api_url(&server.base, "/api/v1/query", &[])
+                .map_err(|e| format!("{label}: {e}"))?;
             let cmp = probe
                 .expect
                 .value
@@ -1134,7 +1130,12 @@ pub fn prepare_probe(
                 .map(|c| format!(" {}{c}", if probe.expect.all { "all " } else { "" }))
                 .unwrap_or_default();
             (
-                PreparedTarget::Prometheus { url: url.into(), headers: server.headers, server: label },
+                PreparedTarget::Prometheus {
+                    endpoint: endpoint.into(),
+                    query: q.real,
+                    headers: server.headers,
+                    server: label,
+                },
                 format!("prometheus {}{cmp}", q.shown),
             )
         }

@@ -310,4 +310,86 @@ fn the_demo_answers_prometheus_queries_and_lists_an_alert_per_fault_without_inst
     assert_eq!(rate["observed"], "0.8 < 0.05 ✗", "{rate}");
     let dry = text(&with_demo(&["run", "--alert", "HighErrorRate", "--env", "demo", "--dry-run"]));
     assert!(dry.contains("incidents/api-5xx"), "{dry}");
+    // Monitors' queries joined into one request are answered part by part, as by Prometheus.
+    use runbook::exec::prometheus::{Batcher, Server};
+    let server = Server { endpoint: format!("{}/api/v1/query", demo.base_url()), headers: vec![] };
+    let batcher = Batcher::new(reqwest::Client::new());
+    let t = Duration::from_secs(5);
+    let served = || -> u64 {
+        let (_, metrics) = prom::http_get(&format!("{}/metrics", demo.base_url())).unwrap();
+        metrics
+            .lines()
+            .filter_map(|l| l.strip_prefix("http_requests_total")?.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    let before = served();
+    let (depth, latency, up) = rt.block_on(async {
+        tokio::join!(
+            batcher.ask(&server, "queue_depth", t),
+            batcher.ask(&server, "latency_p99", t),
+            batcher.ask(&server, "up", t)
+        )
+    });
+    // The demo counts a request once answered: the first read of /metrics, then one for all three.
+    assert_eq!(served() - before, 2, "the three queries went out as one request");
+    let value = |r: Result<Vec<runbook::prom::Series>, String>| {
+        r.unwrap().iter().map(|s| s.text.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        (value(depth), value(latency), value(up)),
+        (vec!["12".to_owned()], vec!["0.042".to_owned()], vec!["1".to_owned()])
+    );
+}
+
+#[test]
+fn many_monitors_of_one_prometheus_are_asked_together_and_each_gets_the_answer_it_would_alone() {
+    let prometheus = prom::Lone::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let count = 300;
+    let mut monitors = String::from("monitors:\n");
+    for i in 0..count {
+        monitors.push_str(&format!(
+            "  - {{ id: m{i}, check: {{ prometheus: 'vector({i})', expect: {{ value: '== {i}' }} }} }}\n"
+        ));
+    }
+    // Queries that cannot be joined, and answers that joining must not change.
+    monitors.push_str(
+        r#"  - { id: scalar, check: { prometheus: 'scalar(vector(7))', expect: { value: '== 7' } } }
+  - { id: bad, check: { prometheus: 'sum(', expect: { value: '< 1' } }, fail_after: 1 }
+  - { id: text, check: { prometheus: '"hello"', expect: { value: '< 1' } }, fail_after: 1 }
+  - { id: comment, check: { prometheus: "vector(1) # a trailing comment", expect: { value: '== 1' } } }
+  - { id: same-a, check: { prometheus: 'vector(42)', expect: { value: '== 42' } } }
+  - { id: same-b, check: { prometheus: 'vector(42)', expect: { value: '> 41' } } }
+  - { id: two, check: { prometheus: 'label_replace(vector(1), "node", "a", "", "") or label_replace(vector(9), "node", "b", "", "")', expect: { all: '< 5' } }, fail_after: 1 }
+  - { id: none, check: { prometheus: 'vector(1) > 2', expect: { value: '< 5' } }, fail_after: 1 }
+"#,
+    );
+    std::fs::create_dir_all(tmp.path().join("books")).unwrap();
+    std::fs::write(
+        tmp.path().join("books/environments.yaml"),
+        format!("environments:\n  live: {{ prometheus: '{}' }}\n{monitors}", prometheus.url),
+    )
+    .unwrap();
+    let before = prometheus.queries_answered();
+    let health = run(&["health", "--dir", "books", "--format", "json"], tmp.path());
+    let asked = prometheus.queries_answered() - before;
+    assert_eq!(health.status.code(), Some(1), "{}", text(&health));
+    let rows: serde_json::Value = serde_json::from_slice(&health.stdout).unwrap();
+    let row = |id: &str| rows.as_array().unwrap().iter().find(|r| r["monitor"] == id).unwrap().clone();
+    for i in 0..count {
+        let r = row(&format!("m{i}"));
+        assert_eq!(r["observed"], format!("{i} == {i} ✓"), "each monitor gets its own answer: {r}");
+    }
+    assert_eq!(row("scalar")["observed"], "7 == 7 ✓");
+    assert_eq!(row("comment")["observed"], "1 == 1 ✓");
+    assert_eq!(row("same-a")["observed"], "42 == 42 ✓");
+    assert_eq!(row("same-b")["observed"], "42 > 41 ✓");
+    let bad = row("bad")["reason"].as_str().unwrap().to_owned();
+    assert!(bad.contains("Prometheus says bad_data") && bad.contains("parse error"), "{bad}");
+    assert!(row("text")["reason"].as_str().unwrap().contains("yields a string ('hello')"), "{}", row("text"));
+    // The batch's tag never shows among a series' labels.
+    assert_eq!(row("two")["observed"], "{node=\"b\"} 9 < 5 ✗ (1 of 2 series)");
+    assert_eq!(row("none")["reason"], "the query returned no series");
+    // Asked one by one, this would be one request per monitor (308) and more for retries.
+    assert!(asked * 4 < count as u64, "{asked} requests for {} monitors: they were not batched", count + 8);
 }

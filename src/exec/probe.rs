@@ -1,11 +1,13 @@
 //! Probes: HTTP (reqwest with rustls), TCP connect with an optional banner, and commands.
 //! Each returns pass or fail, its latency and a short reason, and never outlives its timeout.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
 
 use super::command::Execution;
+use super::prometheus::{self, Batcher};
 use crate::run::{PreparedCommand, PreparedProbe, PreparedTarget, ProbeResult};
 use crate::runbook::ProbeExpect;
 use crate::runbook::duration::format as fmt_duration;
@@ -18,6 +20,8 @@ const BODY_LIMIT: usize = 1024 * 1024;
 pub struct Prober {
     client: reqwest::Client,
     insecure: reqwest::Client,
+    /// Monitors' Prometheus queries go through a batcher; a step's query is asked alone.
+    batcher: Option<Arc<Batcher>>,
 }
 
 impl Default for Prober {
@@ -40,7 +44,14 @@ impl Prober {
                 .build()
                 .unwrap_or_else(|_| reqwest::Client::new())
         };
-        Self { client: build(false), insecure: build(true) }
+        Self { client: build(false), insecure: build(true), batcher: None }
+    }
+
+    /// A prober for many monitors: Prometheus queries that fall due together are asked in one
+    /// request (see `exec::prometheus`).
+    pub fn for_monitors() -> Self {
+        let plain = Self::new();
+        Self { batcher: Some(Arc::new(Batcher::new(plain.client.clone()))), ..plain }
     }
 
     pub async fn probe(&self, probe: &PreparedProbe) -> ProbeResult {
@@ -83,22 +94,18 @@ impl Prober {
     /// A probe that may observe a value: `Ok(observed)` on a pass, else the reason and what
     /// was observed, if anything.
     async fn measure(&self, probe: &PreparedProbe) -> Result<Option<String>, (String, Option<String>)> {
-        let PreparedTarget::Prometheus { url, headers, .. } = &probe.target else {
+        let PreparedTarget::Prometheus { endpoint, query, headers, .. } = &probe.target else {
             return self.attempt(probe).await.map(|()| None).map_err(|e| (e, None));
         };
         let Some(cmp) = &probe.expect.value else {
             return Err(("no `expect.value` to compare with".into(), None));
         };
-        let mut request =
-            self.client.get(url.as_str()).timeout(probe.timeout).header("Accept", "application/json");
-        for (k, v) in headers {
-            request = request.header(k, v);
+        let server = prometheus::Server { endpoint: endpoint.clone(), headers: headers.clone() };
+        let series = match &self.batcher {
+            Some(batcher) => batcher.ask(&server, query, probe.timeout).await,
+            None => prometheus::instant(&self.client, &server, query, probe.timeout).await,
         }
-        let response = request.send().await.map_err(|e| (http_error(&e, probe.timeout), None))?;
-        let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(|e| (http_error(&e, probe.timeout), None))?;
-        let series = crate::prom::parse_answer(status, &body[..body.len().min(BODY_LIMIT * 16)])
-            .map_err(|e| (e, None))?;
+        .map_err(|e| (e, None))?;
         crate::prom::judge(&series, cmp, probe.expect.all).map(Some)
     }
 

@@ -174,6 +174,64 @@ impl Stack {
     }
 }
 
+/// A Prometheus of one test's own, scraping nothing (queries like `vector(1)` need no data),
+/// so the requests it counts are that test's alone. Killed when dropped.
+pub struct Lone {
+    pub url: String,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Lone {
+    pub fn start() -> Lone {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        std::fs::write(dir.path().join("prometheus.yml"), "global:\n  scrape_interval: 1m\n").unwrap();
+        let child = spawn(
+            "prometheus",
+            &[
+                &format!("--config.file={}", dir.path().join("prometheus.yml").display()),
+                &format!("--storage.tsdb.path={}", dir.path().join("data").display()),
+                &format!("--web.listen-address=127.0.0.1:{port}"),
+            ],
+            &dir.path().join("prometheus.log"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("http://127.0.0.1:{port}");
+        if let Err(e) = ready(&format!("{url}/-/ready"), Duration::from_secs(30)) {
+            let log = std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default();
+            panic!("Prometheus at {url} is not ready: {e}\n{log}");
+        }
+        Lone { url, child, dir }
+    }
+
+    /// How many requests `/api/v1/query` has answered, from Prometheus's own metrics.
+    pub fn queries_answered(&self) -> u64 {
+        use std::io::{Read, Write};
+        // HTTP/1.0, so the answer is not chunked (a chunk boundary could split a line).
+        let host = self.url.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(host).unwrap();
+        write!(s, "GET /metrics HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+        let mut metrics = String::new();
+        s.read_to_string(&mut metrics).unwrap();
+        metrics
+            .lines()
+            .filter(|l| {
+                l.starts_with("prometheus_http_requests_total{") && l.contains("handler=\"/api/v1/query\"")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64
+    }
+}
+
+impl Drop for Lone {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = &self.dir;
+    }
+}
+
 /// A free port on 127.0.0.1 (bound, then released).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

@@ -1,0 +1,268 @@
+//! Instant queries against Prometheus, one at a time or batched.
+//!
+//! A check step asks its query alone. Monitors ask through a [`Batcher`]: a thousand gates at a
+//! 1 s interval would otherwise be a thousand HTTP requests and JSON answers a second, most of
+//! the monitoring process's CPU. Queries to one server (same URL, same headers) that fall due
+//! within [`WINDOW`] of each other go out as one request: identical queries are asked once, and
+//! distinct ones are joined by [`prom::join_queries`] and split back by their tag.
+//!
+//! Joining must never change an answer. A query that cannot be joined (it yields a scalar, a
+//! string or a range vector, or Prometheus refuses it) makes the joined request fail as a whole;
+//! the batch is then halved until each query that cannot be joined is asked alone, so every
+//! query gets exactly the answer it would have had alone, and those found that way are asked
+//! alone from then on. When both halves of a refused batch answer (the whole was too big to
+//! execute), batches to that server get smaller instead. A server failure (refused connection,
+//! 5xx, timeout) is every query's answer, as it would have been.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::probe::http_error;
+use crate::prom::{self, Answer, Refusal, Series};
+use crate::runbook::duration::format as fmt_duration;
+
+/// How long the first query of a batch waits for others to fall due. Monitors probe at
+/// intervals of a second or more with ±10% jitter, so this delays a result by at most 2% of
+/// an interval; a thousand monitors at 1 s make batches of about twenty.
+pub const WINDOW: Duration = Duration::from_millis(20);
+
+/// The most queries one request carries (Prometheus evaluates a joined query in one go).
+const MOST_QUERIES: usize = 64;
+
+/// The most of an answer read.
+const ANSWER_LIMIT: usize = 16 * 1024 * 1024;
+
+/// A Prometheus API endpoint as a request needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Server {
+    /// The `/api/v1/query` URL.
+    pub endpoint: String,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Asks `query` alone (a GET, as a person would in a browser).
+pub async fn instant(
+    client: &reqwest::Client,
+    server: &Server,
+    query: &str,
+    timeout: Duration,
+) -> Result<Vec<Series>, String> {
+    request(client, server, query, timeout, false).await.map(|a| a.series).map_err(|r| r.reason)
+}
+
+/// One request to `/api/v1/query`; `post` sends the parameters as a form body, which has no
+/// length limit, for joined queries.
+async fn request(
+    client: &reqwest::Client,
+    server: &Server,
+    query: &str,
+    timeout: Duration,
+    post: bool,
+) -> Result<Answer, Refusal> {
+    let failed = |reason: String| Refusal { reason, by_query: false };
+    let limit = fmt_duration(timeout);
+    let url =
+        prom::with_params(&server.endpoint, &[("query", query), ("timeout", &limit)]).map_err(failed)?;
+    let request = if post {
+        let form = url.query().unwrap_or_default().to_owned();
+        client
+            .post(server.endpoint.as_str())
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form)
+    } else {
+        client.get(url)
+    };
+    let mut request = request.timeout(timeout).header("Accept", "application/json");
+    for (k, v) in &server.headers {
+        request = request.header(k, v);
+    }
+    let response = request.send().await.map_err(|e| failed(http_error(&e, timeout)))?;
+    let status = response.status().as_u16();
+    let body = response.bytes().await.map_err(|e| failed(http_error(&e, timeout)))?;
+    prom::read_answer(status, &body[..body.len().min(ANSWER_LIMIT)])
+}
+
+type Reply = oneshot::Sender<Result<Vec<Series>, String>>;
+
+struct Ask {
+    query: String,
+    timeout: Duration,
+    reply: Reply,
+}
+
+/// What a server has taught its batcher.
+struct Learned {
+    /// Queries that fail to join: asked alone.
+    alone: HashSet<String>,
+    /// The most queries joined into one request.
+    most: usize,
+}
+
+/// Batches the queries of many monitors, per server. Dropping it stops its collectors once
+/// their last batch is sent.
+#[derive(Debug)]
+pub struct Batcher {
+    client: reqwest::Client,
+    servers: Mutex<HashMap<Server, mpsc::UnboundedSender<Ask>>>,
+}
+
+impl Batcher {
+    pub fn new(client: reqwest::Client) -> Self {
+        Self { client, servers: Mutex::new(HashMap::new()) }
+    }
+
+    /// Asks `query` with whatever else falls due at `server` within [`WINDOW`]; the answer is
+    /// the one the query would have had alone. Must be called within a tokio runtime.
+    pub async fn ask(&self, server: &Server, query: &str, timeout: Duration) -> Result<Vec<Series>, String> {
+        let (reply, answer) = oneshot::channel();
+        let ask = Ask { query: query.to_owned(), timeout, reply };
+        let queued = {
+            let mut servers = self.servers.lock().unwrap_or_else(PoisonError::into_inner);
+            let collector = servers.entry(server.clone()).or_insert_with(|| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                tokio::spawn(collect(self.client.clone(), Arc::new(server.clone()), rx));
+                tx
+            });
+            match collector.send(ask) {
+                Ok(()) => true,
+                Err(_) => {
+                    // Its runtime went away: the next ask starts a new collector.
+                    servers.remove(server);
+                    false
+                }
+            }
+        };
+        if !queued {
+            return instant(&self.client, server, query, timeout).await;
+        }
+        answer.await.unwrap_or_else(|_| Err("the query was dropped before it was answered".into()))
+    }
+}
+
+/// Gathers the asks to one server into batches and sends each batch without waiting for it.
+async fn collect(client: reqwest::Client, server: Arc<Server>, mut asks: mpsc::UnboundedReceiver<Ask>) {
+    let learned = Arc::new(Mutex::new(Learned { alone: HashSet::new(), most: MOST_QUERIES }));
+    while let Some(first) = asks.recv().await {
+        let most = learned.lock().unwrap_or_else(PoisonError::into_inner).most;
+        let deadline = tokio::time::Instant::now() + WINDOW;
+        let mut batch = vec![first];
+        while batch.len() < most {
+            match tokio::time::timeout_at(deadline, asks.recv()).await {
+                Ok(Some(ask)) => batch.push(ask),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        tokio::spawn(send(client.clone(), Arc::clone(&server), Arc::clone(&learned), batch));
+    }
+}
+
+/// One query of a batch and everyone waiting for its answer.
+struct Wanted {
+    query: String,
+    timeout: Duration,
+    replies: Vec<Reply>,
+}
+
+impl Wanted {
+    fn answer(self, result: &Result<Answer, Refusal>) {
+        for reply in self.replies {
+            let _ = reply.send(result.clone().map(|a| a.series).map_err(|r| r.reason));
+        }
+    }
+}
+
+async fn send(client: reqwest::Client, server: Arc<Server>, learned: Arc<Mutex<Learned>>, batch: Vec<Ask>) {
+    // The same query asked by several monitors is asked once.
+    let mut wanted: Vec<Wanted> = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for ask in batch {
+        match seen.get(&ask.query) {
+            Some(&i) => {
+                wanted[i].timeout = wanted[i].timeout.max(ask.timeout);
+                wanted[i].replies.push(ask.reply);
+            }
+            None => {
+                seen.insert(ask.query.clone(), wanted.len());
+                wanted.push(Wanted { query: ask.query, timeout: ask.timeout, replies: vec![ask.reply] });
+            }
+        }
+    }
+    let (alone, joined): (Vec<Wanted>, Vec<Wanted>) = {
+        let learned = learned.lock().unwrap_or_else(PoisonError::into_inner);
+        wanted.into_iter().partition(|w| learned.alone.contains(&w.query))
+    };
+    for w in alone {
+        let (client, server) = (client.clone(), Arc::clone(&server));
+        tokio::spawn(async move {
+            let result = request(&client, &server, &w.query, w.timeout, false).await;
+            w.answer(&result);
+        });
+    }
+    settle(client, server, learned, joined).await;
+}
+
+/// Asks the queries of `wanted` as one request and answers each. When Prometheus refuses the
+/// joined query, the batch is halved and each half settled the same way, so one query that
+/// cannot be joined costs a few requests, not one per query; a query refused alone is
+/// learned as one to ask alone. Returns whether such a query was found.
+fn settle(
+    client: reqwest::Client,
+    server: Arc<Server>,
+    learned: Arc<Mutex<Learned>>,
+    mut wanted: Vec<Wanted>,
+) -> futures_util::future::BoxFuture<'static, bool> {
+    Box::pin(async move {
+        if wanted.is_empty() {
+            return false;
+        }
+        if wanted.len() == 1 {
+            let w = wanted.remove(0);
+            let result = request(&client, &server, &w.query, w.timeout, false).await;
+            // A scalar answers alone but cannot be joined; a server failure says nothing.
+            let unjoinable = match &result {
+                Ok(a) => !a.vector,
+                Err(r) => r.by_query,
+            };
+            if unjoinable {
+                learned.lock().unwrap_or_else(PoisonError::into_inner).alone.insert(w.query.clone());
+            }
+            w.answer(&result);
+            return unjoinable;
+        }
+        let queries: Vec<&str> = wanted.iter().map(|w| w.query.as_str()).collect();
+        let timeout = wanted.iter().map(|w| w.timeout).max().unwrap_or_default();
+        match request(&client, &server, &prom::join_queries(&queries), timeout, true).await {
+            Ok(answer) => {
+                let each = prom::split_joined(answer.series, wanted.len());
+                for (w, series) in wanted.into_iter().zip(each) {
+                    w.answer(&Ok(Answer { series, vector: true }));
+                }
+                false
+            }
+            Err(refusal) if refusal.by_query => {
+                let size = wanted.len();
+                let second = wanted.split_off(size / 2);
+                let (a, b) = tokio::join!(
+                    settle(client.clone(), Arc::clone(&server), Arc::clone(&learned), wanted),
+                    settle(client, server, Arc::clone(&learned), second),
+                );
+                if !a && !b {
+                    // Each half answers, the whole does not: the batch was too much at once.
+                    let mut learned = learned.lock().unwrap_or_else(PoisonError::into_inner);
+                    learned.most = learned.most.min(size / 2).max(1);
+                }
+                a || b
+            }
+            Err(failure) => {
+                let failed = Err(failure);
+                for w in wanted {
+                    w.answer(&failed);
+                }
+                false
+            }
+        }
+    })
+}
