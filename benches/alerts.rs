@@ -12,10 +12,12 @@
 //!    server of this process (pushing 5,000 alerts into a real Alertmanager measures
 //!    Alertmanager, not us); text and JSON output.
 
+#[path = "../tests/support/prom.rs"]
+#[allow(dead_code)]
+mod prom;
 mod support;
 
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use runbook::health::{self, Scheduler};
@@ -30,80 +32,13 @@ fn cpu_seconds() -> f64 {
     t(u.ru_utime) + t(u.ru_stime)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A real Prometheus on a free loopback port; killed when dropped.
-struct Prometheus {
-    child: std::process::Child,
-    url: String,
-    dir: tempfile::TempDir,
-}
-
-impl Prometheus {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        std::fs::write(dir.path().join("prometheus.yml"), "global:\n  scrape_interval: 15s\n").unwrap();
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", dir.path().join("prometheus.yml").display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus must be installed (Debian package prometheus)");
-        let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !ready(port) {
-            assert!(Instant::now() < deadline, "Prometheus did not get ready in 30 s");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Self { child, url, dir }
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = &self.dir;
-    }
-}
-
-fn ready(port: u16) -> bool {
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
-    let _ = write!(s, "GET /-/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    let mut text = String::new();
-    let _ = s.read_to_string(&mut text);
-    text.starts_with("HTTP/1.1 200")
-}
-
-/// How many requests the Prometheus has answered at `/api/v1/query`, from its own metrics
-/// (HTTP/1.0, so the answer is not chunked).
-fn queries_answered(url: &str) -> f64 {
-    let host = url.trim_start_matches("http://");
-    let mut s = std::net::TcpStream::connect(host).unwrap();
-    write!(s, "GET /metrics HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
-    let mut metrics = String::new();
-    s.read_to_string(&mut metrics).unwrap();
-    metrics
-        .lines()
-        .filter(|l| {
-            l.starts_with("prometheus_http_requests_total{") && l.contains("handler=\"/api/v1/query\"")
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
 
 fn monitors(monitors: usize, seconds: u64, runs: usize) {
-    let prom = Prometheus::start();
+    let prom = prom::Lone::start();
     let mut yaml = format!("environments:\n  live: {{ prometheus: '{}' }}\nmonitors:\n", prom.url);
     for i in 0..monitors {
         // A query of its own per monitor, as a real fleet of gates would have.
@@ -130,7 +65,7 @@ fn monitors(monitors: usize, seconds: u64, runs: usize) {
             let _scheduler = Scheduler::start(&list, &env, Instant::now(), tx);
             tokio::time::sleep(Duration::from_secs(2)).await;
             while rx.try_recv().is_ok() {}
-            let asked0 = queries_answered(&prom.url);
+            let asked0 = prom.queries_answered();
             let cpu0 = cpu_seconds();
             let start = Instant::now();
             let (mut late, mut answered) = (Vec::new(), Vec::new());
@@ -141,7 +76,7 @@ fn monitors(monitors: usize, seconds: u64, runs: usize) {
                 answered.push(p.late_ms + p.sample.latency_ms);
             }
             let (cpu, wall) = (cpu_seconds() - cpu0, start.elapsed().as_secs_f64());
-            (late, answered, cpu, wall, queries_answered(&prom.url) - asked0)
+            (late, answered, cpu, wall, (prom.queries_answered() - asked0) as f64)
         });
         let mut late = late;
         late.sort_unstable();
