@@ -383,14 +383,9 @@ impl RunInfo {
     }
 }
 
-/// Every run under the data dir (or in the team store), newest first. A run whose journal
-/// is damaged or unreadable is listed with what is wrong, never left out. A store that
-/// cannot be reached lists nothing here; [`list_runs`] says why.
-pub fn list(data_dir: &Path) -> Vec<RunInfo> {
-    list_runs(data_dir).unwrap_or_default()
-}
-
-/// Every run, newest first: from the team store when there is one, else the data dir.
+/// Every run, newest first: from the team store when there is one, else the data dir. A run
+/// whose journal is damaged or unreadable is listed with what is wrong, never left out; a
+/// store that cannot be reached is an error, never an empty list.
 pub fn list_runs(data_dir: &Path) -> anyhow::Result<Vec<RunInfo>> {
     if let Some(store) = crate::store::current() {
         let runs_dir = runs_dir(data_dir);

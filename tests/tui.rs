@@ -623,3 +623,21 @@ fn a_broken_environments_file_is_named_in_the_picker_never_missing() {
     s.keys("\x03");
     let _ = s.wait_exit();
 }
+
+#[test]
+fn an_unreachable_run_store_is_said_in_the_picker_which_opens_all_the_same() {
+    let tmp = tempfile::tempdir().unwrap();
+    books(tmp.path(), "default: dev\nenvironments:\n  dev: {}\n");
+    let store = format!("postgres://oncall:hunter2@{}/runbook", support::closed_port());
+    let mut s = Screen::spawn(&["--dir", "books", "--store", &store], tmp.path(), 120, 40);
+    s.wait_for("Rotate the secrets");
+    // Never an empty list that reads as "nothing to resume": the status line says why.
+    s.wait_for("runs not listed: cannot reach the run store");
+    let screen = s.text();
+    assert!(screen.contains("127.0.0.1") && !screen.contains("hunter2"), "{screen}");
+    // The runbooks are there to read all the same.
+    s.keys("restart");
+    s.wait_for("Look at the logs");
+    s.keys("\x03");
+    assert_eq!(s.wait_exit(), 0);
+}

@@ -195,12 +195,10 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
     let mut library = crate::dirs::library(&opts.dirs);
     library.save_on_open = false;
     let (summaries, _) = library.summaries();
-    let runs = crate::dirs::data_dir().map(|d| journal::list(&d)).unwrap_or_default();
-    let unfinished = runs.into_iter().filter(|r| r.is_unfinished()).collect();
     let matcher = crate::alerts::Matcher::new(
         summaries.iter().filter(|s| !s.is_broken()).map(|s| (s.id.as_str(), s.alerts.as_slice())),
     );
-    let mut model = Model::new(summaries, unfinished);
+    let mut model = Model::new(summaries, vec![]);
     model.keymap = keymap;
     model.hyperlinks = crate::ui::hyperlink::wanted(
         config.hyperlinks,
@@ -208,6 +206,17 @@ pub async fn run_async<T>(opts: Options, keep_alive: Option<T>) -> anyhow::Resul
         std::env::var("TERM").ok().as_deref(),
     );
     let (tx, mut rx) = mpsc::channel::<Msg>(256);
+    // Unfinished runs are listed once the picker is up: a slow or unreachable run store must
+    // not keep the picker from opening at 3 a.m. (runbooks can still be read and opened).
+    let runs_tx = tx.clone();
+    tokio::task::spawn_blocking(move || {
+        let runs = match crate::dirs::data_dir() {
+            Some(d) => journal::list_runs(&d).map_err(|e| format!("{e:#}")),
+            None => Ok(vec![]),
+        };
+        let unfinished = runs.map(|r| r.into_iter().filter(|r| r.is_unfinished()).collect());
+        let _ = runs_tx.blocking_send(Msg::Runs(unfinished));
+    });
     let mut driver = Driver {
         tx: tx.clone(),
         library,

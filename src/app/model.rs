@@ -54,13 +54,28 @@ pub enum Entry<'a> {
 impl Picker {
     pub fn new(items: Vec<Summary>, runs: Vec<RunInfo>) -> Self {
         let haystacks = items.iter().map(|s| s.haystack().as_str().into()).collect();
-        let run_haystacks = runs
+        let mut p = Self { items, haystacks, ..Self::default() };
+        p.refilter();
+        p.set_runs(runs);
+        p.selected = 0;
+        p
+    }
+
+    /// The unfinished runs, once listed (they come after the picker is on screen: a slow run
+    /// store must not hold it up). The selected row stays on the same runbook.
+    pub fn set_runs(&mut self, runs: Vec<RunInfo>) {
+        let before = self.runs_filtered.len();
+        let on_runbook = self.selected >= before;
+        self.run_haystacks = runs
             .iter()
             .map(|r| format!("{} {} {}", r.runbook, r.title, r.environment).as_str().into())
             .collect();
-        let mut p = Self { items, runs, haystacks, run_haystacks, ..Self::default() };
-        p.refilter();
-        p
+        self.runs = runs;
+        self.runs_filtered = Fuzzy::new(&self.query).rank_prepared(&self.run_haystacks, None);
+        if on_runbook {
+            self.selected = self.selected - before + self.runs_filtered.len();
+        }
+        self.selected = self.selected.min(self.len().saturating_sub(1));
     }
 
     pub fn refilter(&mut self) {
@@ -560,5 +575,50 @@ mod tests {
             typed.refilter();
             assert_eq!(typed.filtered, fresh(&typed.query), "after deleting to {:?}", typed.query);
         }
+    }
+
+    fn unfinished(id: &str, runbook: &str) -> RunInfo {
+        RunInfo {
+            id: id.into(),
+            runbook: runbook.into(),
+            title: runbook.into(),
+            environment: "prod".into(),
+            started: jiff::Timestamp::UNIX_EPOCH,
+            ended: None,
+            state: "unfinished".into(),
+            done: 1,
+            steps: Some(3),
+            driver: None,
+            problems: vec![],
+            source: None,
+            dir: std::path::PathBuf::new(),
+        }
+    }
+
+    #[test]
+    fn runs_listed_after_the_picker_opened_keep_the_selected_runbook_selected() {
+        let items: Vec<Summary> =
+            ["deploy/production", "deploy/staging", "incidents/api-5xx"].iter().map(|i| summary(i)).collect();
+        let mut p = Picker::new(items, vec![]);
+        p.selected = 1;
+        let id = |p: &Picker| match p.current() {
+            Some(Entry::Runbook(s)) => s.id.clone(),
+            Some(Entry::Run(r)) => format!("run {}", r.id),
+            None => String::new(),
+        };
+        assert_eq!(id(&p), "deploy/staging");
+        p.set_runs(vec![unfinished("r1", "deploy/production"), unfinished("r2", "incidents/api-5xx")]);
+        assert_eq!(p.runs_filtered.len(), 2);
+        assert_eq!(id(&p), "deploy/staging", "the same runbook stays selected");
+        // Under a query, only the runs it matches come in, and the selection still holds.
+        let mut q = Picker::new(p.items.clone(), vec![]);
+        q.query = "api".into();
+        q.refilter();
+        assert_eq!(id(&q), "incidents/api-5xx");
+        q.set_runs(vec![unfinished("r1", "deploy/production"), unfinished("r2", "incidents/api-5xx")]);
+        assert_eq!(q.runs_filtered.len(), 1);
+        assert_eq!(id(&q), "incidents/api-5xx");
+        q.selected = 0;
+        assert_eq!(id(&q), "run r2");
     }
 }

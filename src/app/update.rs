@@ -70,6 +70,8 @@ pub enum Msg {
     Exported(std::path::PathBuf),
     /// The parity table, probed.
     Parity(super::model::Parity),
+    /// The unfinished runs for the picker, or why they could not be listed (the run store).
+    Runs(Result<Vec<crate::journal::RunInfo>, String>),
     /// A runbook loaded for the picker's preview.
     Preview(String, std::sync::Arc<crate::runbook::Runbook>),
     /// The runbook loaded for the preview is broken: its first error (`path:line:col: …`).
@@ -314,6 +316,17 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Cmd> {
         }
         Msg::Preview(id, runbook) => {
             model.picker.preview = Some((id, runbook));
+            vec![]
+        }
+        Msg::Runs(Ok(runs)) => {
+            model.picker.set_runs(runs);
+            vec![]
+        }
+        Msg::Runs(Err(why)) => {
+            // Said, never swallowed: an empty list would read as "nothing to resume".
+            if model.screen == Screen::Picker {
+                model.status = Some(format!("runs not listed: {why}"));
+            }
             vec![]
         }
         Msg::PreviewBroken { id, error } => {
