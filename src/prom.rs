@@ -224,12 +224,14 @@ pub struct Refusal {
     /// execute, a string or range vector): another query could still be answered. Otherwise
     /// the server failed (5xx, not JSON, timed out) and any query would have.
     pub by_query: bool,
+    /// The query ran out of time (Prometheus's own timeout, or the request's).
+    pub timed_out: bool,
 }
 
 /// [`parse_answer`], telling a refused query from a failed server and a vector from a scalar.
 pub fn read_answer(status: u16, body: &[u8]) -> Result<Answer, Refusal> {
-    let server = |reason: String| Refusal { reason, by_query: false };
-    let query = |reason: String| Refusal { reason, by_query: true };
+    let server = |reason: String| Refusal { reason, by_query: false, timed_out: false };
+    let query = |reason: String| Refusal { reason, by_query: true, timed_out: false };
     let answer: ApiAnswer = match serde_json::from_slice(body) {
         Ok(a) => a,
         Err(_) => {
@@ -248,8 +250,10 @@ pub fn read_answer(status: u16, body: &[u8]) -> Result<Answer, Refusal> {
         let why = answer.error.unwrap_or_else(|| format!("HTTP {status}"));
         // 400: the query does not parse; 422: it cannot be executed (too many samples, …).
         // 503 and the rest: the server timed out, was cancelled or is unwell.
+        let timed_out = kind == "timeout";
         let reason = format!("Prometheus says {kind}: {why}");
-        return Err(if matches!(status, 400 | 422) { query(reason) } else { server(reason) });
+        let refusal = if matches!(status, 400 | 422) { query(reason) } else { server(reason) };
+        return Err(Refusal { timed_out, ..refusal });
     }
     let Some(data) = answer.data else {
         return Err(server(format!("HTTP {status}, a Prometheus answer without data")));
@@ -528,7 +532,9 @@ mod tests {
         assert!(refused(422, br#"{"status":"error","errorType":"execution","error":"too many samples"}"#));
         assert!(refused(200, &answer("string", r#"[1,"x"]"#)));
         assert!(refused(200, &answer("matrix", "[]")));
-        assert!(!refused(503, br#"{"status":"error","errorType":"timeout","error":"query timed out"}"#));
+        let timeout =
+            read_answer(503, br#"{"status":"error","errorType":"timeout","error":"query timed out"}"#);
+        assert!(timeout.as_ref().is_err_and(|r| !r.by_query && r.timed_out), "{timeout:?}");
         assert!(!refused(502, b"<html>Bad Gateway</html>"), "a proxy's error page is the server's");
     }
 

@@ -393,3 +393,63 @@ fn many_monitors_of_one_prometheus_are_asked_together_and_each_gets_the_answer_i
     // Asked one by one, this would be one request per monitor (308) and more for retries.
     assert!(asked * 4 < count as u64, "{asked} requests for {} monitors: they were not batched", count + 8);
 }
+
+#[test]
+fn a_slow_query_never_keeps_making_the_quick_monitors_of_its_batch_late() {
+    use runbook::health::{self, Scheduler};
+    use runbook::runbook::load::{self, SourceFile};
+    let prometheus = prom::Lone::start();
+    let quick = 200;
+    let mut yaml = format!("environments:\n  live: {{ prometheus: '{}' }}\nmonitors:\n", prometheus.url);
+    for i in 0..quick {
+        yaml.push_str(&format!(
+            "  - {{ id: q{i}, check: {{ prometheus: 'vector({i})', timeout: 500ms, expect: {{ value: '== {i}' }} }}, interval: 1s }}\n"
+        ));
+    }
+    // A second or more of work for Prometheus: a subquery at a 1 ms step over an hour.
+    yaml.push_str(
+        "  - { id: slow, check: { prometheus: 'count_over_time(vector(1)[1h:1ms])', timeout: 30s, expect: { value: '> 0' } }, interval: 1s }\n",
+    );
+    let file = SourceFile {
+        rel: "environments.yaml".into(),
+        display: "test".into(),
+        bytes: yaml.into_bytes().into(),
+    };
+    let envs = load::load_environments(&file).0.unwrap();
+    let env = envs.get("live").unwrap().clone();
+    let list = health::monitors_for(&envs.monitors, "live", None);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
+    let epoch = std::time::Instant::now();
+    let (slow_passed, late_failures) = rt.block_on(async {
+        let _scheduler = Scheduler::start(&list, &env, epoch, tx);
+        let (mut slow_passed, mut late_failures) = (0, Vec::new());
+        // Until the slow query has answered twice, then four seconds more (two or more of its
+        // probes, each of which would have caught a few quick ones in its batch).
+        let mut settled: Option<std::time::Instant> = None;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while settled.is_none_or(|at| at.elapsed() < Duration::from_secs(4)) {
+            let Ok(Some(p)) = tokio::time::timeout_at(deadline, rx.recv()).await else {
+                panic!("the slow query did not answer twice within 60 s");
+            };
+            if p.index == quick {
+                assert!(p.sample.passed, "the slow query alone: {}", p.sample.reason);
+                slow_passed += 1;
+                if slow_passed == 2 {
+                    settled = Some(std::time::Instant::now());
+                }
+            } else if slow_passed >= 2 && !p.sample.passed {
+                late_failures.push(p.sample.reason.clone());
+            }
+        }
+        (slow_passed, late_failures)
+    });
+    assert!(slow_passed >= 2);
+    // Once the slow query is known, it is asked alone: no quick monitor times out any more.
+    assert!(
+        late_failures.is_empty(),
+        "{} quick probes failed: {:?}",
+        late_failures.len(),
+        &late_failures[..late_failures.len().min(5)]
+    );
+}

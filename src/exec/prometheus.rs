@@ -12,11 +12,17 @@
 //! query gets exactly the answer it would have had alone, and those found that way are asked
 //! alone from then on. When both halves of a refused batch answer (the whole was too big to
 //! execute), batches to that server get smaller instead. A server failure (refused connection,
-//! 5xx, timeout) is every query's answer, as it would have been.
+//! 5xx) is every query's answer, as it would have been.
+//!
+//! Nor may joining make a quick query late. Prometheus evaluates a joined query part after
+//! part, so a batch gets the shortest deadline of its queries; a batch that runs out of it has
+//! each of its queries asked alone with its own deadline, and the slow one is asked alone from
+//! then on. A batch that takes more than a quarter of its deadline makes batches to that server
+//! smaller; quick ones let them grow back.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -62,7 +68,12 @@ async fn request(
     timeout: Duration,
     post: bool,
 ) -> Result<Answer, Refusal> {
-    let failed = |reason: String| Refusal { reason, by_query: false };
+    let failed = |reason: String| Refusal { reason, by_query: false, timed_out: false };
+    let lost = |e: reqwest::Error| Refusal {
+        reason: http_error(&e, timeout),
+        by_query: false,
+        timed_out: e.is_timeout(),
+    };
     let limit = fmt_duration(timeout);
     let url =
         prom::with_params(&server.endpoint, &[("query", query), ("timeout", &limit)]).map_err(failed)?;
@@ -79,9 +90,9 @@ async fn request(
     for (k, v) in &server.headers {
         request = request.header(k, v);
     }
-    let response = request.send().await.map_err(|e| failed(http_error(&e, timeout)))?;
+    let response = request.send().await.map_err(lost)?;
     let status = response.status().as_u16();
-    let body = response.bytes().await.map_err(|e| failed(http_error(&e, timeout)))?;
+    let body = response.bytes().await.map_err(lost)?;
     prom::read_answer(status, &body[..body.len().min(ANSWER_LIMIT)])
 }
 
@@ -233,12 +244,54 @@ fn settle(
             return unjoinable;
         }
         let queries: Vec<&str> = wanted.iter().map(|w| w.query.as_str()).collect();
-        let timeout = wanted.iter().map(|w| w.timeout).max().unwrap_or_default();
+        // A batch answers within the shortest deadline of its queries or not at all: a slow
+        // query must not make a quick one late.
+        let timeout = wanted.iter().map(|w| w.timeout).min().unwrap_or_default();
+        let started = Instant::now();
         match request(&client, &server, &prom::join_queries(&queries), timeout, true).await {
             Ok(answer) => {
+                let took = started.elapsed();
+                {
+                    let mut learned = learned.lock().unwrap_or_else(PoisonError::into_inner);
+                    if took > timeout / 4 {
+                        // Prometheus evaluates a joined query part after part: keep batches
+                        // well inside their deadline.
+                        learned.most = learned.most.min(wanted.len() / 2).max(1);
+                    } else if took < timeout / 20 {
+                        learned.most = (learned.most + 1).min(MOST_QUERIES);
+                    }
+                }
                 let each = prom::split_joined(answer.series, wanted.len());
                 for (w, series) in wanted.into_iter().zip(each) {
                     w.answer(&Ok(Answer { series, vector: true }));
+                }
+                false
+            }
+            Err(failure) if failure.timed_out => {
+                // Something in the batch is slow. Each query is asked alone with its own
+                // deadline, which answers those still waiting and shows which one is slow:
+                // that one is asked alone from then on, and batches here get smaller.
+                {
+                    let mut learned = learned.lock().unwrap_or_else(PoisonError::into_inner);
+                    learned.most = learned.most.min(wanted.len() / 2).max(1);
+                }
+                for w in wanted {
+                    let (client, server, learned) =
+                        (client.clone(), Arc::clone(&server), Arc::clone(&learned));
+                    tokio::spawn(async move {
+                        let started = Instant::now();
+                        let result = request(&client, &server, &w.query, w.timeout, false).await;
+                        let slow = result.as_ref().err().is_some_and(|r| r.timed_out)
+                            || started.elapsed() > timeout / 2;
+                        if slow {
+                            learned
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .alone
+                                .insert(w.query.clone());
+                        }
+                        w.answer(&result);
+                    });
                 }
                 false
             }
