@@ -98,6 +98,7 @@ pub struct Tls {
 pub fn split(url: &str, env: impl Fn(&str) -> Option<String>) -> Result<(String, Tls), String> {
     let mut mode = None;
     let mut rootcert = None;
+    let mut unsupported = None;
     let rest = rewrite(url, |key, value| match key {
         "sslmode" => {
             mode = Some(value.to_owned());
@@ -107,8 +108,29 @@ pub fn split(url: &str, env: impl Fn(&str) -> Option<String>) -> Result<(String,
             rootcert = Some(value.to_owned());
             None
         }
+        "sslcert"
+        | "sslkey"
+        | "sslpassword"
+        | "sslcrl"
+        | "sslcrldir"
+        | "sslsni"
+        | "ssl_min_protocol_version"
+        | "ssl_max_protocol_version"
+        | "requirepeer"
+        | "gssencmode" => {
+            unsupported.get_or_insert_with(|| key.to_owned());
+            None
+        }
         _ => Some(()),
     });
+    if let Some(key) = unsupported {
+        let why = if key.starts_with("sslcert") || key == "sslkey" || key == "sslpassword" {
+            "client certificates are not supported: authenticate with a password (in the URL or PGPASSWORD)"
+        } else {
+            "only sslmode and sslrootcert are supported"
+        };
+        return Err(format!("{key} is not supported here: {why}"));
+    }
     let (mode, mode_from) = match mode {
         Some(m) => (Some(m), "sslmode"),
         None => (env("PGSSLMODE").filter(|m| !m.is_empty()), "PGSSLMODE"),
@@ -521,6 +543,15 @@ mod tests {
         assert_eq!((tls.mode, tls.roots), (SslMode::VerifyFull, Roots::System { named: true }));
         let e = split("postgres://db/runs?sslrootcert=system&sslmode=require", no_env).unwrap_err();
         assert!(e.contains("needs sslmode=verify-full"), "{e}");
+    }
+
+    #[test]
+    fn libpq_settings_this_store_cannot_honour_are_refused_not_ignored() {
+        let e =
+            split("postgres://db/runs?sslmode=verify-full&sslcert=me.crt&sslkey=me.key", no_env).unwrap_err();
+        assert!(e.starts_with("sslcert is not supported here: client certificates are not supported"), "{e}");
+        let e = split("host=db sslcrl=/crl.pem", no_env).unwrap_err();
+        assert!(e.starts_with("sslcrl is not supported here"), "{e}");
     }
 
     #[test]
