@@ -256,6 +256,8 @@ impl Tls {
             {
                 return Some(self.explain_rustls(tls));
             }
+            // tokio-postgres's words when the server answers the TLS request with "no" under
+            // require (tests/store.rs holds it to them).
             if err.to_string() == "server does not support TLS" {
                 return Some(format!(
                     "the server does not offer TLS, and sslmode={} requires it: turn `ssl` on in its postgresql.conf (with ssl_cert_file and ssl_key_file), or use sslmode=prefer on a network you trust",
