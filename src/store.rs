@@ -15,6 +15,11 @@
 //! tokio-postgres is async and the journal's callers are not (an append is a blocking,
 //! durable write like `fsync`), so each [`Connection`] owns a thread with its own small
 //! runtime; calls are sent to it and waited for with a deadline.
+//!
+//! The connection is TLS when the URL's `sslmode` asks for it (libpq's modes and
+//! `sslrootcert`, see [`tls`]).
+
+mod tls;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -95,13 +100,19 @@ pub struct Store {
     config: tokio_postgres::Config,
     /// The URL with any password replaced, for messages.
     shown: String,
+    tls: tls::Tls,
+    /// The rustls connector, made at the first connection (it reads `sslrootcert`).
+    connector: OnceLock<Result<tls::Connector, String>>,
 }
 
 impl Store {
     pub fn new(url: &str) -> anyhow::Result<Self> {
-        let mut config: tokio_postgres::Config = url
+        let (rest, tls) = tls::split(url, |name| std::env::var(name).ok())
+            .map_err(|e| anyhow::anyhow!("the run store '{}': {e}", redact(url)))?;
+        let mut config: tokio_postgres::Config = rest
             .parse()
             .map_err(|e| anyhow::anyhow!("the run store '{}' is not a PostgreSQL URL: {e}", redact(url)))?;
+        config.ssl_mode(tls.pg_mode());
         if config.get_password().is_none()
             && let Ok(pw) = std::env::var("PGPASSWORD")
         {
@@ -111,7 +122,7 @@ impl Store {
             config.connect_timeout(Duration::from_secs(5));
         }
         config.application_name("runbook");
-        Ok(Self { config, shown: redact(url) })
+        Ok(Self { config, shown: redact(url), tls, connector: OnceLock::new() })
     }
 
     /// The URL for messages, without its password.
@@ -121,7 +132,12 @@ impl Store {
 
     /// Opens a connection and brings the schema up to date.
     pub fn connect(&self) -> anyhow::Result<Connection> {
-        let conn = Connection::open(self.config.clone(), self.shown.clone())?;
+        let connector = self
+            .connector
+            .get_or_init(|| self.tls.connector())
+            .clone()
+            .map_err(|e| anyhow::anyhow!("cannot reach the run store {}: {e}", self.shown))?;
+        let conn = Connection::open(self.config.clone(), connector, self.tls.clone(), self.shown.clone())?;
         conn.migrate()?;
         Ok(conn)
     }
@@ -258,24 +274,34 @@ pub struct Connection {
 }
 
 impl Connection {
-    fn open(config: tokio_postgres::Config, shown: String) -> anyhow::Result<Self> {
+    fn open(
+        config: tokio_postgres::Config,
+        connector: tls::Connector,
+        tls: tls::Tls,
+        shown: String,
+    ) -> anyhow::Result<Self> {
         let (jobs, mut rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), String>>(1);
+        // Err((message, whether TLS is what failed)).
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), (String, bool)>>(1);
         std::thread::Builder::new()
             .name("runbook-store".into())
             .spawn(move || {
                 let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                     Ok(rt) => rt,
                     Err(e) => {
-                        let _ = ready_tx.send(Err(e.to_string()));
+                        let _ = ready_tx.send(Err((e.to_string(), false)));
                         return;
                     }
                 };
                 rt.block_on(async move {
-                    let (client, connection) = match config.connect(tokio_postgres::NoTls).await {
+                    let (client, connection) = match config.connect(connector.0).await {
                         Ok(c) => c,
                         Err(e) => {
-                            let _ = ready_tx.send(Err(describe(&e)));
+                            let why = match tls.explain(&e) {
+                                Some(tls) => (tls, true),
+                                None => (describe(&e), false),
+                            };
+                            let _ = ready_tx.send(Err(why));
                             return;
                         }
                     };
@@ -300,7 +326,8 @@ impl Connection {
             .context("cannot start the store's thread")?;
         match ready_rx.recv_timeout(CALL_DEADLINE) {
             Ok(Ok(())) => Ok(Self { jobs, shown }),
-            Ok(Err(e)) => bail!(
+            Ok(Err((e, true))) => bail!("cannot reach the run store {shown}: {e}"),
+            Ok(Err((e, false))) => bail!(
                 "cannot reach the run store {shown}: {e}. Runs are kept there (--store, RUNBOOK_STORE or `store:` in config.yaml): start or fix the server, or unset it to keep runs on this machine"
             ),
             Err(_) => bail!(
@@ -602,16 +629,42 @@ fn describe(e: &tokio_postgres::Error) -> String {
     }
 }
 
-/// A URL with its password replaced by `***`.
+/// A URL (or key/value string) with its password replaced by `***`.
 pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let (auth, host) = match rest.rsplit_once('@') {
-        Some((auth, host)) => (Some(auth), host),
-        None => (None, rest),
+    let Some((scheme, rest)) = url.split_once("://") else {
+        // `host=db password=… user=ops`
+        let mut out = String::new();
+        for kv in tls::key_values(url) {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            match kv.key.as_str() {
+                "password" => out.push_str(&format!("{}***", &kv.raw[..kv.value_at])),
+                _ => out.push_str(kv.raw),
+            }
+        }
+        return out;
     };
+    // A password may hold `@`; the query (`?sslrootcert=…`) may too, and holds no password.
+    let (before_query, query) = match rest.find('?') {
+        Some(q) => rest.split_at(q),
+        None => (rest, ""),
+    };
+    let (auth, host) = match before_query.rsplit_once('@') {
+        Some((auth, host)) => (Some(auth), host),
+        None => (None, before_query),
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if k.trim_start_matches('?') == "password" => format!("{k}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    let query = query.join("&");
     match auth.and_then(|a| a.split_once(':')) {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}{query}"),
+        None => format!("{scheme}://{before_query}{query}"),
     }
 }
 
@@ -624,6 +677,15 @@ mod tests {
         assert_eq!(redact("postgres://ops:s3cret@db:5432/runs"), "postgres://ops:***@db:5432/runs");
         assert_eq!(redact("postgres://ops@db/runs"), "postgres://ops@db/runs");
         assert_eq!(redact("host=db user=ops"), "host=db user=ops");
+        assert_eq!(redact("host=db password='a b' user=ops"), "host=db password=*** user=ops");
+        assert_eq!(
+            redact("postgres://ops:p@ss@db/runs?sslrootcert=/certs/a@b.pem"),
+            "postgres://ops:***@db/runs?sslrootcert=/certs/a@b.pem"
+        );
+        assert_eq!(
+            redact("postgres://db/runs?user=ops&password=s3cret&sslmode=require"),
+            "postgres://db/runs?user=ops&password=***&sslmode=require"
+        );
     }
 
     #[test]

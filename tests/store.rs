@@ -1,7 +1,8 @@
 //! The team store: a real PostgreSQL on loopback, two "machines" (two data directories,
 //! two processes) sharing it. Start on A, list and follow from B, B's takeover refused while
 //! A lives, kill -9 A, B carries on without redoing finished steps; no secret in the
-//! database; the store going down mid-run loses no journaled record.
+//! database; the store going down mid-run loses no journaled record. TLS to the store with
+//! libpq's sslmode and sslrootcert against a server with a test CA of its own.
 
 mod support;
 
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use support::pg::Postgres;
+use support::pg::{Ca, Postgres};
 use support::wait_for;
 
 const ENVS: &str = "default: dev\nenvironments:\n  dev: { vars: { host: localhost } }\n";
@@ -34,6 +35,8 @@ impl Machine {
             .current_dir(&self.root)
             .env_remove("RUNBOOK_PATH")
             .env_remove("CI")
+            .env_remove("PGSSLMODE")
+            .env_remove("PGSSLROOTCERT")
             .env("RUNBOOK_STORE", &self.store)
             .env("RUNBOOK_INPUT_TOKEN", SECRET)
             .env("RUNBOOK_DATA_DIR", &self.data)
@@ -391,4 +394,163 @@ fn the_schema_is_created_once_by_racing_first_connections_and_a_newer_one_is_ref
     let o = machines[0].run(&["runs"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("schema version 99") && text(&o).contains("upgrade runbook"), "{}", text(&o));
+}
+
+/// The TLS server's URL for `user` with `params` (`sslmode=…&sslrootcert=…`), connecting to
+/// `host` (resolved through hostaddr=127.0.0.1, so the name is only what TLS checks).
+fn tls_url(pg: &Postgres, user: &str, host: &str, params: &str) -> String {
+    let sep = if params.is_empty() { "" } else { "&" };
+    format!("postgres://{user}@{host}:{}/runbook?hostaddr=127.0.0.1{sep}{params}", pg.port)
+}
+
+#[test]
+fn the_store_over_tls_is_encrypted_and_its_certificate_checked_as_libpq_does() {
+    let ca = Ca::new("runbook test CA");
+    let pg = Postgres::start_tls(&ca, &["127.0.0.1", "db.test"]);
+    pg.sql("CREATE ROLE follower SUPERUSER LOGIN");
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    setup(root);
+    let ca_file = root.join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let other_ca = root.join("other-ca.pem");
+    std::fs::write(&other_ca, Ca::new("somebody else's CA").pem()).unwrap();
+    let ca_path = ca_file.display().to_string();
+    let verify_full = format!("sslmode=verify-full&sslrootcert={ca_path}");
+
+    // verify-full against the right CA and name: a headless run goes through the store.
+    let a = Machine::new(root, "a", &tls_url(&pg, "postgres", "db.test", &verify_full));
+    let mut driver = a.drive(&["run", "failover", "--headless"]);
+    let run = a.wait_run("the run at its third step over TLS", &a, |r| r["done"] == 2);
+    let id = run["id"].as_str().unwrap().to_owned();
+    // A teammate follows with the default sslmode (prefer): encrypted too, unchecked.
+    let b = Machine::new(root, "b", &format!("postgres://follower@127.0.0.1:{}/runbook", pg.port));
+    let follower = b.spawn(&["attach", &id, "--follow"]);
+    let sessions = wait_for("both sessions in pg_stat_ssl", Duration::from_secs(20), || {
+        let rows = pg.sql(
+            "SELECT DISTINCT a.usename || ' ' || s.ssl::text FROM pg_stat_activity a
+             JOIN pg_stat_ssl s USING (pid) WHERE a.application_name = 'runbook' ORDER BY 1",
+        );
+        (rows.contains("postgres ") && rows.contains("follower ")).then_some(rows)
+    });
+    assert_eq!(sessions.trim(), "follower true\npostgres true", "every runbook session is encrypted");
+    std::fs::write(root.join("go"), "").unwrap();
+    assert_eq!(
+        driver.wait().unwrap().code(),
+        Some(0),
+        "{}",
+        std::fs::read_to_string(a.data.join("driver.log")).unwrap()
+    );
+    let followed = follower.wait_with_output().unwrap();
+    assert_eq!(followed.status.code(), Some(0), "{}", text(&followed));
+    assert_eq!(ran(root), ["drain", "promote", "wait", "dns"]);
+
+    // verify-full against a certificate made out to another name: refused, said why.
+    let other_name = Machine::new(root, "c", &tls_url(&pg, "postgres", "other.test", &verify_full));
+    let o = other_name.run(&["runs"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!(
+            "cannot reach the run store {}: the store's certificate is not made out to other.test (it holds 127.0.0.1, db.test): connect by a name it holds, or use sslmode=verify-ca",
+            tls_url(&pg, "postgres", "other.test", &verify_full)
+        )),
+        "{}",
+        text(&o)
+    );
+    // verify-ca checks who signed it, not the name.
+    let ca_only = format!("sslmode=verify-ca&sslrootcert={ca_path}");
+    let o = Machine::new(root, "c", &tls_url(&pg, "postgres", "other.test", &ca_only)).run(&["runs"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    // A CA that did not sign it: refused before any step runs, the password masked.
+    std::fs::remove_file(root.join("ran")).unwrap();
+    for mode in ["verify-full", "verify-ca", "require"] {
+        let url = format!(
+            "postgres://postgres:hunter2@127.0.0.1:{}/runbook?sslmode={mode}&sslrootcert={}",
+            pg.port,
+            other_ca.display()
+        );
+        let o = Machine::new(root, "d", &url).run(&["run", "failover", "--headless", "--yes"]);
+        assert_eq!(o.status.code(), Some(2), "{mode}: {}", text(&o));
+        assert!(
+            text(&o).contains(&format!(
+                "cannot reach the run store postgres://postgres:***@127.0.0.1:{}/runbook?sslmode={mode}&sslrootcert={}: the store's certificate is not signed by a CA in sslrootcert {}",
+                pg.port,
+                other_ca.display(),
+                other_ca.display()
+            )),
+            "{mode}: {}",
+            text(&o)
+        );
+        assert!(!text(&o).contains("hunter2"), "the password is never shown");
+        assert!(ran(root).is_empty(), "{mode}: nothing ran");
+    }
+    // require without sslrootcert encrypts and takes any certificate (libpq's meaning).
+    let o =
+        Machine::new(root, "e", &tls_url(&pg, "postgres", "other.test", "sslmode=require")).run(&["runs"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
+fn a_store_without_tls_is_refused_when_tls_is_required_and_used_plain_under_prefer() {
+    let pg = Postgres::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    setup(root);
+    let ca_file = root.join("ca.pem");
+    std::fs::write(&ca_file, Ca::new("runbook test CA").pem()).unwrap();
+    for params in
+        ["sslmode=require".to_owned(), format!("sslmode=verify-full&sslrootcert={}", ca_file.display())]
+    {
+        let url = format!("{}?{params}", pg.url());
+        let o = Machine::new(root, "a", &url).run(&["run", "failover", "--headless", "--yes"]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        let mode = if params.starts_with("sslmode=require") { "require" } else { "verify-full" };
+        assert!(
+            text(&o).contains(&format!(
+                "cannot reach the run store {url}: the server does not offer TLS, and sslmode={mode} requires it: turn `ssl` on"
+            )),
+            "{}",
+            text(&o)
+        );
+        assert!(ran(root).is_empty(), "nothing ran");
+    }
+    let o = Machine::new(root, "a", &format!("{}?sslmode=prefer", pg.url())).run(&["runs"]);
+    assert_eq!(o.status.code(), Some(0), "prefer falls back to plain TCP: {}", text(&o));
+}
+
+#[test]
+fn tls_settings_that_cannot_work_are_said_before_any_step_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    setup(root);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let m =
+        Machine::new(root, "a", &format!("postgres://ops:hunter2@127.0.0.1:{port}/runbook?sslmode=verify"));
+    let o = m.run(&["run", "failover", "--headless", "--yes"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!(
+            "the run store 'postgres://ops:***@127.0.0.1:{port}/runbook?sslmode=verify': sslmode 'verify' is not one of disable, prefer, require, verify-ca, verify-full"
+        )),
+        "{}",
+        text(&o)
+    );
+    let missing = root.join("no-such-ca.pem");
+    let url = format!(
+        "postgres://ops:hunter2@127.0.0.1:{port}/runbook?sslmode=verify-full&sslrootcert={}",
+        missing.display()
+    );
+    let o = Machine::new(root, "a", &url).run(&["run", "failover", "--headless", "--yes"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!(
+            "cannot reach the run store postgres://ops:***@127.0.0.1:{port}/runbook?sslmode=verify-full&sslrootcert={m}: cannot read sslrootcert {m}: No such file or directory",
+            m = missing.display()
+        )),
+        "{}",
+        text(&o)
+    );
+    assert!(!text(&o).contains("hunter2"), "the password is never shown");
+    assert!(ran(root).is_empty(), "nothing ran");
 }

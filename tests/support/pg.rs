@@ -2,6 +2,10 @@
 //! user when the tests run as root, since PostgreSQL refuses to run as root), started with
 //! `pg_ctl` on 127.0.0.1 at a free port with trust authentication, stopped when dropped.
 //! A server that cannot be started fails the test: it is never skipped.
+//!
+//! [`Postgres::start_tls`] turns TLS on (`ssl = on`) with a server certificate signed by a
+//! test CA of its own ([`Ca`], made with rcgen), written into the data folder as the server
+//! wants it: owned by the server's user, readable by nobody else.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -13,20 +17,59 @@ pub struct Postgres {
     pub port: u16,
     as_postgres: bool,
     durable: bool,
+    tls: bool,
+}
+
+/// A certificate authority for tests: a fresh key and a self-signed CA certificate.
+pub struct Ca {
+    issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+}
+
+impl Ca {
+    pub fn new(name: &str) -> Self {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        let key = rcgen::KeyPair::generate().expect("a CA key");
+        Self { issuer: rcgen::CertifiedIssuer::self_signed(params, key).expect("a CA certificate") }
+    }
+
+    /// The CA certificate, PEM (what `sslrootcert` names).
+    pub fn pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    /// A server certificate for `names` (host names or IP addresses) and its key, PEM.
+    pub fn server(&self, names: &[&str]) -> (String, String) {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = rcgen::CertificateParams::new(names.clone()).expect("server parameters");
+        params.distinguished_name.push(rcgen::DnType::CommonName, names.first().cloned().unwrap_or_default());
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let key = rcgen::KeyPair::generate().expect("a server key");
+        let cert = params.signed_by(&key, &self.issuer).expect("a server certificate");
+        (cert.pem(), key.serialize_pem())
+    }
 }
 
 impl Postgres {
     pub fn start() -> Self {
-        Self::start_with(false)
+        Self::start_with(false, None)
+    }
+
+    /// A server that speaks TLS (and plain TCP too, as PostgreSQL does unless told
+    /// otherwise), its certificate made out to `names` and signed by `ca`.
+    pub fn start_tls(ca: &Ca, names: &[&str]) -> Self {
+        Self::start_with(false, Some(ca.server(names)))
     }
 
     /// A server that syncs every commit to disk, as in production (for benchmarks); tests
     /// turn fsync off for speed.
     pub fn start_durable() -> Self {
-        Self::start_with(true)
+        Self::start_with(true, None)
     }
 
-    fn start_with(durable: bool) -> Self {
+    fn start_with(durable: bool, tls: Option<(String, String)>) -> Self {
         let bin = bindir();
         let dir = tempfile::Builder::new().prefix("runbook-pg").tempdir().expect("a temporary folder");
         // SAFETY: geteuid has no preconditions.
@@ -36,11 +79,24 @@ impl Postgres {
             std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).expect("chown the data folder");
         }
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let pg = Self { dir, bin, port, as_postgres, durable };
+        let pg = Self { dir, bin, port, as_postgres, durable, tls: tls.is_some() };
         let data = pg.data();
         let o =
             pg.tool("initdb", &["-D", &data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
         assert!(o.status.success(), "initdb failed: {}", String::from_utf8_lossy(&o.stderr));
+        if let Some((cert, key)) = tls {
+            // The server refuses a key file that others can read, or that is not its own.
+            use std::os::unix::fs::PermissionsExt;
+            for (name, text) in [("server.crt", cert), ("server.key", key)] {
+                let path = std::path::Path::new(&data).join(name);
+                std::fs::write(&path, text).expect("write the server's certificate");
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+                if as_postgres {
+                    let (uid, gid) = postgres_user();
+                    std::os::unix::fs::chown(&path, Some(uid), Some(gid)).expect("chown the certificate");
+                }
+            }
+        }
         pg.up();
         let o = pg.tool(
             "psql",
@@ -62,8 +118,13 @@ impl Postgres {
     /// Starts the server (again), waiting until it accepts connections.
     pub fn up(&self) {
         let sync = if self.durable { "" } else { " -c fsync=off -c full_page_writes=off" };
-        let opts =
-            format!("-c listen_addresses=127.0.0.1 -p {} -k {}{sync}", self.port, self.dir.path().display());
+        let tls =
+            if self.tls { " -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key" } else { "" };
+        let opts = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {}{sync}{tls}",
+            self.port,
+            self.dir.path().display()
+        );
         let log = self.dir.path().join("log").display().to_string();
         let o =
             self.tool("pg_ctl", &["-D", &self.data(), "-o", &opts, "-l", &log, "-w", "-t", "30", "start"]);

@@ -1,0 +1,611 @@
+//! TLS to the team store, the way libpq users know it: `sslmode` (disable, prefer, require,
+//! verify-ca, verify-full) and `sslrootcert` in the store URL (or `PGSSLMODE` and
+//! `PGSSLROOTCERT`), carried out with rustls.
+//!
+//! tokio-postgres reads only disable/prefer/require, so [`split`] takes both settings out of
+//! the URL before it is parsed and keeps their meaning here: the URL's TLS part decides
+//! tokio-postgres's `SslMode` (whether TLS is asked for and whether it is a must) and
+//! [`Tls::connector`] decides what a certificate must prove. The glue between rustls and
+//! tokio-postgres is tokio-postgres-rustls (it also gives SCRAM its channel binding); the
+//! crypto is the aws-lc-rs provider that reqwest already uses, never OpenSSL.
+//!
+//! Without `sslrootcert`, certificates are checked against the system's CA store
+//! (rustls-native-certs, already used by reqwest's verifier): a team's private CA is
+//! usually installed there, and updating it is the system's business, not a rebuild's.
+
+use std::borrow::Cow;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
+use tokio_postgres::config::SslMode as PgSslMode;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+const MODES: &str = "disable, prefer, require, verify-ca, verify-full";
+
+/// libpq's `sslmode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SslMode {
+    /// Plain TCP.
+    Disable,
+    /// TLS when the server offers it, plain otherwise; the certificate is not checked.
+    Prefer,
+    /// TLS or nothing; the certificate is not checked (unless `sslrootcert` is given).
+    Require,
+    /// TLS, the certificate signed by a trusted CA; any host name.
+    VerifyCa,
+    /// TLS, the certificate signed by a trusted CA and made out to the host connected to.
+    VerifyFull,
+}
+
+impl SslMode {
+    fn parse(value: &str) -> Option<Self> {
+        Some(match value {
+            "disable" => Self::Disable,
+            "prefer" => Self::Prefer,
+            "require" => Self::Require,
+            "verify-ca" => Self::VerifyCa,
+            "verify-full" => Self::VerifyFull,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Disable => "disable",
+            Self::Prefer => "prefer",
+            Self::Require => "require",
+            Self::VerifyCa => "verify-ca",
+            Self::VerifyFull => "verify-full",
+        }
+    }
+}
+
+/// Where the trusted CA certificates come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Roots {
+    /// `sslrootcert=PATH`: a PEM file of CA certificates.
+    File(PathBuf),
+    /// `sslrootcert=system`, or no `sslrootcert`: the system's CA store.
+    System { named: bool },
+}
+
+/// What tokio-postgres connects with (a cheap clone: the rustls config is shared).
+#[derive(Clone)]
+pub struct Connector(pub MakeRustlsConnect);
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Connector")
+    }
+}
+
+/// The TLS settings of a store URL.
+#[derive(Clone, Debug)]
+pub struct Tls {
+    pub mode: SslMode,
+    pub roots: Roots,
+}
+
+/// Takes `sslmode` and `sslrootcert` out of a store URL (`postgres://…?sslmode=…` or
+/// `host=… sslmode=…`), falling back on `PGSSLMODE` and `PGSSLROOTCERT` (given as `env`),
+/// and returns the rest of the URL, for tokio-postgres, and the settings.
+pub fn split(url: &str, env: impl Fn(&str) -> Option<String>) -> Result<(String, Tls), String> {
+    let mut mode = None;
+    let mut rootcert = None;
+    let mut unsupported = None;
+    let rest = rewrite(url, |key, value| match key {
+        "sslmode" => {
+            mode = Some(value.to_owned());
+            None
+        }
+        "sslrootcert" => {
+            rootcert = Some(value.to_owned());
+            None
+        }
+        "sslcert"
+        | "sslkey"
+        | "sslpassword"
+        | "sslcrl"
+        | "sslcrldir"
+        | "sslsni"
+        | "ssl_min_protocol_version"
+        | "ssl_max_protocol_version"
+        | "requirepeer"
+        | "gssencmode" => {
+            unsupported.get_or_insert_with(|| key.to_owned());
+            None
+        }
+        _ => Some(()),
+    });
+    if let Some(key) = unsupported {
+        let why = if key.starts_with("sslcert") || key == "sslkey" || key == "sslpassword" {
+            "client certificates are not supported: authenticate with a password (in the URL or PGPASSWORD)"
+        } else {
+            "only sslmode and sslrootcert are supported"
+        };
+        return Err(format!("{key} is not supported here: {why}"));
+    }
+    let (mode, mode_from) = match mode {
+        Some(m) => (Some(m), "sslmode"),
+        None => (env("PGSSLMODE").filter(|m| !m.is_empty()), "PGSSLMODE"),
+    };
+    let rootcert = rootcert.or_else(|| env("PGSSLROOTCERT")).filter(|r| !r.is_empty());
+    let roots = match rootcert.as_deref() {
+        None => Roots::System { named: false },
+        Some("system") => Roots::System { named: true },
+        Some(path) => Roots::File(PathBuf::from(path)),
+    };
+    let mode = match mode.as_deref() {
+        None if roots == (Roots::System { named: true }) => SslMode::VerifyFull,
+        None => SslMode::Prefer,
+        Some(m) => SslMode::parse(m).ok_or_else(|| {
+            format!("{mode_from} '{m}' is not one of {MODES} (libpq's meanings; prefer when none is given)")
+        })?,
+    };
+    // As libpq: trusting "whatever the system trusts" means nothing unless the host name is
+    // checked too (any public CA signs a certificate for somebody's name).
+    if roots == (Roots::System { named: true }) && mode != SslMode::VerifyFull {
+        return Err(format!(
+            "sslrootcert=system needs sslmode=verify-full (the system's CAs vouch for names, not for your server), not sslmode={}",
+            mode.name()
+        ));
+    }
+    Ok((rest, Tls { mode, roots }))
+}
+
+impl Tls {
+    /// What tokio-postgres is told: whether TLS is asked for, and whether it is a must.
+    pub fn pg_mode(&self) -> PgSslMode {
+        match self.mode {
+            SslMode::Disable => PgSslMode::Disable,
+            SslMode::Prefer => PgSslMode::Prefer,
+            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => PgSslMode::Require,
+        }
+    }
+
+    /// The rustls connector for these settings; reads `sslrootcert` (or the system's CAs)
+    /// when a certificate is to be checked.
+    pub fn connector(&self) -> Result<Connector, String> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("cannot set up TLS: {e}"))?;
+        // libpq checks the chain whenever root certificates are given, even under
+        // prefer/require ("require with a root certificate behaves as verify-ca").
+        let check_chain = match self.mode {
+            SslMode::Disable => false,
+            SslMode::Prefer | SslMode::Require => matches!(self.roots, Roots::File(_)),
+            SslMode::VerifyCa | SslMode::VerifyFull => true,
+        };
+        let config = if check_chain {
+            let roots = Arc::new(self.load_roots()?);
+            let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider)
+                .build()
+                .map_err(|e| format!("cannot use the CA certificates {}: {e}", self.roots_shown()))?;
+            let verifier: Arc<dyn ServerCertVerifier> =
+                if self.mode == SslMode::VerifyFull { webpki } else { Arc::new(ChainOnly(webpki)) };
+            builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth()
+        } else {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+                .with_no_client_auth()
+        };
+        Ok(Connector(MakeRustlsConnect::new(config)))
+    }
+
+    fn load_roots(&self) -> Result<rustls::RootCertStore, String> {
+        let mut store = rustls::RootCertStore::empty();
+        match &self.roots {
+            Roots::File(path) => {
+                let shown = path.display();
+                let pem = std::fs::read(path).map_err(|e| {
+                    format!("cannot read sslrootcert {shown}: {e}: give a PEM file of the CA certificates that sign the store's certificate")
+                })?;
+                let certs = CertificateDer::pem_slice_iter(&pem)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| format!("sslrootcert {shown} is not a PEM file of CA certificates: {e}"))?;
+                if certs.is_empty() {
+                    return Err(format!(
+                        "sslrootcert {shown} holds no certificate: give a PEM file with `-----BEGIN CERTIFICATE-----` blocks of the CA that signs the store's certificate"
+                    ));
+                }
+                for cert in certs {
+                    store.add(cert).map_err(|e| {
+                        format!("sslrootcert {shown} holds a certificate rustls cannot use: {e}")
+                    })?;
+                }
+            }
+            Roots::System { .. } => {
+                let found = rustls_native_certs::load_native_certs();
+                store.add_parsable_certificates(found.certs);
+                if store.is_empty() {
+                    let why: Vec<String> = found.errors.iter().map(ToString::to_string).collect();
+                    return Err(format!(
+                        "no trusted CA certificates found on this system{}: give the store's CA with sslrootcert=PATH in the store URL",
+                        if why.is_empty() { String::new() } else { format!(" ({})", why.join("; ")) }
+                    ));
+                }
+            }
+        }
+        Ok(store)
+    }
+
+    fn roots_shown(&self) -> Cow<'_, str> {
+        match &self.roots {
+            Roots::File(path) => format!("in sslrootcert {}", path.display()).into(),
+            Roots::System { .. } => "this system trusts".into(),
+        }
+    }
+
+    /// A message people can act on for a failed connection, when TLS is what failed.
+    pub fn explain(&self, e: &tokio_postgres::Error) -> Option<String> {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(err) = source {
+            if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+                return Some(self.explain_rustls(tls));
+            }
+            if let Some(io) = err.downcast_ref::<std::io::Error>()
+                && let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
+            {
+                return Some(self.explain_rustls(tls));
+            }
+            // tokio-postgres's words when the server answers the TLS request with "no" under
+            // require (tests/store.rs holds it to them).
+            if err.to_string() == "server does not support TLS" {
+                return Some(format!(
+                    "the server does not offer TLS, and sslmode={} requires it: turn `ssl` on in its postgresql.conf (with ssl_cert_file and ssl_key_file), or use sslmode=prefer on a network you trust",
+                    self.mode.name()
+                ));
+            }
+            source = err.source();
+        }
+        None
+    }
+
+    fn explain_rustls(&self, e: &rustls::Error) -> String {
+        let rustls::Error::InvalidCertificate(cert) = e else {
+            return format!("the TLS handshake failed: {e}");
+        };
+        match cert {
+            CertificateError::UnknownIssuer => match &self.roots {
+                Roots::File(path) => format!(
+                    "the store's certificate is not signed by a CA in sslrootcert {}: give the CA that signed it (the issuer of the server's ssl_cert_file) in that file",
+                    path.display()
+                ),
+                Roots::System { .. } => "the store's certificate is not signed by a CA this system trusts: give its CA with sslrootcert=PATH in the store URL".to_owned(),
+            },
+            CertificateError::NotValidForName => {
+                "the store's certificate is not made out to the host connected to: connect by a name it holds, or use sslmode=verify-ca to check only who signed it".to_owned()
+            }
+            CertificateError::NotValidForNameContext { expected, presented } => format!(
+                "the store's certificate is not made out to {} (it holds {}): connect by a name it holds, or use sslmode=verify-ca to check only who signed it",
+                expected.to_str(),
+                if presented.is_empty() {
+                    "no name".to_owned()
+                } else {
+                    presented.iter().map(|n| plain_name(n)).collect::<Vec<_>>().join(", ")
+                }
+            ),
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                format!("the store's certificate has expired ({e}): the server needs a new one")
+            }
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                format!("the store's certificate is not valid yet ({e}): check this machine's clock")
+            }
+            _ => format!("the store's certificate was refused: {e}"),
+        }
+    }
+}
+
+/// A name of a certificate as rustls reports it (`DnsName("db.internal")`,
+/// `IpAddress(10.0.0.5)`), as people write it.
+fn plain_name(name: &str) -> &str {
+    name.strip_prefix("DnsName(\"")
+        .and_then(|n| n.strip_suffix("\")"))
+        .or_else(|| name.strip_prefix("IpAddress(").and_then(|n| n.strip_suffix(')')))
+        .unwrap_or(name)
+}
+
+/// `sslmode=verify-ca` (and require/prefer with `sslrootcert`): the chain must lead to a
+/// trusted CA, the host name is not checked. rustls's verifier checks the name last, after
+/// the chain (and revocation) passed, so its name error alone is forgiven.
+#[derive(Debug)]
+struct ChainOnly(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// `sslmode=prefer` and `require` without `sslrootcert`: encrypted, but any certificate is
+/// taken (libpq's meaning: protection from eavesdroppers, not from someone in the middle).
+/// The handshake's signatures are still checked, so the server holds the key of the
+/// certificate it shows.
+#[derive(Debug)]
+struct AnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Rewrites the parameters of a connection URL or key/value string: `keep(key, value)`
+/// returns `None` to take a parameter out. Values are given decoded (percent-decoding in
+/// URLs, quotes and backslashes in key/value strings); kept ones are copied as written.
+pub(super) fn rewrite(url: &str, mut keep: impl FnMut(&str, &str) -> Option<()>) -> String {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let Some((base, query)) = url.split_once('?') else { return url.to_owned() };
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                let k = percent_encoding::percent_decode_str(k).decode_utf8_lossy();
+                let v = percent_encoding::percent_decode_str(v).decode_utf8_lossy();
+                keep(&k, &v).is_some()
+            })
+            .collect();
+        if kept.is_empty() { base.to_owned() } else { format!("{base}?{}", kept.join("&")) }
+    } else {
+        let kept: Vec<&str> = key_values(url)
+            .into_iter()
+            .filter(|kv| keep(&kv.key, &kv.value).is_some())
+            .map(|kv| kv.raw)
+            .collect();
+        kept.join(" ")
+    }
+}
+
+/// One `key=value` of a libpq key/value connection string.
+pub(super) struct KeyValue<'a> {
+    pub key: String,
+    pub value: String,
+    /// The whole `key=value` as written.
+    pub raw: &'a str,
+    /// Where the value starts in `raw`.
+    pub value_at: usize,
+}
+
+/// The `key=value` pairs of a libpq key/value string (`host=db user='on call'`), as libpq
+/// reads them: spaces around `=` allowed, values quoted with `'`, `\` escaping. Text that
+/// is not a pair is kept as a pair with an empty key, so nothing written is lost.
+pub(super) fn key_values(s: &str) -> Vec<KeyValue<'_>> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let skip_space = |mut i: usize| {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        i
+    };
+    loop {
+        i = skip_space(i);
+        if i >= bytes.len() {
+            return out;
+        }
+        let start = i;
+        while i < bytes.len() && bytes[i] != b'=' && !bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let key = s[start..i].to_owned();
+        let j = skip_space(i);
+        if j >= bytes.len() || bytes[j] != b'=' {
+            out.push(KeyValue { key: String::new(), value: key, raw: &s[start..i], value_at: 0 });
+            continue;
+        }
+        i = skip_space(j + 1);
+        let value_at = i - start;
+        let mut value = String::new();
+        let quoted = i < bytes.len() && bytes[i] == b'\'';
+        if quoted {
+            i += 1;
+        }
+        let mut chars = s[i..].char_indices();
+        let mut end = s.len();
+        while let Some((at, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some((_, next)) = chars.next() {
+                        value.push(next);
+                    }
+                }
+                '\'' if quoted => {
+                    end = i + at + 1;
+                    break;
+                }
+                c if !quoted && c.is_ascii_whitespace() => {
+                    end = i + at;
+                    break;
+                }
+                c => value.push(c),
+            }
+        }
+        i = end;
+        out.push(KeyValue { key, value, raw: &s[start..end], value_at });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn sslmode_and_sslrootcert_are_taken_out_of_either_form_of_url() {
+        let (rest, tls) = split(
+            "postgres://ops@db:5432/runs?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem&application_name=x",
+            no_env,
+        )
+        .unwrap();
+        assert_eq!(rest, "postgres://ops@db:5432/runs?application_name=x");
+        assert_eq!(tls.mode, SslMode::VerifyFull);
+        assert_eq!(tls.roots, Roots::File("/etc/ca.pem".into()));
+        assert_eq!(tls.pg_mode(), PgSslMode::Require);
+
+        let (rest, tls) =
+            split("host=db sslmode = verify-ca sslrootcert='/my ca/root.pem' user=ops", no_env).unwrap();
+        assert_eq!(rest, "host=db user=ops");
+        assert_eq!(tls.mode, SslMode::VerifyCa);
+        assert_eq!(tls.roots, Roots::File("/my ca/root.pem".into()));
+
+        let (rest, tls) = split("postgres://db/runs?sslmode=disable", no_env).unwrap();
+        assert_eq!((rest.as_str(), tls.pg_mode()), ("postgres://db/runs", PgSslMode::Disable));
+    }
+
+    #[test]
+    fn prefer_is_the_default_and_the_environment_fills_in_what_the_url_leaves_out() {
+        let (_, tls) = split("postgres://db/runs", no_env).unwrap();
+        assert_eq!((tls.mode, tls.roots), (SslMode::Prefer, Roots::System { named: false }));
+        let env = |k: &str| match k {
+            "PGSSLMODE" => Some("require".to_owned()),
+            "PGSSLROOTCERT" => Some("/ca.pem".to_owned()),
+            _ => None,
+        };
+        let (_, tls) = split("postgres://db/runs", env).unwrap();
+        assert_eq!((tls.mode, tls.roots), (SslMode::Require, Roots::File("/ca.pem".into())));
+        let (_, tls) = split("postgres://db/runs?sslmode=verify-full", env).unwrap();
+        assert_eq!(tls.mode, SslMode::VerifyFull, "the URL comes first");
+        // sslrootcert=system means verify-full, and nothing weaker.
+        let (_, tls) = split("postgres://db/runs?sslrootcert=system", no_env).unwrap();
+        assert_eq!((tls.mode, tls.roots), (SslMode::VerifyFull, Roots::System { named: true }));
+        let e = split("postgres://db/runs?sslrootcert=system&sslmode=require", no_env).unwrap_err();
+        assert!(e.contains("needs sslmode=verify-full"), "{e}");
+    }
+
+    #[test]
+    fn libpq_settings_this_store_cannot_honour_are_refused_not_ignored() {
+        let e =
+            split("postgres://db/runs?sslmode=verify-full&sslcert=me.crt&sslkey=me.key", no_env).unwrap_err();
+        assert!(e.starts_with("sslcert is not supported here: client certificates are not supported"), "{e}");
+        let e = split("host=db sslcrl=/crl.pem", no_env).unwrap_err();
+        assert!(e.starts_with("sslcrl is not supported here"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_sslmode_names_the_allowed_ones() {
+        let e = split("postgres://db/runs?sslmode=verify_full", no_env).unwrap_err();
+        assert_eq!(
+            e,
+            "sslmode 'verify_full' is not one of disable, prefer, require, verify-ca, verify-full (libpq's meanings; prefer when none is given)"
+        );
+        let e = split("postgres://db/runs", |_| Some("on".to_owned())).unwrap_err();
+        assert!(e.starts_with("PGSSLMODE 'on' is not one of"), "{e}");
+    }
+
+    #[test]
+    fn certificate_names_are_shown_as_people_write_them() {
+        assert_eq!(plain_name("DnsName(\"db.internal\")"), "db.internal");
+        assert_eq!(plain_name("IpAddress(127.0.0.1)"), "127.0.0.1");
+        assert_eq!(plain_name("DirectoryName"), "DirectoryName");
+    }
+
+    #[test]
+    fn key_values_are_read_as_libpq_reads_them() {
+        let kv = key_values(r"host=db  password = 'it''s' user=o\ ps dbname='a b\'c'");
+        let pairs: Vec<(&str, &str, &str)> =
+            kv.iter().map(|k| (k.key.as_str(), k.value.as_str(), k.raw)).collect();
+        assert_eq!(
+            pairs,
+            [
+                ("host", "db", "host=db"),
+                ("password", "it", "password = 'it'"),
+                ("", "'s'", "'s'"),
+                ("user", "o ps", r"user=o\ ps"),
+                ("dbname", "a b'c", r"dbname='a b\'c'"),
+            ]
+        );
+        assert_eq!(kv[1].value_at, "password = ".len());
+    }
+
+    #[test]
+    fn an_unreadable_or_empty_sslrootcert_is_said_with_its_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        let missing = tmp.path().join("nope.pem");
+        let tls = Tls { mode: SslMode::VerifyFull, roots: Roots::File(missing.clone()) };
+        let e = tls.connector().err().unwrap();
+        assert!(e.starts_with(&format!("cannot read sslrootcert {}: ", missing.display())), "{e}");
+        let empty = tmp.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let tls = Tls { mode: SslMode::VerifyCa, roots: Roots::File(empty.clone()) };
+        let e = tls.connector().err().unwrap();
+        assert!(e.contains(&format!("sslrootcert {} holds no certificate", empty.display())), "{e}");
+        // Nothing is read when no certificate is checked.
+        let tls = Tls { mode: SslMode::Require, roots: Roots::System { named: false } };
+        assert!(tls.connector().is_ok());
+    }
+}
