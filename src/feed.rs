@@ -59,20 +59,48 @@ impl Feed {
         self.conn().and_then(|c| c.holder(&id).ok().flatten())
     }
 
-    /// Output of a step try from byte `offset` on (moved past what is returned): live from its
-    /// log on this machine; from the store only once the try has `ended` (its tail).
+    /// Output of a step try from `offset` on (moved past what is returned). On this machine
+    /// `offset` counts bytes of the try's log, read live. From the store it counts lines: the
+    /// store keeps a tail of the output (published while the try runs, final when it ends),
+    /// so lines that scrolled out of it between two reads are said as a count, and a last
+    /// line without its newline is held back until the try ends or the line does.
     pub fn output(&mut self, step: &str, attempt: u32, offset: &mut u64, ended: bool) -> Option<Vec<u8>> {
         if self.store.is_none() {
             return read_from(&self.dir.join("steps").join(format!("{step}.{attempt}.log")), offset);
         }
-        if !ended {
-            return None;
-        }
         let id = self.id.clone();
-        self.conn().and_then(|c| c.tail(&id, step, attempt).ok().flatten()).map(String::into_bytes)
+        let (tail, left_out) = self.conn().and_then(|c| c.tail(&id, step, attempt).ok().flatten())?;
+        new_lines(&tail, left_out, offset, ended)
     }
 }
 
+/// The lines of a stored tail (the first being line number `left_out`) after the first
+/// `*seen` lines of the output, with `*seen` moved past them.
+fn new_lines(tail: &str, left_out: i64, seen: &mut u64, ended: bool) -> Option<Vec<u8>> {
+    let first = left_out.max(0) as u64;
+    let mut lines: Vec<&str> = tail.split_inclusive('\n').collect();
+    if !ended && lines.last().is_some_and(|l| !l.ends_with('\n')) {
+        lines.pop(); // still being written
+    }
+    let end = first + lines.len() as u64;
+    if end <= *seen {
+        return None;
+    }
+    let mut out = String::new();
+    if *seen < first {
+        let missed = first - *seen;
+        out.push_str(&format!(
+            "… {missed} line{} not shown (the store keeps the last lines) …\n",
+            if missed == 1 { "" } else { "s" }
+        ));
+    }
+    let from = (*seen).max(first) - first;
+    for line in &lines[from as usize..] {
+        out.push_str(line);
+    }
+    *seen = end;
+    Some(out.into_bytes())
+}
 /// The bytes of `path` after `offset` (moved on past them), if there are any.
 fn read_from(path: &std::path::Path, offset: &mut u64) -> Option<Vec<u8>> {
     use std::io::{Read, Seek};
@@ -85,4 +113,25 @@ fn read_from(path: &std::path::Path, offset: &mut u64) -> Option<Vec<u8>> {
     }
     *offset += buf.len() as u64;
     Some(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::new_lines;
+
+    #[test]
+    fn a_stored_tail_gives_each_line_once_and_says_what_scrolled_out() {
+        let mut seen = 0;
+        // Live: the last line is still being written and waits.
+        assert_eq!(new_lines("a\nb\npart", 0, &mut seen, false).unwrap(), b"a\nb\n");
+        assert_eq!(seen, 2);
+        assert_eq!(new_lines("a\nb\npart", 0, &mut seen, false), None, "nothing new");
+        // The tail moved on: two lines scrolled out unseen, then the rest arrives.
+        let text = String::from_utf8(new_lines("partial\nd\ne\n", 4, &mut seen, false).unwrap()).unwrap();
+        assert_eq!(text, "… 2 lines not shown (the store keeps the last lines) …\npartial\nd\ne\n");
+        assert_eq!(seen, 7);
+        // The try ended: its final tail gives the lines not seen yet, a last partial one too.
+        assert_eq!(new_lines("d\ne\nf\nend", 5, &mut seen, true).unwrap(), b"f\nend");
+        assert_eq!(seen, 9);
+    }
 }

@@ -28,7 +28,9 @@ pub struct Journal {
 /// A run's place in the team store, held by its driver.
 #[derive(Debug)]
 struct Shared {
-    conn: crate::store::Connection,
+    conn: std::sync::Arc<crate::store::Connection>,
+    /// Publishes the running try's output for watchers on other machines.
+    live: crate::store::live::Publisher,
     seq: i32,
     /// The number the next record gets.
     next: i32,
@@ -111,7 +113,9 @@ impl Journal {
                     return Err(LeaseHeld { run, holder }.into());
                 }
                 let (seq, next) = conn.position(&run)?;
-                Some(Shared { conn, seq, next, attempts: Default::default(), lost: false })
+                let conn = std::sync::Arc::new(conn);
+                let live = crate::store::live::Publisher::start(std::sync::Arc::clone(&conn), seq);
+                Some(Shared { conn, live, seq, next, attempts: Default::default(), lost: false })
             }
             None => None,
         };
@@ -174,6 +178,7 @@ impl Shared {
         let ended = match &entry.record {
             Record::StepStarted { step, attempt, .. } => {
                 self.attempts.insert(step.clone(), *attempt);
+                self.live.follow(step, *attempt, dir.join("steps").join(format!("{step}.{attempt}.log")));
                 None
             }
             Record::AttemptFailed { step, attempt, .. } => Some((step, *attempt)),
@@ -182,6 +187,9 @@ impl Shared {
             | Record::StepCancelled { step, .. } => self.attempts.get(step).map(|a| (step, *a)),
             _ => None,
         };
+        if ended.is_some() {
+            self.live.stop();
+        }
         let tail = ended.and_then(|(step, attempt)| {
             let log = dir.join("steps").join(format!("{step}.{attempt}.log"));
             crate::store::Tail::of_log(step, attempt, &log)

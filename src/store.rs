@@ -19,6 +19,7 @@
 //! The connection is TLS when the URL's `sslmode` asks for it (libpq's modes and
 //! `sslrootcert`, see [`tls`]).
 
+pub mod live;
 mod tls;
 
 use std::collections::BTreeMap;
@@ -45,9 +46,10 @@ pub const TAIL_LINES: usize = 200;
 pub const TAIL_BYTES: usize = 64 * 1024;
 
 /// Versioned migrations, applied in order, each once, by whichever runbook gets there first.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    "CREATE TABLE runbook_runs (
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        "CREATE TABLE runbook_runs (
         seq serial PRIMARY KEY,
         id text NOT NULL UNIQUE,
         runbook text NOT NULL,
@@ -73,7 +75,12 @@ const MIGRATIONS: &[(i32, &str)] = &[(
         lines_left_out bigint NOT NULL,
         PRIMARY KEY (run_seq, step, attempt)
     );",
-)];
+    ),
+    // Output of a try still running, published for watchers on other machines
+    // (store::live); a final tail (written with the record that ends the try) is never
+    // replaced by a live one.
+    (2, "ALTER TABLE runbook_output ADD COLUMN final boolean NOT NULL DEFAULT true;"),
+];
 
 /// The store this process uses, chosen once at start-up (`--store`, `RUNBOOK_STORE`,
 /// `store:` in config.yaml); `None` keeps runs in the local data directory only.
@@ -192,7 +199,7 @@ impl Store {
             let rows = c
                 .query(
                     "SELECT o.step, o.attempt, o.tail, o.lines_left_out FROM runbook_output o
-                     JOIN runbook_runs u ON u.seq = o.run_seq WHERE u.id = $1",
+                     JOIN runbook_runs u ON u.seq = o.run_seq WHERE u.id = $1 AND o.final",
                     &[&run],
                 )
                 .await?;
@@ -484,7 +491,7 @@ impl Connection {
                             INSERT INTO runbook_output (run_seq, step, attempt, tail, lines_left_out)
                             VALUES ($1, $6, $7, $8, $9)
                             ON CONFLICT (run_seq, step, attempt) DO UPDATE
-                            SET tail = excluded.tail, lines_left_out = excluded.lines_left_out)
+                            SET tail = excluded.tail, lines_left_out = excluded.lines_left_out, final = true)
                          INSERT INTO runbook_records (run_seq, n, at, kind, entry) VALUES ($1, $2, $3, $4, $5)",
                         &[&seq, &n, &at, &kind, &value, &t.step, &t.attempt, &t.text, &t.lines_left_out],
                     )
@@ -511,18 +518,43 @@ impl Connection {
         found.with_context(|| format!("the run is not in the run store {}", self.shown))
     }
 
-    /// The stored output tail of a step attempt of run `id`.
-    pub fn tail(&self, id: &str, step: &str, attempt: u32) -> anyhow::Result<Option<String>> {
+    /// The stored output tail of a step attempt of run `id` (live while the try runs, final
+    /// once it ended), and how many lines were left out before it.
+    pub fn tail(&self, id: &str, step: &str, attempt: u32) -> anyhow::Result<Option<(String, i64)>> {
         let (id, step, attempt) = (id.to_owned(), step.to_owned(), attempt as i32);
         self.call(move |c| async move {
             let row = c
                 .query_opt(
-                    "SELECT o.tail FROM runbook_output o JOIN runbook_runs u ON u.seq = o.run_seq
+                    "SELECT o.tail, o.lines_left_out FROM runbook_output o JOIN runbook_runs u ON u.seq = o.run_seq
                      WHERE u.id = $1 AND o.step = $2 AND o.attempt = $3",
                     &[&id, &step, &attempt],
                 )
                 .await?;
-            Ok(row.map(|r| r.get(0)))
+            Ok(row.map(|r| (r.get(0), r.get(1))))
+        })
+    }
+
+    /// Publishes the tail of a try still running (see [`live`]); a final tail stays.
+    pub fn publish(
+        &self,
+        seq: i32,
+        step: &str,
+        attempt: u32,
+        tail: &str,
+        lines_left_out: i64,
+    ) -> anyhow::Result<()> {
+        let (step, attempt, tail) = (step.to_owned(), attempt as i32, tail.to_owned());
+        self.call(move |c| async move {
+            c.execute(
+                "INSERT INTO runbook_output (run_seq, step, attempt, tail, lines_left_out, final)
+                 VALUES ($1, $2, $3, $4, $5, false)
+                 ON CONFLICT (run_seq, step, attempt) DO UPDATE
+                 SET tail = excluded.tail, lines_left_out = excluded.lines_left_out
+                 WHERE NOT runbook_output.final",
+                &[&seq, &step, &attempt, &tail, &lines_left_out],
+            )
+            .await?;
+            Ok(())
         })
     }
 

@@ -320,7 +320,7 @@ fn a_teammate_watches_a_run_live_in_the_tui_and_takes_it_over_after_the_handoff(
         format!(
             "title: Calm the API\nsteps:\n  \
              - {{ id: announce, title: Announce the incident, body: Post in the incident channel. }}\n  \
-             - {{ id: restart, title: Restart the API, run: 'echo restarted >> {p}/ran; echo hello-from-A' }}\n  \
+             - {{ id: restart, title: Restart the API, run: 'echo restarted >> {p}/ran; echo hello-from-$((40+2)); while [ ! -f {p}/go-live ]; do sleep 0.02; done; echo went-$((2*3))' }}\n  \
              - {{ id: close, title: Close the incident, body: Say it is over. }}\n",
             p = root.display()
         ),
@@ -352,12 +352,16 @@ fn a_teammate_watches_a_run_live_in_the_tui_and_takes_it_over_after_the_handoff(
     a.keys(" ");
     a.wait_for("▸ Restart the API");
     a.keys("\r");
-    a.wait_for("hello-from-A");
+    a.wait_for("hello-from-42");
+    // B sees the output (not the command, which reads `$((40+2))`) while the step still runs
+    // (it waits for go-live): published live through the store, not only when the step ends.
+    b.wait_for("hello-from-42");
+    std::fs::write(root.join("go-live"), "").unwrap();
     b.wait_until("B sees the restart pass and the run move on", |s| {
         s.text().contains("▸ Close the incident")
     });
     b.keys("k");
-    b.wait_for("hello-from-A");
+    b.wait_for("went-6");
     // Watching is read-only.
     b.keys(" ");
     b.wait_for("read-only");
@@ -389,7 +393,8 @@ fn the_schema_is_created_once_by_racing_first_connections_and_a_newer_one_is_ref
         let o = r.wait_with_output().unwrap();
         assert!(o.status.success(), "every first-ever connection gets the schema: {}", text(&o));
     }
-    assert_eq!(pg.sql("SELECT version FROM runbook_migrations ORDER BY version").trim(), "1");
+    let versions = pg.sql("SELECT version FROM runbook_migrations ORDER BY version");
+    assert_eq!(versions.split_whitespace().collect::<Vec<_>>(), ["1", "2"], "each migration once");
     pg.sql("INSERT INTO runbook_migrations (version) VALUES (99)");
     let o = machines[0].run(&["runs"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));

@@ -177,6 +177,14 @@ impl Execution {
         let mut handle =
             |stream: Stream, bytes: Vec<u8>, batch: &mut Vec<(Stream, Vec<u8>)>, batch_bytes: &mut usize| {
                 if bytes.is_empty() {
+                    // No bytes: the log is flushed, so whoever reads it as it grows (a watcher,
+                    // the run store's live tail) is as current as the screen.
+                    if let Some(l) = log.as_mut()
+                        && let Err(e) = l.flush()
+                    {
+                        log_error.get_or_insert_with(|| e.to_string());
+                        log = None;
+                    }
                     return;
                 }
                 if let Some(l) = log.as_mut() {
@@ -246,6 +254,7 @@ impl Execution {
                 for (s, b) in batch.drain(..) {
                     sink(s, &b);
                 }
+                handle(Stream::Stdout, Vec::new(), &mut batch, &mut batch_bytes);
                 batch_bytes = 0;
                 last_flush = now;
             }

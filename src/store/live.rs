@@ -1,0 +1,152 @@
+//! The output of the step running now, published to the store while it runs, so a teammate
+//! watching from another machine (`runbook attach`) sees it live rather than when the step
+//! ends.
+//!
+//! A thread of the driver's journal follows the running try's log file (already masked, as
+//! step logs are) and, at most once a second and only when it grew, writes its tail to the
+//! store as a *live* row of `runbook_output`. The record that ends the try writes the final
+//! tail in the same statement as the record, as before; a live write never replaces a final
+//! one, whatever order they reach the server in. Publishing is best effort: a failed write is
+//! tried again at the next tick, and never stops the run (the record path decides that).
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use super::{Connection, TAIL_BYTES, tail_of};
+
+/// How often a growing log is published.
+pub const EVERY: Duration = Duration::from_secs(1);
+
+enum Order {
+    Follow { step: String, attempt: u32, log: PathBuf },
+    Stop,
+}
+
+/// Publishes the running try's output; stops its thread when dropped.
+#[derive(Debug)]
+pub struct Publisher {
+    orders: mpsc::Sender<Order>,
+}
+
+impl Publisher {
+    pub fn start(conn: Arc<Connection>, seq: i32) -> Self {
+        let (orders, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("runbook-live".into())
+            .spawn(move || publish(&conn, seq, &rx))
+            .map(|_| ())
+            .unwrap_or_else(|e| eprintln!("runbook: live output for watchers is off: {e}"));
+        Self { orders }
+    }
+
+    /// Follows the log of a try that has just started.
+    pub fn follow(&self, step: &str, attempt: u32, log: PathBuf) {
+        let _ = self.orders.send(Order::Follow { step: step.to_owned(), attempt, log });
+    }
+
+    /// The try ended: its final tail goes with the record that ends it.
+    pub fn stop(&self) {
+        let _ = self.orders.send(Order::Stop);
+    }
+}
+
+fn publish(conn: &Connection, seq: i32, orders: &mpsc::Receiver<Order>) {
+    let mut following: Option<Follower> = None;
+    let mut next = Instant::now() + EVERY;
+    loop {
+        match orders.recv_timeout(next.saturating_duration_since(Instant::now())) {
+            Ok(Order::Follow { step, attempt, log }) => following = Some(Follower::new(step, attempt, log)),
+            Ok(Order::Stop) => following = None,
+            Err(RecvTimeoutError::Timeout) => {
+                next = Instant::now() + EVERY;
+                if let Some(f) = following.as_mut()
+                    && let Some((tail, left_out)) = f.advance()
+                    && conn.publish(seq, &f.step, f.attempt, &tail, left_out).is_err()
+                {
+                    f.published = None; // try again at the next tick
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+/// Reads a growing log as it grows, keeping its last bytes and counting the lines before them.
+struct Follower {
+    step: String,
+    attempt: u32,
+    log: PathBuf,
+    offset: u64,
+    /// The last bytes read (between one and two [`TAIL_BYTES`]).
+    window: Vec<u8>,
+    /// Lines that ended in bytes no longer in the window.
+    lines_before: i64,
+    /// The offset last published.
+    published: Option<u64>,
+}
+
+impl Follower {
+    fn new(step: String, attempt: u32, log: PathBuf) -> Self {
+        Self { step, attempt, log, offset: 0, window: Vec::new(), lines_before: 0, published: None }
+    }
+
+    /// Reads what the log gained; the tail and the lines left out before it, when there is
+    /// something not published yet.
+    fn advance(&mut self) -> Option<(String, i64)> {
+        if let Ok(mut file) = std::fs::File::open(&self.log)
+            && file.seek(SeekFrom::Start(self.offset)).is_ok()
+        {
+            let mut chunk = vec![0u8; 1 << 20];
+            while let Ok(n) = file.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                self.offset += n as u64;
+                self.window.extend_from_slice(&chunk[..n]);
+                if self.window.len() > 2 * TAIL_BYTES {
+                    let drop = self.window.len() - TAIL_BYTES;
+                    self.lines_before += memchr::memchr_iter(b'\n', &self.window[..drop]).count() as i64;
+                    self.window.drain(..drop);
+                }
+            }
+        }
+        if self.published == Some(self.offset) || self.offset == 0 {
+            return None;
+        }
+        self.published = Some(self.offset);
+        let (tail, left_in_window) = tail_of(&self.window);
+        Some((tail, self.lines_before + left_in_window))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_growing_log_is_read_as_it_grows_with_the_lines_before_its_tail_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("step.1.log");
+        let mut file = std::fs::File::create(&log).unwrap();
+        let mut f = Follower::new("step".into(), 1, log.clone());
+        assert_eq!(f.advance(), None, "nothing written yet");
+        writeln!(file, "one\ntwo").unwrap();
+        assert_eq!(f.advance(), Some(("one\ntwo\n".into(), 0)));
+        assert_eq!(f.advance(), None, "unchanged: not published again");
+        write!(file, "thr").unwrap();
+        assert_eq!(f.advance(), Some(("one\ntwo\nthr".into(), 0)));
+        // Far more than a tail: the same tail and count as the whole log would give.
+        let mut all = b"one\ntwo\nthr".to_vec();
+        for i in 0..50_000 {
+            let line = format!("line {i} of a long output\n");
+            file.write_all(line.as_bytes()).unwrap();
+            all.extend_from_slice(line.as_bytes());
+        }
+        assert_eq!(f.advance(), Some(tail_of(&all)));
+        assert!(f.window.len() <= 2 * TAIL_BYTES);
+    }
+}
