@@ -5,6 +5,11 @@
 
 pub mod pg;
 pub mod pty;
+pub mod sandbox;
+
+// Each test binary uses what it needs of these.
+#[allow(unused_imports)]
+pub use sandbox::{Sandbox, stdout, text};
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -39,13 +39,14 @@ impl Screen {
         cmd.args(args);
         cmd.cwd(dir);
         cmd.env("TERM", "xterm-256color");
-        cmd.env("RUNBOOK_DATA_DIR", dir.join("data"));
-        cmd.env("RUNBOOK_CACHE_DIR", dir.join("cache"));
-        cmd.env("RUNBOOK_CONFIG_DIR", dir.join("config"));
-        cmd.env_remove("RUNBOOK_PATH");
-        // A person at a terminal: CI (set when this suite runs in CI) would make `run` headless.
-        cmd.env_remove("CI");
-        cmd.env_remove("NO_COLOR");
+        // A person at a terminal, in the sandbox `dir`: CI (set when this suite runs in CI)
+        // would make `run` headless; NO_COLOR and the rest are the caller's, not the test's.
+        for key in super::sandbox::CALLERS_VARIABLES {
+            cmd.env_remove(key);
+        }
+        for (key, dir) in super::sandbox::state_dirs(dir, false) {
+            cmd.env(key, dir);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
