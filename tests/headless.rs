@@ -220,8 +220,7 @@ fn a_killed_run_never_runs_a_step_twice_and_resumes_with_every_finished_step_kep
     child.wait().unwrap();
     let before = types(&journal(&run));
     assert!(before.contains(&"step_passed:one".to_string()));
-    let pid =
-        journal(&run).iter().find(|e| e["type"] == "step_process").unwrap()["pid"].as_i64().unwrap();
+    let pid = journal(&run).iter().find(|e| e["type"] == "step_process").unwrap()["pid"].as_i64().unwrap();
 
     // Its step still runs: a resume says so and starts nothing beside it.
     let o = env.run(&["run", "--resume", "latest"]);
