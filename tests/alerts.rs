@@ -261,8 +261,7 @@ fn the_demo_answers_prometheus_queries_and_lists_an_alert_per_fault_without_inst
             all.push("--var".into());
             all.push(format!("{k}={v}"));
         }
-        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-        sb.run(&refs)
+        sb.run(&all)
     };
     let quiet = text(&with_demo(&["alerts", "--env", "demo"]));
     assert!(quiet.contains("no alerts firing in 'demo'"), "{quiet}");

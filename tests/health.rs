@@ -233,8 +233,7 @@ fn the_tour_runs_end_to_end_against_the_demo_service() {
         let mut all = args.clone();
         all.push("--choice".into());
         all.push(format!("decide={choice}"));
-        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-        let o = sb.cmd(&refs).output().unwrap();
+        let o = sb.run(&all);
         let text = String::from_utf8_lossy(&o.stdout);
         assert_eq!(o.status.code(), Some(0), "{choice}:\n{text}");
         assert!(text.contains("│ {\"faults\":[\"errors\"]}"), "{text}");

@@ -11,6 +11,7 @@
 
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -121,7 +122,7 @@ impl Sandbox {
     }
 
     /// The binary with `args` and nothing else: no `--dir`, as a pasted command line runs.
-    pub fn bare(&self, args: &[&str]) -> Command {
+    pub fn bare<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_runbook"));
         c.args(args).current_dir(self.cwd.as_deref().unwrap_or(self.path())).stdin(Stdio::null());
         for key in CALLERS_VARIABLES {
@@ -137,7 +138,7 @@ impl Sandbox {
     }
 
     /// The binary with `args`, then `--dir <dir>` where the sandbox has a runbook directory.
-    pub fn cmd(&self, args: &[&str]) -> Command {
+    pub fn cmd<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
         let mut c = self.bare(args);
         if let Some(dir) = &self.runbooks {
             c.args(["--dir", dir]);
@@ -146,7 +147,7 @@ impl Sandbox {
     }
 
     /// Runs [`Sandbox::cmd`] to its end.
-    pub fn run(&self, args: &[&str]) -> Output {
+    pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
         self.cmd(args).output().unwrap()
     }
 }
