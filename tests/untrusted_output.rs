@@ -32,7 +32,7 @@ impl vt100::Callbacks for Requests {
 /// The binary on a 100x30 terminal that tells what it was asked besides drawing, and keeps
 /// every byte it was sent.
 fn terminal(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Screen<Requests> {
-    Screen::spawn_recording(Requests::default(), args, dir, 100, 30, env)
+    Screen::spawn_recording(Requests::default(), args, dir, (100, 30), env)
 }
 
 fn assert_not_driven(s: &Screen<Requests>) {

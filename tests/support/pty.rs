@@ -48,11 +48,10 @@ impl<C: vt100::Callbacks + Send + 'static> Screen<C> {
         callbacks: C,
         args: &[&str],
         dir: &Path,
-        cols: u16,
-        rows: u16,
+        size: (u16, u16),
         env: &[(&str, &str)],
     ) -> Self {
-        Self::start(callbacks, true, env!("CARGO_BIN_EXE_runbook"), args, dir, (cols, rows), env)
+        Self::start(callbacks, true, env!("CARGO_BIN_EXE_runbook"), args, dir, size, env)
     }
 
     fn start(
