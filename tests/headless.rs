@@ -123,6 +123,16 @@ fn dry_run_prints_every_resolved_command_and_runs_nothing() {
     assert!(env.runs().is_empty(), "a dry run journals nothing");
 }
 
+/// The files named `pwned…` in the sandbox: what a value run as shell code would make.
+fn pwned(env: &Sandbox) -> Vec<String> {
+    std::fs::read_dir(env.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("pwned"))
+        .collect()
+}
+
 #[test]
 fn no_value_is_ever_executed_as_shell_code() {
     let env = Sandbox::new().runbooks_in("books").environments(ENVS);
@@ -153,12 +163,7 @@ fn no_value_is_ever_executed_as_shell_code() {
             "the captured {value:?} was not passed as one word:\n{text}"
         );
     }
-    let made: Vec<String> = std::fs::read_dir(env.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("pwned"))
-        .collect();
+    let made = pwned(&env);
     assert!(made.is_empty(), "a value was executed: {made:?}");
 }
 
@@ -427,12 +432,7 @@ fn values_are_data_in_every_shell_context() {
             );
         }
     }
-    let made: Vec<String> = std::fs::read_dir(env.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("pwned"))
-        .collect();
+    let made = pwned(&env);
     assert!(made.is_empty(), "a value was executed: {made:?}");
 }
 
