@@ -14,6 +14,9 @@ mod support;
 #[path = "../tests/support/pty.rs"]
 #[allow(dead_code)]
 mod pty;
+// pty.rs isolates its program with the tests' sandbox variables.
+#[path = "../tests/support/sandbox.rs"]
+mod sandbox;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

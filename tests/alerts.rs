@@ -8,35 +8,13 @@ mod prom;
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use prom::Stack;
 use support::pty::Screen;
+use support::{Sandbox, text};
 
 const TOKEN: &str = "s3cr3t-t0ken";
-
-fn runbook_cmd(args: &[&str], dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_runbook"));
-    c.args(args)
-        .current_dir(dir)
-        .env_remove("RUNBOOK_PATH")
-        .env("RUNBOOK_DATA_DIR", dir.join("data"))
-        .env("RUNBOOK_CACHE_DIR", dir.join("cache"))
-        .env("RUNBOOK_CONFIG_DIR", dir.join("config"))
-        .env("AM_TOKEN", TOKEN)
-        .env("CI", "1")
-        .stdin(Stdio::null());
-    c
-}
-
-fn run(args: &[&str], dir: &Path) -> Output {
-    runbook_cmd(args, dir).output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
 
 /// The environments: `live` against the real pair, `down` against a closed port.
 fn environments(dir: &Path, stack: &Stack, monitors: &str) {
@@ -84,7 +62,7 @@ fn firing(stack: &Stack) -> String {
 #[test]
 fn prometheus_monitors_checks_and_waits_pass_or_fail_on_live_data() {
     let stack = Stack::shared();
-    let tmp = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new().env("AM_TOKEN", TOKEN).env("CI", "1");
     let monitors = "monitors:
   - { id: errors, title: Error rate, check: { prometheus: 'svc_error_ratio', expect: { value: '< 0.05' } } }
   - { id: strict, title: Strict error rate, check: { prometheus: 'svc_error_ratio', expect: { value: '< 0.001' } } }
@@ -95,9 +73,9 @@ fn prometheus_monitors_checks_and_waits_pass_or_fail_on_live_data() {
   - { id: text, title: A string, check: { prometheus: '\"hello\"', expect: { value: '< 1' } } }
   - { id: nan, title: Not a number, check: { prometheus: '0/0', expect: { value: '< 1' } } }
 ";
-    environments(tmp.path(), stack, monitors);
+    environments(sb.path(), stack, monitors);
     std::fs::write(
-        tmp.path().join("books/gate.yaml"),
+        sb.path().join("books/gate.yaml"),
         "title: Gate on the error rate
 steps:
   - id: gate
@@ -114,12 +92,12 @@ inputs:
 ",
     )
     .unwrap();
-    let check = run(&["check", "--dir", "books"], tmp.path());
+    let check = sb.run(&["check", "--dir", "books"]);
     assert!(check.status.success(), "{}", text(&check));
     stack.wait_scraped();
 
     // Monitors: every bad answer is a failed probe with its reason.
-    let health = run(&["health", "--dir", "books", "--format", "json"], tmp.path());
+    let health = sb.run(&["health", "--dir", "books", "--format", "json"]);
     assert_eq!(health.status.code(), Some(1), "{}", text(&health));
     let rows: serde_json::Value = serde_json::from_slice(&health.stdout).unwrap();
     let row = |id: &str| rows.as_array().unwrap().iter().find(|r| r["monitor"] == id).unwrap().clone();
@@ -137,11 +115,11 @@ inputs:
     assert!(row("text")["reason"].as_str().unwrap().contains("yields a string ('hello')"), "{}", row("text"));
     assert_eq!(row("nan")["reason"], "the query yields NaN");
     // Text names monitors by title.
-    let table = text(&run(&["health", "--dir", "books"], tmp.path()));
+    let table = text(&sb.run(&["health", "--dir", "books"]));
     assert!(table.contains("Error rate ") && table.contains("0.01 < 0.05 ✓"), "{table}");
     assert!(!table.lines().any(|l| l.starts_with("errors ")), "ids stay in the JSON: {table}");
     // An unreachable Prometheus: the reason names the environment and the URL.
-    let down = run(&["health", "--dir", "books", "--env", "down", "--format", "json"], tmp.path());
+    let down = sb.run(&["health", "--dir", "books", "--env", "down", "--format", "json"]);
     let rows: serde_json::Value = serde_json::from_slice(&down.stdout).unwrap();
     let reason = rows[0]["reason"].as_str().unwrap();
     assert!(
@@ -151,16 +129,16 @@ inputs:
     );
 
     // Check steps with a wait: one passes on live data, one fails, both with what they saw.
-    let out = run(&["run", "gate", "--dir", "books", "--yes"], tmp.path());
+    let out = sb.run(&["run", "gate", "--dir", "books", "--yes"]);
     let shown = text(&out);
     assert!(shown.contains("✓ probe 1: 0.01 < 0.05 ✓"), "{shown}");
     assert!(shown.contains("0.01 is not < 0.001 (0.01 < 0.001 ✗)"), "{shown}");
     // The Markdown escapes `<`; the JSON export holds the values as they were observed.
-    let export = text(&run(&["export", "latest"], tmp.path()));
+    let export = text(&sb.run(&["export", "latest"]));
     assert!(export.contains(r"0.01 \< 0.05 ✓") && export.contains(r"0.01 \< 0.001 ✗"), "{export}");
-    let export = text(&run(&["export", "latest", "--format", "json"], tmp.path()));
+    let export = text(&sb.run(&["export", "latest", "--format", "json"]));
     assert!(export.contains("0.01 < 0.05 ✓") && export.contains("0.01 < 0.001 ✗"), "{export}");
-    let journal = journal_of(tmp.path());
+    let journal = journal_of(sb.path());
     assert!(journal.contains(r#""observed":"0.01 < 0.05 ✓""#), "{journal}");
 }
 
@@ -176,12 +154,12 @@ fn journal_of(dir: &Path) -> String {
 #[test]
 fn a_firing_alert_opens_its_runbook_with_inputs_from_its_labels() {
     let stack = Stack::shared();
-    let tmp = tempfile::tempdir().unwrap();
-    environments(tmp.path(), stack, "");
-    queue_books(tmp.path());
+    let sb = Sandbox::new().env("AM_TOKEN", TOKEN).env("CI", "1");
+    environments(sb.path(), stack, "");
+    queue_books(sb.path());
     firing(stack);
 
-    let listed = run(&["alerts", "--dir", "books", "--format", "json"], tmp.path());
+    let listed = sb.run(&["alerts", "--dir", "books", "--format", "json"]);
     assert_eq!(listed.status.code(), Some(0), "{}", text(&listed));
     let alerts: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
     let find =
@@ -194,30 +172,30 @@ fn a_firing_alert_opens_its_runbook_with_inputs_from_its_labels() {
             && backlog["fingerprint"].as_str().unwrap().len() > 4
     );
     assert_eq!(find("QueueWarning")["runbook"], "queue-warning", "by `alerts:`, the first by id");
-    let table = text(&run(&["alerts", "--dir", "books"], tmp.path()));
+    let table = text(&sb.run(&["alerts", "--dir", "books"]));
     assert!(
         table.contains("QueueBacklog") && table.contains("critical") && table.contains("ops/checkout-queue")
     );
     assert!(table.contains("The checkout queue is backing up"), "{table}");
 
     // Inputs from the labels, quoted like every value: the label's shell text stays text.
-    let out = run(&["run", "--alert", "QueueBacklog", "--dir", "books", "--yes"], tmp.path());
+    let out = sb.run(&["run", "--alert", "QueueBacklog", "--dir", "books", "--yes"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("service=checkout team=pay'ments; touch pwned $(id)"), "{}", text(&out));
-    assert!(!tmp.path().join("pwned").exists());
-    let journal = journal_of(tmp.path());
+    assert!(!sb.path().join("pwned").exists());
+    let journal = journal_of(sb.path());
     assert!(journal.contains(r#""alert":{"alertname":"QueueBacklog","fingerprint":""#), "{journal}");
     // By fingerprint, as a dry run.
     let fp = backlog["fingerprint"].as_str().unwrap();
-    let dry = run(&["run", "--alert", fp, "--dir", "books", "--dry-run"], tmp.path());
+    let dry = sb.run(&["run", "--alert", fp, "--dir", "books", "--dry-run"]);
     assert!(text(&dry).contains("printf 'service=%s team=%s\\n' checkout"), "{}", text(&dry));
 
     // What cannot be opened says why.
-    let none = run(&["run", "--alert", "QueueBaclog", "--dir", "books", "--yes"], tmp.path());
+    let none = sb.run(&["run", "--alert", "QueueBaclog", "--dir", "books", "--yes"]);
     assert_eq!(none.status.code(), Some(2));
     assert!(text(&none).contains("did you mean 'QueueBacklog'"), "{}", text(&none));
-    std::fs::remove_file(tmp.path().join("books/ops/checkout-queue.yaml")).unwrap();
-    let unanswered = text(&run(&["run", "--alert", "QueueBacklog", "--dir", "books", "--yes"], tmp.path()));
+    std::fs::remove_file(sb.path().join("books/ops/checkout-queue.yaml")).unwrap();
+    let unanswered = text(&sb.run(&["run", "--alert", "QueueBacklog", "--dir", "books", "--yes"]));
     assert!(
         unanswered.contains("no runbook answers alert 'QueueBacklog'")
             && !unanswered.contains("environment")
@@ -226,10 +204,10 @@ fn a_firing_alert_opens_its_runbook_with_inputs_from_its_labels() {
         "{unanswered}"
     );
     // Two runbooks claim one alert: a warning.
-    let check = text(&run(&["check", "--dir", "books"], tmp.path()));
+    let check = text(&sb.run(&["check", "--dir", "books"]));
     assert!(check.contains("warning: alert 'QueueWarning' is also in the `alerts:` of"), "{check}");
     // An unreachable Alertmanager names the environment and the URL, its token masked.
-    let down = run(&["alerts", "--dir", "books", "--env", "down"], tmp.path());
+    let down = sb.run(&["alerts", "--dir", "books", "--env", "down"]);
     assert_eq!(down.status.code(), Some(1));
     let said = text(&down);
     assert!(
@@ -276,15 +254,14 @@ fn the_tui_lists_firing_alerts_and_opens_the_runbook_with_the_form_filled() {
 fn the_demo_answers_prometheus_queries_and_lists_an_alert_per_fault_without_installing_anything() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let demo = rt.block_on(runbook::demo::Demo::start()).unwrap();
-    let tmp = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new().env("AM_TOKEN", TOKEN).env("CI", "1");
     let with_demo = |args: &[&str]| {
         let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         for (k, v) in demo.vars() {
             all.push("--var".into());
             all.push(format!("{k}={v}"));
         }
-        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-        run(&refs, tmp.path())
+        sb.run(&all)
     };
     let quiet = text(&with_demo(&["alerts", "--env", "demo"]));
     assert!(quiet.contains("no alerts firing in 'demo'"), "{quiet}");
@@ -344,7 +321,7 @@ fn the_demo_answers_prometheus_queries_and_lists_an_alert_per_fault_without_inst
 #[test]
 fn many_monitors_of_one_prometheus_are_asked_together_and_each_gets_the_answer_it_would_alone() {
     let prometheus = prom::Lone::start();
-    let tmp = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new().env("AM_TOKEN", TOKEN).env("CI", "1");
     let count = 300;
     let mut monitors = String::from("monitors:\n");
     for i in 0..count {
@@ -364,14 +341,14 @@ fn many_monitors_of_one_prometheus_are_asked_together_and_each_gets_the_answer_i
   - { id: none, check: { prometheus: 'vector(1) > 2', expect: { value: '< 5' } }, fail_after: 1 }
 "#,
     );
-    std::fs::create_dir_all(tmp.path().join("books")).unwrap();
+    std::fs::create_dir_all(sb.path().join("books")).unwrap();
     std::fs::write(
-        tmp.path().join("books/environments.yaml"),
+        sb.path().join("books/environments.yaml"),
         format!("environments:\n  live: {{ prometheus: '{}' }}\n{monitors}", prometheus.url),
     )
     .unwrap();
     let before = prometheus.queries_answered();
-    let health = run(&["health", "--dir", "books", "--format", "json"], tmp.path());
+    let health = sb.run(&["health", "--dir", "books", "--format", "json"]);
     let asked = prometheus.queries_answered() - before;
     assert_eq!(health.status.code(), Some(1), "{}", text(&health));
     let rows: serde_json::Value = serde_json::from_slice(&health.stdout).unwrap();

@@ -1,31 +1,19 @@
 //! The `runbook` binary as users run it: check, list, schema, completions, help, exit codes.
 
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn runbook(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_runbook"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("RUNBOOK_PATH")
-        .env("RUNBOOK_CONFIG_DIR", cwd.join(".config"))
-        .env("RUNBOOK_CACHE_DIR", cwd.join(".cache"))
-        .env("RUNBOOK_DATA_DIR", cwd.join(".data"))
-        .output()
-        .unwrap()
-}
+use support::{Sandbox, stdout};
 
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+/// A sandbox whose commands run in this repository (its runbooks and test files).
+fn in_repo() -> Sandbox {
+    Sandbox::new().current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
 }
 
 #[test]
 fn check_prints_compiler_style_lines_and_fails_on_errors() {
-    let o = runbook(&["check", "tests/runbooks_invalid/unknown-key-step.yaml"], repo());
+    let o = in_repo().run(&["check", "tests/runbooks_invalid/unknown-key-step.yaml"]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
         stdout(&o),
@@ -37,15 +25,15 @@ fn check_prints_compiler_style_lines_and_fails_on_errors() {
 #[test]
 fn warnings_fail_only_with_strict() {
     let file = "tests/runbooks_invalid/unreachable-step.yaml";
-    assert_eq!(runbook(&["check", file], repo()).status.code(), Some(0));
-    let strict = runbook(&["check", "--strict", file], repo());
+    assert_eq!(in_repo().run(&["check", file]).status.code(), Some(0));
+    let strict = in_repo().run(&["check", "--strict", file]);
     assert_eq!(strict.status.code(), Some(1));
     assert!(stdout(&strict).contains(":6:5: warning: step 'orphan' is never reached"));
 }
 
 #[test]
 fn check_of_a_directory_reports_every_broken_file() {
-    let o = runbook(&["check", "--format", "json", "tests/runbooks_invalid"], repo());
+    let o = in_repo().run(&["check", "--format", "json", "tests/runbooks_invalid"]);
     assert_eq!(o.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let files: std::collections::HashSet<&str> =
@@ -59,14 +47,14 @@ fn check_of_a_directory_reports_every_broken_file() {
 
 #[test]
 fn the_bundled_runbooks_pass_check_strict() {
-    let o = runbook(&["check", "--strict", "runbooks"], repo());
+    let o = in_repo().run(&["check", "--strict", "runbooks"]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
 
 #[test]
 fn list_shows_broken_runbooks_with_their_error_and_filters_fuzzily() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("books");
+    let sb = Sandbox::new().hidden_state();
+    let dir = sb.path().join("books");
     std::fs::create_dir_all(dir.join("incidents")).unwrap();
     std::fs::write(
         dir.join("incidents/api-5xx.yaml"),
@@ -78,7 +66,7 @@ fn list_shows_broken_runbooks_with_their_error_and_filters_fuzzily() {
     let list = |extra: &[&str]| {
         let mut args = vec!["list", "--dir", "books", "--format", "json"];
         args.extend_from_slice(extra);
-        let o = runbook(&args, tmp.path());
+        let o = sb.run(&args);
         assert!(o.status.success());
         serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
     };
@@ -87,7 +75,7 @@ fn list_shows_broken_runbooks_with_their_error_and_filters_fuzzily() {
     let all = list(&[]);
     let deploy = all.as_array().unwrap().iter().find(|e| e["id"] == "deploy").unwrap();
     assert_eq!(deploy["title"], "Deploy");
-    let o = runbook(&["run", "deploy", "--dry-run", "--dir", "books"], tmp.path());
+    let o = sb.run(&["run", "deploy", "--dry-run", "--dir", "books"]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("deploy.yaml:4:5: error: unknown key 'tiemout' in step 'go'"), "{err}");
@@ -120,23 +108,16 @@ fn list_shows_broken_runbooks_with_their_error_and_filters_fuzzily() {
 
 #[test]
 fn runbook_path_and_dir_flags_are_searched_in_order() {
-    let tmp = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new().hidden_state();
     for (d, title) in [("a", "From A"), ("b", "From B")] {
-        std::fs::create_dir_all(tmp.path().join(d)).unwrap();
+        std::fs::create_dir_all(sb.path().join(d)).unwrap();
         std::fs::write(
-            tmp.path().join(d).join("same.yaml"),
+            sb.path().join(d).join("same.yaml"),
             format!("title: {title}\nsteps:\n  - title: x\n"),
         )
         .unwrap();
     }
-    let o = Command::new(env!("CARGO_BIN_EXE_runbook"))
-        .args(["list", "--format", "json", "--dir", "b"])
-        .current_dir(tmp.path())
-        .env("RUNBOOK_PATH", "a")
-        .env("RUNBOOK_CACHE_DIR", tmp.path().join(".cache"))
-        .env("RUNBOOK_CONFIG_DIR", tmp.path().join(".config"))
-        .output()
-        .unwrap();
+    let o = sb.cmd(&["list", "--format", "json", "--dir", "b"]).env("RUNBOOK_PATH", "a").output().unwrap();
     let all: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let same = all.as_array().unwrap().iter().find(|e| e["id"] == "same").unwrap();
     assert_eq!(same["title"], "From B", "--dir comes before RUNBOOK_PATH");
@@ -145,7 +126,7 @@ fn runbook_path_and_dir_flags_are_searched_in_order() {
 #[test]
 fn schema_is_json_schema_for_both_files() {
     for kind in ["runbook", "environments"] {
-        let o = runbook(&["schema", kind], repo());
+        let o = in_repo().run(&["schema", kind]);
         assert!(o.status.success());
         let schema: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert!(schema["$schema"].as_str().unwrap().contains("json-schema.org"));
@@ -156,37 +137,35 @@ fn schema_is_json_schema_for_both_files() {
 #[test]
 fn completions_and_help_exist_for_every_command() {
     for shell in ["bash", "zsh", "fish"] {
-        let o = runbook(&["completions", shell], repo());
+        let o = in_repo().run(&["completions", shell]);
         assert!(o.status.success() && stdout(&o).contains("runbook"), "{shell}");
     }
     for cmd in ["check", "list", "schema", "completions"] {
-        let o = runbook(&[cmd, "--help"], repo());
+        let o = in_repo().run(&[cmd, "--help"]);
         assert!(o.status.success() && stdout(&o).contains("Usage: runbook"), "{cmd}");
     }
 }
 
 #[test]
 fn usage_errors_exit_2() {
-    assert_eq!(runbook(&["check", "--format", "xml"], repo()).status.code(), Some(2));
-    assert_eq!(runbook(&["check", "does/not/exist.yaml"], repo()).status.code(), Some(2));
+    assert_eq!(in_repo().run(&["check", "--format", "xml"]).status.code(), Some(2));
+    assert_eq!(in_repo().run(&["check", "does/not/exist.yaml"]).status.code(), Some(2));
 }
 
 #[test]
 fn a_closed_pipe_is_not_an_error() {
     use std::io::Read;
     // Enough output to overflow the pipe, so the writer sees the reader go away.
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::create_dir(tmp.path().join("many")).unwrap();
+    let sb = Sandbox::new().hidden_state();
+    std::fs::create_dir(sb.path().join("many")).unwrap();
     for i in 0..1500 {
         let text = format!(
             "title: Runbook number {i} with a long enough title to fill the pipe\nsteps:\n  - title: x\n"
         );
-        std::fs::write(tmp.path().join(format!("many/r{i}.yaml")), text).unwrap();
+        std::fs::write(sb.path().join(format!("many/r{i}.yaml")), text).unwrap();
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_runbook"))
-        .args(["list", "--dir", "many"])
-        .current_dir(tmp.path())
-        .env("RUNBOOK_CACHE_DIR", tmp.path().join(".cache"))
+    let mut child = sb
+        .cmd(&["list", "--dir", "many"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -206,17 +185,17 @@ fn mkfifo(path: &Path) {
 
 #[test]
 fn fifos_and_looping_links_are_reported_never_read_or_skipped() {
-    let tmp = tempfile::tempdir().unwrap();
-    let books = tmp.path().join("books");
+    let sb = Sandbox::new().hidden_state();
+    let books = sb.path().join("books");
     std::fs::create_dir_all(&books).unwrap();
     std::fs::write(books.join("good.yaml"), "title: Good\nsteps:\n  - title: Tick\n").unwrap();
     mkfifo(&books.join("pipe.yaml"));
     std::os::unix::fs::symlink("loop.yaml", books.join("loop.yaml")).unwrap();
     // check of a FIFO answers at once instead of waiting for a writer.
-    let o = runbook(&["check", "books/pipe.yaml"], tmp.path());
+    let o = sb.run(&["check", "books/pipe.yaml"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("a FIFO (named pipe): runbook reads only regular files"), "{}", stdout(&o));
-    let o = runbook(&["list", "--dir", "books"], tmp.path());
+    let o = sb.run(&["list", "--dir", "books"]);
     let text = stdout(&o);
     for (id, why) in [("pipe", "FIFO"), ("loop", "symbolic links")] {
         let line =
@@ -228,13 +207,13 @@ fn fifos_and_looping_links_are_reported_never_read_or_skipped() {
 
 #[test]
 fn an_environments_file_that_cannot_be_used_is_an_error_never_a_fallback() {
-    let tmp = tempfile::tempdir().unwrap();
-    let books = tmp.path().join("books");
+    let sb = Sandbox::new().hidden_state();
+    let books = sb.path().join("books");
     std::fs::create_dir_all(&books).unwrap();
     std::fs::write(books.join("app.yaml"), "title: App\nsteps:\n  - { id: a, title: A, run: 'echo ran' }\n")
         .unwrap();
     mkfifo(&books.join("environments.yaml"));
-    let o = runbook(&["run", "app", "--dir", "books"], tmp.path());
+    let o = sb.run(&["run", "app", "--dir", "books"]);
     assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("environments.yaml") && err.contains("FIFO"), "{err}");
@@ -242,21 +221,21 @@ fn an_environments_file_that_cannot_be_used_is_an_error_never_a_fallback() {
     std::fs::remove_file(books.join("environments.yaml")).unwrap();
     std::fs::write(books.join("environments.yaml"), "environments:\n  prod: { protectd: true }\n").unwrap();
     for args in [vec!["run", "app", "--dir", "books"], vec!["health", "--dir", "books"]] {
-        let o = runbook(&args, tmp.path());
+        let o = sb.run(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains("environments.yaml:2:") && err.contains("protectd"), "{args:?}: {err}");
         assert!(!err.contains("no environments.yaml was found"), "{err}");
     }
     // `list` shows the runbooks of that directory as unusable, naming the file's error.
-    let o = runbook(&["list", "--dir", "books"], tmp.path());
+    let o = sb.run(&["list", "--dir", "books"]);
     assert!(o.status.success());
     let line = stdout(&o).lines().find(|l| l.starts_with("app ")).unwrap().to_owned();
     assert!(
         line.contains("broken") && line.contains("environments.yaml:2:") && line.contains("protectd"),
         "{line}"
     );
-    let o = runbook(&["list", "--dir", "books", "--format", "json"], tmp.path());
+    let o = sb.run(&["list", "--dir", "books", "--format", "json"]);
     let all: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let app = all.as_array().unwrap().iter().find(|e| e["id"] == "app").unwrap();
     assert!(
@@ -265,7 +244,7 @@ fn an_environments_file_that_cannot_be_used_is_an_error_never_a_fallback() {
     );
     // `check DIR` reports the file's errors and still checks the runbooks beside it.
     std::fs::write(books.join("typo.yaml"), "title: Typo\nsteps:\n  - title: A\n    tiemout: 5s\n").unwrap();
-    let o = runbook(&["check", "books"], tmp.path());
+    let o = sb.run(&["check", "books"]);
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
     assert!(out.contains("environments.yaml:2:11: error: unknown key 'protectd'"), "{out}");
@@ -274,13 +253,13 @@ fn an_environments_file_that_cannot_be_used_is_an_error_never_a_fallback() {
 
 #[test]
 fn one_check_reports_every_mistake_of_a_file() {
-    let tmp = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new().hidden_state();
     std::fs::write(
-        tmp.path().join("book.yaml"),
+        sb.path().join("book.yaml"),
         "title: Deploy\nownr: sre\nsteps:\n  - title: Build\n    run: make\n    retrys: 2\n    next: verfy\n  - title: Verify\n    check:\n      http: http://127.0.0.1/health\n    expect: { status: 200 }\n",
     )
     .unwrap();
-    let o = runbook(&["check", "book.yaml"], tmp.path());
+    let o = sb.run(&["check", "book.yaml"]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
         stdout(&o),
@@ -291,10 +270,10 @@ fn one_check_reports_every_mistake_of_a_file() {
     );
     assert!(String::from_utf8_lossy(&o.stderr).contains("checked 1 file: 4 errors, 0 warnings"));
     // A tab and an indentation mistake are reported where they are, in words for people.
-    std::fs::write(tmp.path().join("tab.yaml"), "title: T\nsteps:\n  - title: A\n\trun: make\n").unwrap();
-    std::fs::write(tmp.path().join("indent.yaml"), "title: I\nsteps:\n  - title: A\n     run: make\n")
+    std::fs::write(sb.path().join("tab.yaml"), "title: T\nsteps:\n  - title: A\n\trun: make\n").unwrap();
+    std::fs::write(sb.path().join("indent.yaml"), "title: I\nsteps:\n  - title: A\n     run: make\n")
         .unwrap();
-    let o = runbook(&["check", "tab.yaml", "indent.yaml"], tmp.path());
+    let o = sb.run(&["check", "tab.yaml", "indent.yaml"]);
     let out = stdout(&o);
     assert!(out.contains("tab.yaml:4:1: error: a tab in the indentation"), "{out}");
     assert!(
@@ -308,8 +287,8 @@ fn one_check_reports_every_mistake_of_a_file() {
 
 #[test]
 fn run_dry_run_opens_one_runbook_and_never_validates_a_broken_sibling() {
-    let tmp = tempfile::tempdir().unwrap();
-    let books = tmp.path().join("books");
+    let sb = Sandbox::new().hidden_state();
+    let books = sb.path().join("books");
     std::fs::create_dir_all(&books).unwrap();
     std::fs::write(books.join("environments.yaml"), "default: dev\nenvironments:\n  dev: {}\n").unwrap();
     std::fs::write(books.join("app.yaml"), "title: App\nsteps:\n  - { id: a, title: A, run: 'echo hi' }\n")
@@ -318,13 +297,7 @@ fn run_dry_run_opens_one_runbook_and_never_validates_a_broken_sibling() {
     std::fs::write(books.join("sibling.yaml"), "title: Sibling\nsteps:\n  - title: Go\n    tiemout: 5s\n")
         .unwrap();
     let dry = || {
-        Command::new(env!("CARGO_BIN_EXE_runbook"))
-            .args(["run", "app", "--dry-run", "--dir", "books"])
-            .current_dir(tmp.path())
-            .env_remove("RUNBOOK_PATH")
-            .env("RUNBOOK_CONFIG_DIR", tmp.path().join(".config"))
-            .env("RUNBOOK_CACHE_DIR", tmp.path().join(".cache"))
-            .env("RUNBOOK_DATA_DIR", tmp.path().join(".data"))
+        sb.cmd(&["run", "app", "--dry-run", "--dir", "books"])
             .env("RUNBOOK_INDEX_STATS", "1")
             .output()
             .unwrap()
@@ -340,7 +313,7 @@ fn run_dry_run_opens_one_runbook_and_never_validates_a_broken_sibling() {
     let err = String::from_utf8_lossy(&dry().stderr).into_owned();
     assert!(err.contains("index: 2 files,") && err.contains(" 0 parsed, 0 validated"), "{err}");
     // The sibling is reported when it is opened.
-    let o = runbook(&["run", "sibling", "--dry-run", "--dir", "books"], tmp.path());
+    let o = sb.run(&["run", "sibling", "--dry-run", "--dir", "books"]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -351,6 +324,6 @@ fn run_dry_run_opens_one_runbook_and_never_validates_a_broken_sibling() {
         "{err}"
     );
     // A typo still gets a suggestion.
-    let o = runbook(&["run", "ap", "--dry-run", "--dir", "books"], tmp.path());
+    let o = sb.run(&["run", "ap", "--dry-run", "--dir", "books"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("no runbook 'ap' (did you mean 'app'?)"));
 }

@@ -5,8 +5,10 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
+
+use support::Sandbox;
 
 /// The documented command lines that target the demo: `runbook …` lines of shell blocks with
 /// `--env demo`, comments cut off.
@@ -42,7 +44,7 @@ fn every_documented_demo_command_works_against_the_demo() {
     assert!(commands.len() >= 3, "the docs show demo commands: {commands:?}");
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let demo = rt.block_on(runbook::demo::Demo::start()).unwrap();
-    let tmp = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new();
     for (file, line) in commands {
         let mut words = shlex::split(&line).unwrap_or_else(|| panic!("{file}: cannot split {line}"));
         words.remove(0);
@@ -52,14 +54,7 @@ fn every_documented_demo_command_works_against_the_demo() {
             words.push("--var".into());
             words.push(format!("{k}={v}"));
         }
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_runbook"));
-        cmd.args(&words)
-            .current_dir(tmp.path())
-            .env_remove("RUNBOOK_PATH")
-            .env("RUNBOOK_DATA_DIR", tmp.path().join("data"))
-            .env("RUNBOOK_CACHE_DIR", tmp.path().join("cache"))
-            .env("RUNBOOK_CONFIG_DIR", tmp.path().join("config"))
-            .stdin(Stdio::null());
+        let mut cmd = sb.cmd(&words);
         if watch {
             // A live table: it must show the monitors, then it is stopped like a user's Ctrl-C.
             use std::io::Read;

@@ -2,89 +2,40 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::time::Duration;
 
-use support::wait_for;
+use support::{Sandbox, stdout, wait_for};
 
-struct Env {
-    dir: tempfile::TempDir,
+/// The journal of a run directory, one value per line. The run's directory comes a moment
+/// before its journal file: none yet is empty.
+fn journal(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("journal.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
 }
 
-impl Env {
-    fn new(environments: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("books")).unwrap();
-        std::fs::write(dir.path().join("books/environments.yaml"), environments).unwrap();
-        Self { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn book(&self, id: &str, yaml: &str) {
-        std::fs::write(self.path().join(format!("books/{id}.yaml")), yaml).unwrap();
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_runbook"));
-        c.args(args)
-            .args(["--dir", "books"])
-            .current_dir(self.path())
-            .env_remove("RUNBOOK_PATH")
-            .env("RUNBOOK_DATA_DIR", self.path().join("data"))
-            .env("RUNBOOK_CACHE_DIR", self.path().join("cache"))
-            .env("RUNBOOK_CONFIG_DIR", self.path().join("config"))
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn runs(&self) -> Vec<PathBuf> {
-        let mut runs: Vec<PathBuf> = std::fs::read_dir(self.path().join("data/runs"))
-            .map(|d| d.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
-        runs.sort();
-        runs
-    }
-
-    fn journal(&self, run: &Path) -> Vec<serde_json::Value> {
-        // The run's directory comes a moment before its journal file: none yet is empty.
-        std::fs::read_to_string(run.join("journal.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-
-    /// Every byte the run wrote to disk: journal, step logs.
-    fn all_files_text(&self) -> String {
-        fn walk(dir: &Path, out: &mut String) {
-            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    walk(&p, out);
-                } else {
-                    out.push_str(&String::from_utf8_lossy(&std::fs::read(&p).unwrap()));
-                }
+/// Every byte the runs wrote to disk below `data`: journal, step logs.
+fn all_files_text(data: &Path) -> String {
+    fn walk(dir: &Path, out: &mut String) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.push_str(&String::from_utf8_lossy(&std::fs::read(&p).unwrap()));
             }
         }
-        let mut out = String::new();
-        walk(&self.path().join("data"), &mut out);
-        out
     }
+    let mut out = String::new();
+    walk(data, &mut out);
+    out
 }
 
 const ENVS: &str = "default: dev\nenvironments:\n  dev: { vars: { host: localhost } }\n  prod: { protected: true, vars: { host: example.com } }\n";
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 fn types(journal: &[serde_json::Value]) -> Vec<String> {
     journal
@@ -95,7 +46,7 @@ fn types(journal: &[serde_json::Value]) -> Vec<String> {
 
 #[test]
 fn exit_codes_tell_ci_what_happened() {
-    let env = Env::new(ENVS);
+    let env = Sandbox::new().runbooks_in("books").environments(ENVS);
     env.book("ok", "title: Ok\nsteps:\n  - { id: a, title: A, run: 'true' }\n");
     env.book("fails", "title: Fails\nsteps:\n  - { id: a, title: A, run: 'exit 7' }\n");
     env.book("manual", "title: Manual\nsteps:\n  - { id: a, title: Read this }\n");
@@ -137,7 +88,7 @@ fn exit_codes_tell_ci_what_happened() {
 
 #[test]
 fn output_is_streamed_with_prefixes_and_the_result_line() {
-    let env = Env::new(ENVS);
+    let env = Sandbox::new().runbooks_in("books").environments(ENVS);
     env.book("out", "title: Out\nsteps:\n  - { id: a, title: 'Greet {{ host }}', run: 'echo hello {{ host }}; echo warn >&2' }\n");
     let o = env.run(&["run", "out"]);
     let text = stdout(&o);
@@ -154,7 +105,7 @@ fn output_is_streamed_with_prefixes_and_the_result_line() {
 
 #[test]
 fn dry_run_prints_every_resolved_command_and_runs_nothing() {
-    let env = Env::new(ENVS);
+    let env = Sandbox::new().runbooks_in("books").environments(ENVS);
     env.book(
         "dry",
         "title: Dry\nsteps:\n  - { id: a, title: A, run: 'touch made-by-a', capture: made }\n  - { id: b, title: B, check: { http: 'http://{{ host }}:1/health' } }\n  - { id: c, title: C, run: 'echo {{ made }}', when_env: [prod] }\n",
@@ -172,9 +123,19 @@ fn dry_run_prints_every_resolved_command_and_runs_nothing() {
     assert!(env.runs().is_empty(), "a dry run journals nothing");
 }
 
+/// The files named `pwned…` in the sandbox: what a value run as shell code would make.
+fn pwned(env: &Sandbox) -> Vec<String> {
+    std::fs::read_dir(env.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("pwned"))
+        .collect()
+}
+
 #[test]
 fn no_value_is_ever_executed_as_shell_code() {
-    let env = Env::new(ENVS);
+    let env = Sandbox::new().runbooks_in("books").environments(ENVS);
     env.book(
         "inject",
         "title: Inject\ninputs:\n  v: { description: anything }\nsteps:\n  - { id: echo, title: 'Echo', run: 'printf \"[%s]\\n\" {{ v }}', capture: got }\n  - { id: again, title: Again, run: 'printf \"<%s>\\n\" {{ got }}' }\n",
@@ -202,18 +163,13 @@ fn no_value_is_ever_executed_as_shell_code() {
             "the captured {value:?} was not passed as one word:\n{text}"
         );
     }
-    let made: Vec<String> = std::fs::read_dir(env.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("pwned"))
-        .collect();
+    let made = pwned(&env);
     assert!(made.is_empty(), "a value was executed: {made:?}");
 }
 
 #[test]
 fn secrets_never_reach_the_journal_logs_or_export() {
-    let env = Env::new(ENVS);
+    let env = Sandbox::new().runbooks_in("books").environments(ENVS);
     env.book(
         "secret",
         "title: Secret\ninputs:\n  token: { secret: true }\nsteps:\n  - { id: use, title: Use, run: 'echo using {{ token }}; echo {{ env.API_KEY }} >&2', capture: echoed }\n  - { id: show, title: 'Show {{ echoed }}', run: 'echo {{ echoed }}' }\n",
@@ -231,7 +187,7 @@ fn secrets_never_reach_the_journal_logs_or_export() {
         "{}{}{}{}{}",
         stdout(&o),
         String::from_utf8_lossy(&o.stderr),
-        env.all_files_text(),
+        all_files_text(&env.data()),
         stdout(&export_md),
         stdout(&export_json)
     );
@@ -243,7 +199,7 @@ fn secrets_never_reach_the_journal_logs_or_export() {
 
 #[test]
 fn a_killed_run_never_runs_a_step_twice_and_resumes_with_every_finished_step_kept() {
-    let env = Env::new(ENVS);
+    let env = Sandbox::new().runbooks_in("books").environments(ENVS);
     let marker = env.path().join("marker");
     env.book(
         "long",
@@ -257,7 +213,7 @@ fn a_killed_run_never_runs_a_step_twice_and_resumes_with_every_finished_step_kep
     let mut child = env.cmd(&["run", "long"]).stdout(Stdio::null()).spawn().unwrap();
     let run = wait_for("the run to start", Duration::from_secs(10), || env.runs().into_iter().next());
     wait_for("step two to start", Duration::from_secs(10), || {
-        types(&env.journal(&run)).contains(&"step_process:two".to_string()).then_some(())
+        types(&journal(&run)).contains(&"step_process:two".to_string()).then_some(())
     });
     wait_for("step two to run", Duration::from_secs(10), || (tries() == 1).then_some(()));
     // Its output written first: a step that writes after its runner died gets SIGPIPE.
@@ -267,10 +223,9 @@ fn a_killed_run_never_runs_a_step_twice_and_resumes_with_every_finished_step_kep
     // SAFETY: kill -9 of our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     child.wait().unwrap();
-    let before = types(&env.journal(&run));
+    let before = types(&journal(&run));
     assert!(before.contains(&"step_passed:one".to_string()));
-    let pid =
-        env.journal(&run).iter().find(|e| e["type"] == "step_process").unwrap()["pid"].as_i64().unwrap();
+    let pid = journal(&run).iter().find(|e| e["type"] == "step_process").unwrap()["pid"].as_i64().unwrap();
 
     // Its step still runs: a resume says so and starts nothing beside it.
     let o = env.run(&["run", "--resume", "latest"]);
@@ -301,7 +256,7 @@ fn a_killed_run_never_runs_a_step_twice_and_resumes_with_every_finished_step_kep
     let text = stdout(&o);
     assert!(text.contains("│ third v9"), "{text}");
     assert_eq!(tries(), 2);
-    let after = types(&env.journal(&run));
+    let after = types(&journal(&run));
     assert_eq!(&after[..before.len()], &before[..], "nothing recorded before the kill is lost");
     for expected in
         ["resumed:", "step_interrupted:two", "step_passed:two", "step_passed:three", "run_finished:"]
@@ -317,7 +272,7 @@ fn a_killed_run_never_runs_a_step_twice_and_resumes_with_every_finished_step_kep
 
 #[test]
 fn ctrl_c_cancels_the_running_step_and_journals_it() {
-    let env = Env::new(ENVS);
+    let env = Sandbox::new().runbooks_in("books").environments(ENVS);
     let pidfile = env.path().join("pid");
     env.book(
         "sleepy",
@@ -335,7 +290,7 @@ fn ctrl_c_cancels_the_running_step_and_journals_it() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     let run = env.runs().into_iter().next().unwrap();
-    assert!(types(&env.journal(&run)).contains(&"step_cancelled:nap".to_string()));
+    assert!(types(&journal(&run)).contains(&"step_cancelled:nap".to_string()));
     wait_for("the step's process to be gone", Duration::from_secs(5), || {
         (!support::alive(pid)).then_some(())
     });
@@ -345,7 +300,7 @@ fn ctrl_c_cancels_the_running_step_and_journals_it() {
 fn checks_poll_a_real_server_until_healthy() {
     let server = support::HealthServer::start();
     server.set_status(503);
-    let env = Env::new(ENVS);
+    let env = Sandbox::new().runbooks_in("books").environments(ENVS);
     env.book(
         "wait",
         &format!(
@@ -361,7 +316,7 @@ fn checks_poll_a_real_server_until_healthy() {
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     let run = env.runs().into_iter().next().unwrap();
-    let journal = env.journal(&run);
+    let journal = journal(&run);
     let attempts: Vec<bool> = journal
         .iter()
         .filter(|e| e["type"] == "check_attempt")
@@ -375,25 +330,13 @@ fn checks_poll_a_real_server_until_healthy() {
 
 #[test]
 fn every_bundled_runbook_dry_runs_in_the_demo_environment() {
-    let tmp = tempfile::tempdir().unwrap();
-    let list = Command::new(env!("CARGO_BIN_EXE_runbook"))
-        .args(["list", "--format", "json"])
-        .current_dir(tmp.path())
-        .env("RUNBOOK_CACHE_DIR", tmp.path().join("cache"))
-        .env("RUNBOOK_CONFIG_DIR", tmp.path().join("config"))
-        .output()
-        .unwrap();
+    let sb = Sandbox::new();
+    let list = sb.run(&["list", "--format", "json"]);
     let all: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
     let ids: Vec<&str> = all.as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
     assert!(ids.len() >= 20, "{ids:?}");
     for id in ids {
-        let o = Command::new(env!("CARGO_BIN_EXE_runbook"))
-            .args(["run", id, "--env", "demo", "--dry-run"])
-            .current_dir(tmp.path())
-            .env("RUNBOOK_DATA_DIR", tmp.path().join("data"))
-            .env("RUNBOOK_CONFIG_DIR", tmp.path().join("config"))
-            .output()
-            .unwrap();
+        let o = sb.run(&["run", id, "--env", "demo", "--dry-run"]);
         assert_eq!(o.status.code(), Some(0), "{id}: {}", String::from_utf8_lossy(&o.stderr));
         assert!(stdout(&o).contains("[1/"), "{id}");
     }
@@ -401,7 +344,7 @@ fn every_bundled_runbook_dry_runs_in_the_demo_environment() {
 
 #[test]
 fn resuming_after_the_runbook_changed_says_so_and_maps_steps_by_id() {
-    let env = Env::new(ENVS);
+    let env = Sandbox::new().runbooks_in("books").environments(ENVS);
     env.book("edit", "title: E\nsteps:\n  - { id: first, title: First, run: 'true' }\n  - { id: gate, title: Gate }\n  - { id: last, title: Last, run: 'echo last' }\n");
     assert_eq!(env.run(&["run", "edit"]).status.code(), Some(3), "stops at the manual gate");
     // A step is added before the gate: ids, not positions, say where the run stands.
@@ -415,7 +358,7 @@ fn resuming_after_the_runbook_changed_says_so_and_maps_steps_by_id() {
     assert!(text.contains("the runbook changed since this run began; steps are matched by id"), "{text}");
     assert!(text.contains("│ last") && !text.contains("│ new"), "{text}");
     let run = env.runs().into_iter().next().unwrap();
-    let resumed = env.journal(&run).into_iter().find(|e| e["type"] == "resumed").unwrap();
+    let resumed = journal(&run).into_iter().find(|e| e["type"] == "resumed").unwrap();
     assert_eq!(resumed["runbook_changed"], true);
 }
 
@@ -467,7 +410,7 @@ steps:
 
 #[test]
 fn values_are_data_in_every_shell_context() {
-    let env = Env::new(ENVS);
+    let env = Sandbox::new().runbooks_in("books").environments(ENVS);
     env.book("contexts", CONTEXTS);
     let corpus = [
         "$(touch pwned1)",
@@ -489,18 +432,13 @@ fn values_are_data_in_every_shell_context() {
             );
         }
     }
-    let made: Vec<String> = std::fs::read_dir(env.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("pwned"))
-        .collect();
+    let made = pwned(&env);
     assert!(made.is_empty(), "a value was executed: {made:?}");
 }
 
 #[test]
 fn a_value_in_shell_arithmetic_must_be_a_number() {
-    let env = Env::new(ENVS);
+    let env = Sandbox::new().runbooks_in("books").environments(ENVS);
     env.book(
         "arith",
         "title: Arith\ninputs:\n  n: { description: a count }\nsteps:\n  - { id: add, title: Add, run: 'echo sum:$(( {{ n }} + 1 )); (( {{ n }} > 0 )) && [[ {{ n }} -lt 100 ]] && echo small' }\n",
@@ -517,7 +455,7 @@ fn a_value_in_shell_arithmetic_must_be_a_number() {
 
 #[test]
 fn a_secret_is_never_on_a_command_line() {
-    let env = Env::new(ENVS);
+    let env = Sandbox::new().runbooks_in("books").environments(ENVS);
     let secret = "argv-5ecr3t-value";
     env.book(
         "argv",
@@ -550,14 +488,14 @@ fn a_secret_is_never_on_a_command_line() {
 
 #[test]
 fn a_secret_in_set_x_traces_and_encoded_forms_is_masked() {
-    let env = Env::new(ENVS);
+    let env = Sandbox::new().runbooks_in("books").environments(ENVS);
     env.book(
         "trace",
         "title: Trace\ninputs:\n  token: { secret: true }\nsteps:\n  - { id: use, title: Use, run: 'set -x; : {{ token }}; : \"\\\"{{ token }}\\\"\"' }\n",
     );
     let secret = "it's a 5ecret/&value";
     let o = env.cmd(&["run", "trace"]).env("RUNBOOK_INPUT_TOKEN", secret).output().unwrap();
-    let all = format!("{}{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr), env.all_files_text());
+    let all = format!("{}{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr), all_files_text(&env.data()));
     assert!(all.contains("••••"), "{all}");
     for form in ["5ecret", "it'\\''s"] {
         assert!(!all.contains(form), "the form {form:?} of the secret leaked:\n{all}");

@@ -3,14 +3,14 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use runbook::health::{self, Probed, Scheduler, State};
 use runbook::runbook::load::{self, SourceFile};
 use runbook::runbook::{Environment, Environments};
-use support::wait_for;
+use support::{Sandbox, wait_for};
 
 fn environments(yaml: &str) -> Environments {
     let file = SourceFile {
@@ -135,26 +135,14 @@ fn a_thousand_monitors_are_all_probed_on_schedule() {
     assert!(server.hits.load(Ordering::SeqCst) >= 3000);
 }
 
-fn runbook_cmd(args: &[&str], dir: &std::path::Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_runbook"));
-    c.args(args)
-        .current_dir(dir)
-        .env_remove("RUNBOOK_PATH")
-        .env("RUNBOOK_DATA_DIR", dir.join("data"))
-        .env("RUNBOOK_CACHE_DIR", dir.join("cache"))
-        .env("RUNBOOK_CONFIG_DIR", dir.join("config"))
-        .stdin(Stdio::null());
-    c
-}
-
 #[test]
 fn runbook_health_answers_scripts_with_exit_codes_and_json() {
     let server = support::HealthServer::start();
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::create_dir(tmp.path().join("books")).unwrap();
+    let sb = Sandbox::new();
+    std::fs::create_dir(sb.path().join("books")).unwrap();
     let closed = support::closed_port();
     std::fs::write(
-        tmp.path().join("books/environments.yaml"),
+        sb.path().join("books/environments.yaml"),
         format!(
             "default: a\nenvironments:\n  a: {{ vars: {{ url: '{}' }} }}\n  b: {{ vars: {{ url: 'http://{closed}/health' }} }}\nmonitors:\n  - {{ id: api, check: {{ http: '{{{{ url }}}}' }}, interval: 100ms, fail_after: 3 }}\n",
             server.url("/health")
@@ -164,7 +152,7 @@ fn runbook_health_answers_scripts_with_exit_codes_and_json() {
     let health = |args: &[&str]| {
         let mut all = vec!["health", "--dir", "books"];
         all.extend_from_slice(args);
-        runbook_cmd(&all, tmp.path()).output().unwrap()
+        sb.cmd(&all).output().unwrap()
     };
     let ok = health(&["--format", "json"]);
     assert_eq!(ok.status.code(), Some(0));
@@ -234,7 +222,7 @@ fn the_demo_injects_faults_and_recovers() {
 fn the_tour_runs_end_to_end_against_the_demo_service() {
     let rt = runtime();
     let demo = rt.block_on(runbook::demo::Demo::start()).unwrap();
-    let tmp = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new();
     let mut args: Vec<String> =
         ["run", "onboarding/tour", "--env", "demo", "--yes"].map(String::from).to_vec();
     for (k, v) in demo.vars() {
@@ -245,8 +233,7 @@ fn the_tour_runs_end_to_end_against_the_demo_service() {
         let mut all = args.clone();
         all.push("--choice".into());
         all.push(format!("decide={choice}"));
-        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-        let o = runbook_cmd(&refs, tmp.path()).output().unwrap();
+        let o = sb.run(&all);
         let text = String::from_utf8_lossy(&o.stdout);
         assert_eq!(o.status.code(), Some(0), "{choice}:\n{text}");
         assert!(text.contains("│ {\"faults\":[\"errors\"]}"), "{text}");
@@ -258,10 +245,10 @@ fn the_tour_runs_end_to_end_against_the_demo_service() {
 fn health_watch_reports_state_changes_as_they_happen() {
     use std::io::{BufRead, BufReader};
     let server = support::HealthServer::start();
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::create_dir(tmp.path().join("books")).unwrap();
+    let sb = Sandbox::new();
+    std::fs::create_dir(sb.path().join("books")).unwrap();
     std::fs::write(
-        tmp.path().join("books/environments.yaml"),
+        sb.path().join("books/environments.yaml"),
         format!(
             "environments:\n  a: {{}}\nmonitors:\n  - {{ id: api, check: {{ http: '{}' }}, interval: 100ms, fail_after: 2 }}\n",
             server.url("/health")
@@ -269,10 +256,7 @@ fn health_watch_reports_state_changes_as_they_happen() {
     )
     .unwrap();
     // Not a terminal: one line per state change.
-    let mut child = runbook_cmd(&["health", "--dir", "books", "--watch"], tmp.path())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = sb.cmd(&["health", "--dir", "books", "--watch"]).stdout(Stdio::piped()).spawn().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let stdout = child.stdout.take().unwrap();
     std::thread::spawn(move || {

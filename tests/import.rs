@@ -2,24 +2,11 @@
 //! then pass `runbook check` and dry-run. The real binary on the fixtures in
 //! tests/fixtures/markdown (pages in the style of public alert runbook sets).
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn runbook(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_runbook"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("RUNBOOK_PATH")
-        .env("RUNBOOK_CONFIG_DIR", cwd.join(".config"))
-        .env("RUNBOOK_CACHE_DIR", cwd.join(".cache"))
-        .env("RUNBOOK_DATA_DIR", cwd.join(".data"))
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
+use support::{Sandbox, text};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/markdown")
@@ -34,28 +21,28 @@ const IDS: [&str; 4] = [
 
 #[test]
 fn a_tree_of_alert_pages_converts_checks_clean_and_dry_runs() {
-    let tmp = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new().hidden_state();
     let src = fixtures();
-    let o = runbook(&["import", src.to_str().unwrap(), "--out", "out"], tmp.path());
+    let o = sb.run(&["import", src.to_str().unwrap(), "--out", "out"]);
     let said = text(&o);
     assert_eq!(o.status.code(), Some(0), "{said}");
     assert!(said.contains("imported 4 of 4 files into out"), "{said}");
     assert!(said.contains("1 index page skipped"), "{said}");
     assert!(said.contains("check: front matter keys not carried over: severity"), "{said}");
     for id in IDS {
-        assert!(tmp.path().join(format!("out/{id}.yaml")).is_file(), "{id} written");
+        assert!(sb.path().join(format!("out/{id}.yaml")).is_file(), "{id} written");
     }
-    assert!(!tmp.path().join("out/README.yaml").exists(), "the index page is not a runbook");
+    assert!(!sb.path().join("out/README.yaml").exists(), "the index page is not a runbook");
 
-    let check = runbook(&["check", "--strict", "out"], tmp.path());
+    let check = sb.run(&["check", "--strict", "out"]);
     assert_eq!(check.status.code(), Some(0), "{}", text(&check));
     assert!(text(&check).contains("checked 4 files: 0 errors, 0 warnings"), "{}", text(&check));
 
     for id in IDS {
-        let dry = runbook(&["run", "--dir", "out", id, "--dry-run"], tmp.path());
+        let dry = sb.run(&["run", "--dir", "out", id, "--dry-run"]);
         assert_eq!(dry.status.code(), Some(0), "{id}: {}", text(&dry));
     }
-    let dry = text(&runbook(&["run", "--dir", "out", IDS[0], "--dry-run", "-i", "pod=api-0"], tmp.path()));
+    let dry = text(&sb.run(&["run", "--dir", "out", IDS[0], "--dry-run", "-i", "pod=api-0"]));
     // Placeholders are inputs, Go templates stay literal, sample output is not a command.
     assert!(dry.contains("$ kubectl logs -n demo api-0 \\"), "{dry}");
     assert!(dry.contains("go-template='{{range .items}}{{.lastTimestamp}}"), "{dry}");
@@ -65,7 +52,7 @@ fn a_tree_of_alert_pages_converts_checks_clean_and_dry_runs() {
     assert!(dry.contains("│ CrashLoopBackOff   12") || dry.contains("CrashLoopBackOff   12"), "{dry}");
     assert!(dry.contains("kubectl delete pod -n demo api-0\n       (asks for confirmation)"), "{dry}");
 
-    let yaml = std::fs::read_to_string(tmp.path().join("out/kubernetes/KubePodCrashLooping.yaml")).unwrap();
+    let yaml = std::fs::read_to_string(sb.path().join("out/kubernetes/KubePodCrashLooping.yaml")).unwrap();
     for part in [
         "tags: [\"kubernetes\", \"pods\"]",
         "owner: \"platform-team\"",
@@ -82,20 +69,20 @@ fn a_tree_of_alert_pages_converts_checks_clean_and_dry_runs() {
 
 #[test]
 fn existing_runbooks_are_not_overwritten_without_force() {
-    let tmp = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new().hidden_state();
     let page = fixtures().join("general/Node Not Ready.md");
     let page = page.to_str().unwrap();
-    assert_eq!(runbook(&["import", page, "--out", "out"], tmp.path()).status.code(), Some(0));
-    let target = tmp.path().join("out/Node-Not-Ready.yaml");
+    assert_eq!(sb.run(&["import", page, "--out", "out"]).status.code(), Some(0));
+    let target = sb.path().join("out/Node-Not-Ready.yaml");
     std::fs::write(&target, "title: edited by hand\nsteps: [{ title: mine }]\n").unwrap();
 
-    let o = runbook(&["import", page, "--out", "out"], tmp.path());
+    let o = sb.run(&["import", page, "--out", "out"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("Node-Not-Ready.yaml exists"), "{}", text(&o));
     assert!(text(&o).contains("--force"), "{}", text(&o));
     assert!(std::fs::read_to_string(&target).unwrap().contains("edited by hand"));
 
-    let o = runbook(&["import", page, "--out", "out", "--force", "--kind", "maintenance"], tmp.path());
+    let o = sb.run(&["import", page, "--out", "out", "--force", "--kind", "maintenance"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let yaml = std::fs::read_to_string(&target).unwrap();
     assert!(yaml.contains("title: \"Node not ready\"") && yaml.contains("kind: \"maintenance\""), "{yaml}");
@@ -103,8 +90,8 @@ fn existing_runbooks_are_not_overwritten_without_force() {
 
 #[test]
 fn a_bad_page_is_reported_and_the_others_still_convert() {
-    let tmp = tempfile::tempdir().unwrap();
-    let src = tmp.path().join("pages");
+    let sb = Sandbox::new().hidden_state();
+    let src = sb.path().join("pages");
     std::fs::create_dir_all(src.join("team")).unwrap();
     std::fs::write(
         src.join("team/good.md"),
@@ -113,26 +100,26 @@ fn a_bad_page_is_reported_and_the_others_still_convert() {
     .unwrap();
     std::fs::write(src.join("team/latin1.md"), b"# Caf\xe9\n").unwrap();
     std::fs::write(src.join("team/front.md"), "---\n[broken: front matter\n---\n# X\n").unwrap();
-    let o = runbook(&["import", "pages", "--out", "out"], tmp.path());
+    let o = sb.run(&["import", "pages", "--out", "out"]);
     let said = text(&o);
     assert_eq!(o.status.code(), Some(0), "{said}");
     assert!(said.contains("imported 1 of 3 files into out"), "{said}");
     assert!(said.contains("latin1.md: not valid UTF-8 (byte 5): save it as UTF-8"), "{said}");
     assert!(said.contains("front.md: front matter is not a YAML mapping"), "{said}");
-    assert!(tmp.path().join("out/team/good.yaml").is_file());
-    assert!(!tmp.path().join("out/team/latin1.yaml").exists());
-    let check = runbook(&["check", "out"], tmp.path());
+    assert!(sb.path().join("out/team/good.yaml").is_file());
+    assert!(!sb.path().join("out/team/latin1.yaml").exists());
+    let check = sb.run(&["check", "out"]);
     assert_eq!(check.status.code(), Some(0), "{}", text(&check));
 }
 
 #[test]
 fn usage_errors_exit_2() {
-    let tmp = tempfile::tempdir().unwrap();
-    let o = runbook(&["import", "missing", "--out", "out"], tmp.path());
+    let sb = Sandbox::new().hidden_state();
+    let o = sb.run(&["import", "missing", "--out", "out"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("cannot read 'missing'"), "{}", text(&o));
-    let o = runbook(&["import", "x.md"], tmp.path());
+    let o = sb.run(&["import", "x.md"]);
     assert_eq!(o.status.code(), Some(2), "--out is required: {}", text(&o));
-    let o = runbook(&["import", "x.md", "--out", "o", "--kind", "nope"], tmp.path());
+    let o = sb.run(&["import", "x.md", "--out", "o", "--kind", "nope"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }

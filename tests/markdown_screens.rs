@@ -2,15 +2,15 @@
 //! sizes users have): headings, nested lists, a code block without fences, a table, a quote,
 //! emphasis, and links as their text with the URLs listed under the body.
 
+mod support;
+
 use std::collections::BTreeMap;
 
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use runbook::app::model::Model;
 use runbook::app::update::{Msg, update};
 use runbook::run::Run;
 use runbook::runbook::load::{FullLibrary, Root};
-use runbook::theme::Theme;
+use support::render::draw;
 
 const RUNBOOK: &str = r#"title: Pod crash looping
 kind: incident
@@ -69,9 +69,7 @@ fn model() -> Model {
 fn a_rich_body_at_80x24_and_120x40() {
     let model = model();
     for (w, h) in [(80, 24), (120, 40)] {
-        let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
-        terminal.draw(|f| runbook::ui::render(&model, &Theme::no_color(), f)).unwrap();
-        let screen = terminal.backend().to_string();
+        let screen = draw(&model, w, h);
         assert!(!screen.contains("```") && !screen.contains("**"), "no Markdown syntax on screen:\n{screen}");
         insta::assert_snapshot!(format!("markdown_body_{w}x{h}"), screen);
     }

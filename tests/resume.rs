@@ -4,81 +4,36 @@
 mod support;
 
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use support::{alive, wait_for};
+use support::{Sandbox, alive, text, wait_for};
 
 const ENVS: &str = "default: dev\nenvironments:\n  dev: { vars: { host: localhost } }\n  prod: { protected: true, vars: { host: example.com } }\n";
 
-struct Env {
-    dir: tempfile::TempDir,
+/// The sandbox's run (the first one found).
+fn run_dir(env: &Sandbox) -> PathBuf {
+    std::fs::read_dir(env.data().join("runs")).unwrap().flatten().next().unwrap().path()
 }
 
-impl Env {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("books")).unwrap();
-        std::fs::write(dir.path().join("books/environments.yaml"), ENVS).unwrap();
-        Self { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn book(&self, id: &str, yaml: &str) {
-        std::fs::write(self.path().join(format!("books/{id}.yaml")), yaml).unwrap();
-    }
-
-    /// The binary without `--dir`: what a pasted resume hint runs.
-    fn bare(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_runbook"));
-        c.args(args)
-            .current_dir(self.path())
-            .env_remove("RUNBOOK_PATH")
-            .env("RUNBOOK_DATA_DIR", self.path().join("data"))
-            .env("RUNBOOK_CACHE_DIR", self.path().join("cache"))
-            .env("RUNBOOK_CONFIG_DIR", self.path().join("config"))
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = self.bare(args);
-        c.args(["--dir", "books"]);
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn run_dir(&self) -> PathBuf {
-        std::fs::read_dir(self.path().join("data/runs")).unwrap().flatten().next().unwrap().path()
-    }
-
-    fn types(&self) -> Vec<String> {
-        std::fs::read_to_string(self.run_dir().join("journal.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .map(|e| format!("{}:{}", e["type"].as_str().unwrap_or(""), e["step"].as_str().unwrap_or("")))
-            .collect()
-    }
-
-    fn lines(&self, file: &str) -> usize {
-        std::fs::read_to_string(self.path().join(file)).unwrap_or_default().lines().count()
-    }
+/// `type:step` of each record of the run's journal.
+fn types(env: &Sandbox) -> Vec<String> {
+    std::fs::read_to_string(run_dir(env).join("journal.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|e| format!("{}:{}", e["type"].as_str().unwrap_or(""), e["step"].as_str().unwrap_or("")))
+        .collect()
 }
 
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+/// How many lines the sandbox's `file` has (none when it is missing).
+fn lines(env: &Sandbox, file: &str) -> usize {
+    std::fs::read_to_string(env.path().join(file)).unwrap_or_default().lines().count()
 }
 
 /// A step whose shell starts children in another group and another session.
-fn tree_book(env: &Env) {
+fn tree_book(env: &Sandbox) {
     env.book(
         "tree",
         &format!(
@@ -88,7 +43,7 @@ fn tree_book(env: &Env) {
     );
 }
 
-fn pids(env: &Env) -> Vec<i32> {
+fn pids(env: &Sandbox) -> Vec<i32> {
     std::fs::read_to_string(env.path().join("pids"))
         .unwrap_or_default()
         .split_whitespace()
@@ -99,7 +54,7 @@ fn pids(env: &Env) -> Vec<i32> {
 #[test]
 fn sigterm_and_sighup_stop_the_step_tree_journal_it_and_exit_143_and_129() {
     for (signal, code, name) in [(libc::SIGTERM, 143, "SIGTERM"), (libc::SIGHUP, 129, "SIGHUP")] {
-        let env = Env::new();
+        let env = Sandbox::new().runbooks_in("books").environments(ENVS);
         tree_book(&env);
         let child = env.cmd(&["run", "tree"]).stdout(Stdio::piped()).spawn().unwrap();
         wait_for("the step tree to start", Duration::from_secs(10), || (pids(&env).len() == 3).then_some(()));
@@ -111,7 +66,7 @@ fn sigterm_and_sighup_stop_the_step_tree_journal_it_and_exit_143_and_129() {
         wait_for("no survivor of the step", Duration::from_secs(5), || {
             tree.iter().all(|p| !alive(*p)).then_some(())
         });
-        let journal = std::fs::read_to_string(env.run_dir().join("journal.jsonl")).unwrap();
+        let journal = std::fs::read_to_string(run_dir(&env).join("journal.jsonl")).unwrap();
         assert!(
             journal.contains(&format!(
                 "\"type\":\"step_cancelled\",\"step\":\"grow\",\"reason\":\"stopped by {name}\""
@@ -128,7 +83,7 @@ fn sigterm_and_sighup_stop_the_step_tree_journal_it_and_exit_143_and_129() {
 
 #[test]
 fn two_concurrent_resumes_drive_the_run_once() {
-    let env = Env::new();
+    let env = Sandbox::new().runbooks_in("books").environments(ENVS);
     env.book(
         "three",
         &format!(
@@ -170,12 +125,12 @@ fn two_concurrent_resumes_drive_the_run_once() {
 
 #[test]
 fn a_resume_while_the_first_runner_lives_is_refused_naming_it() {
-    let env = Env::new();
+    let env = Sandbox::new().runbooks_in("books").environments(ENVS);
     env.book("nap", "title: Nap\nsteps:\n  - { id: nap, title: Nap, run: 'sleep 300' }\n");
     let mut first = env.cmd(&["run", "nap"]).stdout(Stdio::null()).spawn().unwrap();
     wait_for("the step to start", Duration::from_secs(10), || {
         let started =
-            env.path().join("data/runs").exists() && env.types().contains(&"step_process:nap".to_string());
+            env.path().join("data/runs").exists() && types(&env).contains(&"step_process:nap".to_string());
         started.then_some(())
     });
     let o = env.run(&["run", "--resume", "latest"]);
@@ -192,7 +147,7 @@ fn a_resume_while_the_first_runner_lives_is_refused_naming_it() {
 
 #[test]
 fn a_journal_that_cannot_be_written_stops_the_run_before_the_next_step() {
-    let env = Env::new();
+    let env = Sandbox::new().runbooks_in("books").environments(ENVS);
     let mut yaml = String::from("title: Many\nsteps:\n");
     for i in 0..30 {
         yaml.push_str(&format!(
@@ -219,14 +174,14 @@ fn a_journal_that_cannot_be_written_stops_the_run_before_the_next_step() {
         "{}",
         text(&o)
     );
-    let started = env.types().iter().filter(|t| t.starts_with("step_started:")).count();
-    let ran = env.lines("ran");
+    let started = types(&env).iter().filter(|t| t.starts_with("step_started:")).count();
+    let ran = lines(&env, "ran");
     assert!(ran > 3 && ran < 30, "the limit hit mid-run: {ran}");
     assert_eq!(ran, started, "every step that ran is journaled, and none ran unjournaled");
     // The journal reads cleanly and the run resumes where it stopped, each step once. A
     // step that ran but whose end could not be journaled has an unknown outcome: a person
     // marks it (here: it did run).
-    let types = env.types();
+    let types = types(&env);
     let last = types.iter().rev().find(|t| t.starts_with("step_started:")).unwrap();
     let step = last.trim_start_matches("step_started:").to_owned();
     let ended = types.iter().any(|t| *t == format!("step_passed:{step}"));
@@ -246,13 +201,13 @@ fn a_journal_that_cannot_be_written_stops_the_run_before_the_next_step() {
 
 #[test]
 fn a_damaged_journal_hides_no_run() {
-    let env = Env::new();
+    let env = Sandbox::new().runbooks_in("books").environments(ENVS);
     env.book(
         "two",
         "title: Two café\nsteps:\n  - { id: a, title: A }\n  - { id: b, title: B, run: 'echo b' }\n",
     );
     assert_eq!(env.run(&["run", "two"]).status.code(), Some(3));
-    let path = env.run_dir().join("journal.jsonl");
+    let path = run_dir(&env).join("journal.jsonl");
     let mut bytes = std::fs::read(&path).unwrap();
     let first_line = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
     // Garbage in the middle, and a last record torn inside a multi-byte character.
@@ -276,7 +231,7 @@ fn a_damaged_journal_hides_no_run() {
 
 #[test]
 fn a_printed_resume_hint_works_pasted_without_dir_and_asks_for_secrets_again() {
-    let env = Env::new();
+    let env = Sandbox::new().runbooks_in("books").environments(ENVS);
     env.book(
         "secret",
         &format!("title: Secret\ninputs:\n  token: {{ secret: true }}\nsteps:\n  - {{ id: wait, title: Wait }}\n  - {{ id: use, title: Use, run: 'printf %s {{{{ token }}}} > {}/got' }}\n", env.path().display()),
@@ -307,7 +262,7 @@ fn a_printed_resume_hint_works_pasted_without_dir_and_asks_for_secrets_again() {
 
 #[test]
 fn a_failed_step_can_be_retried_or_skipped_on_resume() {
-    let env = Env::new();
+    let env = Sandbox::new().runbooks_in("books").environments(ENVS);
     let flag = env.path().join("flag");
     env.book(
         "flaky",
@@ -317,13 +272,13 @@ fn a_failed_step_can_be_retried_or_skipped_on_resume() {
     let o = env.run(&["run", "--resume", "latest"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("--retry runs it again"), "{}", text(&o));
-    assert_eq!(env.lines("tries"), 1, "a plain resume does not run it again");
+    assert_eq!(lines(&env, "tries"), 1, "a plain resume does not run it again");
     let o = env.run(&["run", "--resume", "latest", "--retry"]);
     assert_eq!(o.status.code(), Some(1), "retried once, failed again, no loop: {}", text(&o));
-    assert_eq!(env.lines("tries"), 2);
+    assert_eq!(lines(&env, "tries"), 2);
     let o = env.run(&["run", "--resume", "latest", "--skip", "try", "--note", "the flag is set by hand"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert_eq!(env.lines("after"), 1);
+    assert_eq!(lines(&env, "after"), 1);
     let export = env.run(&["export", "latest"]);
     assert!(text(&export).contains("the flag is set by hand"), "{}", text(&export));
     let o = env.run(&["run", "--resume", "latest", "--note", "postmortem: flag script fixed"]);
@@ -336,11 +291,11 @@ fn a_failed_step_can_be_retried_or_skipped_on_resume() {
 
 #[test]
 fn abandoned_runs_leave_the_list_of_unfinished_and_prune_removes_old_runs() {
-    let env = Env::new();
+    let env = Sandbox::new().runbooks_in("books").environments(ENVS);
     env.book("gate", "title: Gate\nsteps:\n  - { id: a, title: A }\n");
     env.book("ok", "title: Ok\nsteps:\n  - { id: a, title: A, run: 'true' }\n");
     assert_eq!(env.run(&["run", "gate"]).status.code(), Some(3));
-    let gate = env.run_dir();
+    let gate = run_dir(&env);
     let id = gate.file_name().unwrap().to_string_lossy().into_owned();
     let short = id.rsplit('-').next().unwrap().to_owned();
     let o = env.run(&["runs", "--abandon", &short]);
@@ -362,7 +317,7 @@ fn abandoned_runs_leave_the_list_of_unfinished_and_prune_removes_old_runs() {
 
 #[test]
 fn runs_fit_80_columns_with_distinct_rows() {
-    let env = Env::new();
+    let env = Sandbox::new().runbooks_in("books").environments(ENVS);
     env.book("a-very-long-runbook-id-for-the-database-restore-drill", "title: Restore the primary database from last night's backup, verified\nsteps:\n  - { id: a, title: A, run: 'true' }\n  - { id: b, title: B }\n");
     for _ in 0..2 {
         env.run(&["run", "a-very-long-runbook-id-for-the-database-restore-drill"]);
@@ -380,7 +335,7 @@ fn runs_fit_80_columns_with_distinct_rows() {
 
 #[test]
 fn manual_step_bodies_are_printed_headless_and_in_dry_runs() {
-    let env = Env::new();
+    let env = Sandbox::new().runbooks_in("books").environments(ENVS);
     env.book("read", "title: Read\nsteps:\n  - title: Call the on-call DBA\n    body: |\n      Phone +1 555 0100.\n      Say the words \"restore drill\".\n");
     for args in [vec!["run", "read", "--yes"], vec!["run", "read", "--dry-run"]] {
         let o = env.run(&args);
@@ -394,7 +349,7 @@ fn manual_step_bodies_are_printed_headless_and_in_dry_runs() {
 
 #[test]
 fn timelines_name_steps_by_title_with_the_id_in_json() {
-    let env = Env::new();
+    let env = Sandbox::new().runbooks_in("books").environments(ENVS);
     env.book(
         "restore",
         "title: Restore\nsteps:\n  - { id: fetch, title: Fetch the backup, run: 'echo v42', capture: version }\n  - { id: load, title: 'Load backup {{ version }}', run: 'true' }\n  - { id: never, title: Not reached, run: 'true', when_env: [prod] }\n",
@@ -414,7 +369,7 @@ fn timelines_name_steps_by_title_with_the_id_in_json() {
 
 #[test]
 fn a_step_log_that_could_not_be_written_whole_says_so() {
-    let env = Env::new();
+    let env = Sandbox::new().runbooks_in("books").environments(ENVS);
     env.book(
         "big",
         "title: Big\nsteps:\n  - { id: out, title: Out, run: \"head -c 20000 /dev/zero | tr '\\\\0' x\" }\n",
@@ -432,12 +387,12 @@ fn a_step_log_that_could_not_be_written_whole_says_so() {
     let o = cmd.output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("the step log is incomplete"), "{}", text(&o));
-    assert!(env.types().contains(&"note:out".to_string()), "{:?}", env.types());
+    assert!(types(&env).contains(&"note:out".to_string()), "{:?}", types(&env));
 }
 
 #[test]
 fn a_failing_line_or_pipe_stage_fails_its_step_and_output_is_matched_trimmed() {
-    let env = Env::new();
+    let env = Sandbox::new().runbooks_in("books").environments(ENVS);
     let p = env.path().display().to_string();
     env.book("first", &format!("title: F\nsteps:\n  - {{ id: cp, title: Copy, run: \"cp /no/such/backup {p}/restored\\necho restore passed\" }}\n"));
     env.book("pipe", "title: P\nsteps:\n  - { id: ls, title: List, run: 'ls /no/such/dir | tail -1' }\n");
@@ -452,7 +407,7 @@ fn a_failing_line_or_pipe_stage_fails_its_step_and_output_is_matched_trimmed() {
 
 #[test]
 fn a_resume_reads_its_runbook_from_the_recorded_directory_alone() {
-    let env = Env::new();
+    let env = Sandbox::new().runbooks_in("books").environments(ENVS);
     env.book("fix", "title: Fix\nsteps:\n  - { id: wait, title: Wait }\n  - { id: go, title: Go, run: 'echo from-books' }\n");
     // A sibling that only the full parser can read: any scan of the directory would parse it.
     env.book("sibling", "title: [never closed\nsteps:\n  - { title: x }\n");

@@ -1,33 +1,23 @@
 //! Whole-screen snapshots of the TUI at the sizes users have (80x24, 120x40, 200x60), and the
 //! pure `update` driven by keys. Time is a message, so the screens are deterministic.
 
+mod support;
+
 use std::collections::BTreeMap;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
+use crossterm::event::{KeyCode, KeyModifiers};
 use runbook::app::model::{Entry, Model, MonitorView, Screen};
 use runbook::app::update::{Cmd, Msg, update};
 use runbook::health::State;
 use runbook::run::Run;
 use runbook::runbook::index::Summary;
 use runbook::runbook::load::{FullLibrary, Root};
-use runbook::theme::Theme;
+use support::render::{draw, key};
 
 const SIZES: [(u16, u16); 3] = [(80, 24), (120, 40), (200, 60)];
 
 fn library() -> FullLibrary {
     FullLibrary::load(vec![Root::Bundled])
-}
-
-fn draw(model: &Model, w: u16, h: u16) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
-    terminal.draw(|f| runbook::ui::render(model, &Theme::no_color(), f)).unwrap();
-    terminal.backend().to_string()
-}
-
-fn key(code: KeyCode) -> Msg {
-    Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
 }
 
 fn picker_model(query: &str) -> Model {

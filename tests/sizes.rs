@@ -3,12 +3,12 @@
 //! confirmation will run shown with it, a waiting check's progress, scrolling that stays
 //! within the text. Pure: the model is driven with messages and drawn into a TestBackend.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
+use crossterm::event::{KeyCode, KeyModifiers, MouseEvent, MouseEventKind};
 use runbook::app::model::{Dialog, Model, Parity};
 use runbook::app::setup::Setup;
 use runbook::app::update::{Cmd, Msg, update};
@@ -17,21 +17,8 @@ use runbook::health::{Reading, State};
 use runbook::run::{Confirmation, Event, ProbeResult, Run};
 use runbook::runbook::index::Summary;
 use runbook::runbook::load::{FullLibrary, Root};
-use runbook::theme::Theme;
-
-fn draw(model: &Model, w: u16, h: u16) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
-    terminal.draw(|f| runbook::ui::render(model, &Theme::no_color(), f)).unwrap();
-    terminal.backend().to_string()
-}
-
-fn key(code: KeyCode) -> Msg {
-    Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
-}
-
-fn ctrl(c: char) -> Msg {
-    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
-}
+use support::render::{ctrl, draw, key};
+use support::thirty_steps;
 
 /// A library of the given runbooks (file name, YAML) in a `dev` environment.
 fn library(dir: &Path, books: &[(&str, &str)]) -> FullLibrary {
@@ -63,14 +50,6 @@ fn started(lib: &FullLibrary, id: &str, env: &str, size: (u16, u16)) -> Model {
         },
     );
     model
-}
-
-fn thirty_steps() -> String {
-    let mut yaml = String::from("title: Thirty steps\nsteps:\n");
-    for i in 1..=30 {
-        yaml.push_str(&format!("  - {{ id: s{i}, title: Step number {i} }}\n"));
-    }
-    yaml
 }
 
 #[test]

@@ -11,19 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Parser, Tag, TagEnd};
-use support::{HealthServer, wait_for};
-
-fn runbook(dir: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_runbook"));
-    c.args(args)
-        .current_dir(dir)
-        .env_remove("RUNBOOK_PATH")
-        .env("RUNBOOK_DATA_DIR", dir.join("data"))
-        .env("RUNBOOK_CACHE_DIR", dir.join("cache"))
-        .env("RUNBOOK_CONFIG_DIR", dir.join("config"))
-        .stdin(Stdio::null());
-    c
-}
+use support::{HealthServer, Sandbox, wait_for};
 
 fn journal(dir: &Path) -> Option<String> {
     let runs = std::fs::read_dir(dir.join("data/runs")).ok()?;
@@ -117,8 +105,8 @@ const COMMAND: &str = "echo \"checking the api\"\nfor i in $(seq 1 8); do echo \
 
 #[test]
 fn an_incident_run_exports_a_timeline_a_postmortem_can_be_written_from() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
+    let sb = Sandbox::new();
+    let dir = sb.path();
     let server = HealthServer::start();
     server.set_status(503);
     std::fs::create_dir_all(dir.join("books")).unwrap();
@@ -167,7 +155,8 @@ steps:
     )
     .unwrap();
 
-    let mut child = runbook(dir, &["run", "api-down", "--dir", "books", "--yes", "--confirm-env", "prod"])
+    let mut child = sb
+        .cmd(&["run", "api-down", "--dir", "books", "--yes", "--confirm-env", "prod"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -185,7 +174,7 @@ steps:
     assert!(stdout.contains("monitor API health: down"), "headless prints health changes: {stdout}");
 
     // Markdown.
-    let md = runbook(dir, &["export", "latest"]).output().unwrap();
+    let md = sb.cmd(&["export", "latest"]).output().unwrap();
     assert!(md.status.success(), "{}", String::from_utf8_lossy(&md.stderr));
     let md = String::from_utf8(md.stdout).unwrap();
     let doc = parse(&md);
@@ -263,9 +252,9 @@ steps:
     );
 
     // JSON: the same facts, in the documented shape.
-    let json = runbook(dir, &["export", "latest", "--format", "json"]).output().unwrap();
+    let json = sb.cmd(&["export", "latest", "--format", "json"]).output().unwrap();
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    let schema = runbook(dir, &["schema", "export"]).output().unwrap();
+    let schema = sb.cmd(&["schema", "export"]).output().unwrap();
     let schema: serde_json::Value = serde_json::from_slice(&schema.stdout).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     let errors: Vec<String> = validator.iter_errors(&json).map(|e| e.to_string()).collect();
@@ -299,8 +288,8 @@ steps:
 /// directory, the journal and the step log (and its stderr ranges) too.
 #[test]
 fn run_data_and_an_export_are_private_under_a_permissive_umask() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
+    let sb = Sandbox::new();
+    let dir = sb.path();
     std::fs::create_dir_all(dir.join("books")).unwrap();
     std::fs::write(
         dir.join("books/noisy.yaml"),
@@ -316,11 +305,11 @@ fn run_data_and_an_export_are_private_under_a_permissive_umask() {
             });
         }
     };
-    let mut run = runbook(dir, &["run", "noisy", "--dir", "books", "--headless"]);
+    let mut run = sb.cmd(&["run", "noisy", "--dir", "books", "--headless"]);
     permissive(&mut run);
     assert!(run.output().unwrap().status.success());
     let out = dir.join("timeline.md");
-    let mut export = runbook(dir, &["export", "latest", "--tail", "2", "--output", out.to_str().unwrap()]);
+    let mut export = sb.cmd(&["export", "latest", "--tail", "2", "--output", out.to_str().unwrap()]);
     permissive(&mut export);
     let o = export.output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -350,7 +339,7 @@ fn run_data_and_an_export_are_private_under_a_permissive_umask() {
     assert_eq!(&log[start..start + len], b"err\n");
     // An existing file others could read becomes private too.
     std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let mut again = runbook(dir, &["export", "latest", "--format", "json", "-o", out.to_str().unwrap()]);
+    let mut again = sb.cmd(&["export", "latest", "--format", "json", "-o", out.to_str().unwrap()]);
     permissive(&mut again);
     assert!(again.output().unwrap().status.success());
     assert_eq!(mode(&out), 0o600);

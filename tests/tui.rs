@@ -5,6 +5,7 @@ mod support;
 
 use std::path::Path;
 
+use support::Sandbox;
 use support::pty::Screen;
 
 fn books(dir: &Path, environments: &str) {
@@ -455,53 +456,45 @@ fn a_journal_that_cannot_be_written_stops_the_tui_run_before_the_next_step() {
 
 #[test]
 fn resuming_a_run_with_a_secret_asks_for_it_again_in_the_form() {
-    let tmp = tempfile::tempdir().unwrap();
-    books(tmp.path(), "default: dev\nenvironments:\n  dev: {}\n");
+    let sb = Sandbox::new();
+    books(sb.path(), "default: dev\nenvironments:\n  dev: {}\n");
     std::fs::write(
-        tmp.path().join("books/secret.yaml"),
+        sb.path().join("books/secret.yaml"),
         format!(
             "title: Secret\ninputs:\n  token: {{ secret: true }}\nsteps:\n  - {{ id: wait, title: Wait here }}\n  - {{ id: use, title: Use it, run: 'printf %s {{{{ token }}}} > {}/got' }}\n",
-            tmp.path().display()
+            sb.path().display()
         ),
     )
     .unwrap();
     // Started headless, stopped at the manual step: the run is unfinished.
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"))
-        .args(["run", "secret", "--dir", "books", "--headless"])
-        .current_dir(tmp.path())
-        .env("RUNBOOK_DATA_DIR", tmp.path().join("data"))
-        .env("RUNBOOK_CONFIG_DIR", tmp.path().join("config"))
-        .env("RUNBOOK_CACHE_DIR", tmp.path().join("cache"))
+    let o = sb
+        .cmd(&["run", "secret", "--dir", "books", "--headless"])
         .env("RUNBOOK_INPUT_TOKEN", "t0p-secret")
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stdout));
-    let mut s = Screen::spawn(&["run", "--resume", "latest", "--dir", "books"], tmp.path(), 100, 30);
+    let mut s = Screen::spawn(&["run", "--resume", "latest", "--dir", "books"], sb.path(), 100, 30);
     s.wait_for("type the secrets again");
     s.keys("t0p-secret\r");
     s.wait_for("DEV │ Secret");
     s.keys(" ");
     s.wait_for("▸ Use it");
     s.keys("\r");
-    let got = tmp.path().join("got");
+    let got = sb.path().join("got");
     support::wait_for("the step to use the secret", std::time::Duration::from_secs(10), || {
         std::fs::read_to_string(&got).ok().filter(|g| g == "t0p-secret")
     });
 }
 
 /// Starts `book` headless and kills the runner with -9 once its `hold` step runs.
-fn crash_during_hold(dir: &Path, book: &str) {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"))
-        .args(["run", book, "--dir", "books", "--headless"])
-        .current_dir(dir)
-        .env("RUNBOOK_DATA_DIR", dir.join("data"))
-        .env("RUNBOOK_CONFIG_DIR", dir.join("config"))
-        .env("RUNBOOK_CACHE_DIR", dir.join("cache"))
+fn crash_during_hold(sb: &Sandbox, book: &str) {
+    let mut child = sb
+        .cmd(&["run", book, "--dir", "books", "--headless"])
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
     support::wait_for("the hold step to run", std::time::Duration::from_secs(10), || {
-        let runs = std::fs::read_dir(dir.join("data/runs")).ok()?;
+        let runs = std::fs::read_dir(sb.data().join("runs")).ok()?;
         let mut found = false;
         // This book's run: its id holds the runbook's id.
         for run in runs.flatten().filter(|r| r.file_name().to_string_lossy().contains(&format!("-{book}-"))) {
@@ -516,37 +509,37 @@ fn crash_during_hold(dir: &Path, book: &str) {
 
 #[test]
 fn a_step_still_running_from_a_dead_runner_is_waited_for_or_stopped_never_doubled() {
-    let tmp = tempfile::tempdir().unwrap();
-    books(tmp.path(), "default: dev\nenvironments:\n  dev: {}\n");
-    let p = tmp.path().display().to_string();
+    let sb = Sandbox::new();
+    books(sb.path(), "default: dev\nenvironments:\n  dev: {}\n");
+    let p = sb.path().display().to_string();
     for (id, hold) in
         [("waits", format!("while [ ! -f {p}/release ]; do sleep 0.05; done")), ("stops", "sleep 300".into())]
     {
         std::fs::write(
-            tmp.path().join(format!("books/{id}.yaml")),
+            sb.path().join(format!("books/{id}.yaml")),
             format!("title: {id}\nsteps:\n  - {{ id: hold, title: Hold, run: 'echo x >> {p}/{id}-tries; {hold}' }}\n  - {{ id: next, title: Next }}\n"),
         )
         .unwrap();
     }
     let tries = |id: &str| {
-        std::fs::read_to_string(tmp.path().join(format!("{id}-tries"))).unwrap_or_default().lines().count()
+        std::fs::read_to_string(sb.path().join(format!("{id}-tries"))).unwrap_or_default().lines().count()
     };
 
     // Wait: the dialog stays until the old step ends by itself; then its outcome is unknown.
-    crash_during_hold(tmp.path(), "waits");
-    let mut s = Screen::spawn(&["run", "--resume", "latest", "--dir", "books"], tmp.path(), 100, 30);
+    crash_during_hold(&sb, "waits");
+    let mut s = Screen::spawn(&["run", "--resume", "latest", "--dir", "books"], sb.path(), 100, 30);
     s.wait_for("is still running");
     s.keys("w");
     s.wait_for("waiting for it to end");
-    std::fs::write(tmp.path().join("release"), "").unwrap();
+    std::fs::write(sb.path().join("release"), "").unwrap();
     s.wait_for("interrupted, outcome unknown");
     assert_eq!(tries("waits"), 1, "never a second copy");
     s.keys("q");
     s.wait_exit();
 
     // Stop: its processes end at once.
-    crash_during_hold(tmp.path(), "stops");
-    let mut s = Screen::spawn(&["run", "--resume", "latest", "--dir", "books"], tmp.path(), 100, 30);
+    crash_during_hold(&sb, "stops");
+    let mut s = Screen::spawn(&["run", "--resume", "latest", "--dir", "books"], sb.path(), 100, 30);
     s.wait_for("is still running");
     s.keys("s");
     s.wait_for("interrupted, outcome unknown");
@@ -563,28 +556,21 @@ fn a_step_still_running_from_a_dead_runner_is_waited_for_or_stopped_never_double
 
 #[test]
 fn the_picker_lists_from_the_index_and_reports_a_broken_runbook_when_it_is_previewed() {
-    let tmp = tempfile::tempdir().unwrap();
-    books(tmp.path(), "default: dev\nenvironments:\n  dev: {}\n");
+    let sb = Sandbox::new();
+    books(sb.path(), "default: dev\nenvironments:\n  dev: {}\n");
     // Broken below its top level: the list cannot know until the file is validated.
     std::fs::write(
-        tmp.path().join("books/drill.yaml"),
+        sb.path().join("books/drill.yaml"),
         "title: Failover drill\nsteps:\n  - title: Go\n    tiemout: 5s\n",
     )
     .unwrap();
     let list = || {
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"))
-            .args(["list", "--dir", "books", "--format", "json"])
-            .current_dir(tmp.path())
-            .env_remove("RUNBOOK_PATH")
-            .env("RUNBOOK_CACHE_DIR", tmp.path().join("cache"))
-            .env("RUNBOOK_CONFIG_DIR", tmp.path().join("config"))
-            .output()
-            .unwrap();
+        let o = sb.run(&["list", "--dir", "books", "--format", "json"]);
         let all: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         all.as_array().unwrap().iter().find(|e| e["id"] == "drill").unwrap().clone()
     };
     assert!(list()["error"].is_null());
-    let mut s = Screen::spawn(&["--dir", "books"], tmp.path(), 120, 40);
+    let mut s = Screen::spawn(&["--dir", "books"], sb.path(), 120, 40);
     s.wait_for("Rotate the secrets");
     s.wait_for("Failover drill");
     s.keys("drill");

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use support::pty::Screen;
+use support::thirty_steps;
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
 
@@ -19,14 +20,6 @@ fn books(dir: &Path, files: &[(&str, &str)]) {
     for (name, yaml) in files {
         std::fs::write(dir.join("books").join(name), yaml).unwrap();
     }
-}
-
-fn thirty_steps() -> String {
-    let mut yaml = String::from("title: Thirty steps\nsteps:\n");
-    for i in 1..=30 {
-        yaml.push_str(&format!("  - {{ id: s{i}, title: Step number {i} }}\n"));
-    }
-    yaml
 }
 
 #[test]

@@ -5,13 +5,10 @@
 
 mod support;
 
-use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+use support::Sandbox;
+use support::pty::Screen;
 
 /// What the terminal was asked to do besides drawing.
 #[derive(Default)]
@@ -32,119 +29,17 @@ impl vt100::Callbacks for Requests {
     }
 }
 
-type Term = Arc<Mutex<vt100::Parser<Requests>>>;
-
-struct Pty {
-    term: Term,
-    /// Every byte the program wrote to the terminal.
-    raw: Arc<Mutex<Vec<u8>>>,
-    writer: Arc<Mutex<Box<dyn Write + Send>>>,
-    child: Box<dyn portable_pty::Child + Send + Sync>,
+/// The binary on a 100x30 terminal that tells what it was asked besides drawing, and keeps
+/// every byte it was sent.
+fn terminal(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Screen<Requests> {
+    Screen::spawn_recording(Requests::default(), args, dir, (100, 30), env)
 }
 
-impl Pty {
-    fn spawn(args: &[&str], dir: &Path) -> Self {
-        Self::spawn_env(args, dir, &[])
-    }
-
-    fn spawn_env(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Self {
-        let (rows, cols) = (30, 100);
-        let pty =
-            native_pty_system().openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).unwrap();
-        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_runbook"));
-        cmd.args(args);
-        cmd.cwd(dir);
-        cmd.env("TERM", "xterm-256color");
-        cmd.env("RUNBOOK_DATA_DIR", dir.join("data"));
-        cmd.env("RUNBOOK_CACHE_DIR", dir.join("cache"));
-        cmd.env("RUNBOOK_CONFIG_DIR", dir.join("config"));
-        cmd.env_remove("RUNBOOK_PATH");
-        cmd.env_remove("NO_COLOR");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = pty.slave.spawn_command(cmd).unwrap();
-        drop(pty.slave);
-        let term: Term = Arc::new(Mutex::new(vt100::Parser::new_with_callbacks(
-            std::num::NonZeroU16::new(rows).unwrap(),
-            std::num::NonZeroU16::new(cols).unwrap(),
-            0,
-            Requests::default(),
-        )));
-        let mut reader = pty.master.try_clone_reader().unwrap();
-        let writer: Arc<Mutex<Box<dyn Write + Send>>> =
-            Arc::new(Mutex::new(pty.master.take_writer().unwrap()));
-        let (t, answer) = (Arc::clone(&term), Arc::clone(&writer));
-        let raw = Arc::new(Mutex::new(Vec::new()));
-        let bytes = Arc::clone(&raw);
-        std::thread::spawn(move || {
-            // Keep the master open for as long as the reader runs.
-            let _master = pty.master;
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                bytes.lock().unwrap().extend_from_slice(&buf[..n]);
-                let mut parser = t.lock().unwrap();
-                parser.process(&buf[..n]);
-                // Answer cursor position queries as a real terminal does.
-                if buf[..n].windows(4).any(|w| w == b"\x1b[6n") {
-                    let (row, col) = parser.screen().cursor_position();
-                    let _ = write!(answer.lock().unwrap(), "\x1b[{};{}R", row + 1, col + 1);
-                }
-            }
-        });
-        Self { term, raw, writer, child }
-    }
-
-    fn keys(&self, keys: &[u8]) {
-        let mut w = self.writer.lock().unwrap();
-        w.write_all(keys).unwrap();
-        w.flush().unwrap();
-    }
-
-    fn text(&self) -> String {
-        self.term.lock().unwrap().screen().contents()
-    }
-
-    fn wait_for(&self, needle: &str) {
-        support::wait_for(&format!("{needle:?} on screen"), Duration::from_secs(15), || {
-            self.text().contains(needle).then_some(())
-        });
-    }
-
-    /// The foreground colour of the first cell where `needle` starts.
-    fn colour_of(&self, needle: &str) -> vt100::Color {
-        let parser = self.term.lock().unwrap();
-        let screen = parser.screen();
-        let (rows, cols) = screen.size();
-        for row in 0..rows.get() {
-            let line = screen.contents_between(row, 0, row, cols.get());
-            if let Some(byte) = line.find(needle) {
-                let col = line[..byte].chars().count() as u16;
-                return screen.cell(row, col).unwrap().fgcolor();
-            }
-        }
-        panic!("{needle:?} is not on screen:\n{}", screen.contents());
-    }
-
-    fn raw_contains(&self, needle: &[u8]) -> bool {
-        self.raw.lock().unwrap().windows(needle.len()).any(|w| w == needle)
-    }
-
-    fn assert_not_driven(&self) {
-        let parser = self.term.lock().unwrap();
-        let requests = parser.callbacks();
-        assert!(requests.titles.is_empty(), "the title was set: {:?}", requests.titles);
-        assert!(requests.clipboard.is_empty(), "the clipboard was written: {:?}", requests.clipboard);
-    }
-}
-
-impl Drop for Pty {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
+fn assert_not_driven(s: &Screen<Requests>) {
+    let parser = s.parser.lock().unwrap();
+    let requests = parser.callbacks();
+    assert!(requests.titles.is_empty(), "the title was set: {:?}", requests.titles);
+    assert!(requests.clipboard.is_empty(), "the clipboard was written: {:?}", requests.clipboard);
 }
 
 /// A runbooks directory whose one step prints hostile escape sequences around red text.
@@ -173,12 +68,12 @@ printf 'after\n'
 fn the_tui_output_pane_keeps_colours_and_drops_every_other_sequence() {
     let tmp = tempfile::tempdir().unwrap();
     evil_books(tmp.path());
-    let s = Pty::spawn(&["--dir", "books", "evil"], tmp.path());
+    let mut s = terminal(&["--dir", "books", "evil"], tmp.path(), &[]);
     s.wait_for("DEV │ Hostile output");
-    s.keys(b"\r");
+    s.keys("\r");
     s.wait_for("✓ Print escapes");
     // The selection has moved on to the next step: go back up to read this one's output.
-    s.keys(b"\x1b[A");
+    s.keys("\x1b[A");
     s.wait_for("after");
     let text = s.text();
     // `\e[2J` would have wiped the banner and the step list; `\e[H` would have put the text at
@@ -192,19 +87,19 @@ fn the_tui_output_pane_keeps_colours_and_drops_every_other_sequence() {
     assert_eq!(s.colour_of("RED ALERT"), vt100::Color::Idx(1), "the command's red stays red");
     assert_ne!(s.colour_of("plain"), vt100::Color::Idx(1), "the reset ends the red");
     // A capture holding escape sequences reaches the next step's title and command cleaned.
-    s.keys(b"\r");
+    s.keys("\r");
     s.wait_for("✓ Capture");
     s.wait_for("▸ Then this gotit");
     assert!(s.text().lines().next().unwrap().contains("DEV │ Hostile output"), "{}", s.text());
     assert!(!s.text().contains("CAPTURED"), "{}", s.text());
-    s.assert_not_driven();
+    assert_not_driven(&s);
 }
 
 #[test]
 fn the_headless_runner_on_a_terminal_keeps_colours_and_drops_every_other_sequence() {
     let tmp = tempfile::tempdir().unwrap();
     evil_books(tmp.path());
-    let s = Pty::spawn(&["run", "--dir", "books", "evil", "--yes"], tmp.path());
+    let s = terminal(&["run", "--dir", "books", "evil", "--yes"], tmp.path(), &[]);
     s.wait_for("after");
     s.wait_for("Then this gotit");
     s.wait_for("│ gotit");
@@ -213,35 +108,25 @@ fn the_headless_runner_on_a_terminal_keeps_colours_and_drops_every_other_sequenc
     assert!(text.contains("before"), "`\\e[2J` cleared the screen:\n{text}");
     assert!(!text.contains("progress 10%p"), "{text}");
     assert_eq!(s.colour_of("RED ALERT"), vt100::Color::Idx(1), "the command's red stays red");
-    s.assert_not_driven();
+    assert_not_driven(&s);
 }
 
 #[test]
 fn no_color_drops_the_commands_colours_too() {
     let tmp = tempfile::tempdir().unwrap();
     evil_books(tmp.path());
-    let s = Pty::spawn_env(&["run", "--dir", "books", "evil", "--yes"], tmp.path(), &[("NO_COLOR", "1")]);
+    let s = terminal(&["run", "--dir", "books", "evil", "--yes"], tmp.path(), &[("NO_COLOR", "1")]);
     s.wait_for("after");
     assert!(s.text().contains("RED ALERT plain"), "{}", s.text());
     assert_eq!(s.colour_of("RED ALERT"), vt100::Color::Default);
-    s.assert_not_driven();
+    assert_not_driven(&s);
 }
 
 #[test]
 fn the_headless_runner_into_a_pipe_writes_plain_text_and_the_log_keeps_raw_bytes() {
-    let tmp = tempfile::tempdir().unwrap();
-    evil_books(tmp.path());
-    let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
-        .args(["run", "--dir", "books", "evil", "--yes"])
-        .current_dir(tmp.path())
-        .env_remove("RUNBOOK_PATH")
-        .env_remove("NO_COLOR")
-        .env("RUNBOOK_DATA_DIR", tmp.path().join("data"))
-        .env("RUNBOOK_CACHE_DIR", tmp.path().join("cache"))
-        .env("RUNBOOK_CONFIG_DIR", tmp.path().join("config"))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let sb = Sandbox::new();
+    evil_books(sb.path());
+    let out = sb.run(&["run", "--dir", "books", "evil", "--yes"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("│ RED ALERT plain\n"), "{stdout}");
@@ -250,7 +135,7 @@ fn the_headless_runner_into_a_pipe_writes_plain_text_and_the_log_keeps_raw_bytes
     assert!(controls.is_empty(), "control characters in piped output: {controls:?}\n{stdout:?}");
 
     let mut raw = Vec::new();
-    let mut dirs = vec![tmp.path().join("data")];
+    let mut dirs = vec![sb.data()];
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(dir).unwrap().flatten() {
             let p = entry.path();
@@ -290,31 +175,31 @@ fn linked_books(dir: &Path) {
 fn runbook_links_are_hyperlinks_and_command_output_links_never_are() {
     let tmp = tempfile::tempdir().unwrap();
     linked_books(tmp.path());
-    let s = Pty::spawn(&["--dir", "books", "links"], tmp.path());
+    let mut s = terminal(&["--dir", "books", "links"], tmp.path(), &[]);
     s.wait_for("the dashboard[1]");
     s.wait_for("[1] https://dash.example.com/api");
     assert!(
         s.raw_contains(b"\x1b]8;;https://dash.example.com/api\x1b\\t\x1b]8;;\x1b\\"),
         "the link text is an OSC 8 hyperlink to the runbook's URL"
     );
-    s.keys(b"\r");
+    s.keys("\r");
     s.wait_for("✓ Look");
-    s.keys(b"\x1b[A");
+    s.keys("\x1b[A");
     s.wait_for("see click me done");
-    s.keys(b"\x1b[B\r");
+    s.keys("\x1b[B\r");
     s.wait_for("✓ Grab");
     s.wait_for("the captured page[1]");
     s.wait_for("[1] https://captured.example.com/y");
     assert!(!s.raw_contains(b"evil.example.com"), "the command's hyperlink reached the terminal");
     assert!(!s.raw_contains(b"\x1b]8;;https://captured"), "a captured URL became a hyperlink");
-    s.assert_not_driven();
+    assert_not_driven(&s);
 }
 
 #[test]
 fn no_hyperlinks_keeps_links_as_text() {
     let tmp = tempfile::tempdir().unwrap();
     linked_books(tmp.path());
-    let s = Pty::spawn_env(&["--dir", "books", "links"], tmp.path(), &[("NO_HYPERLINKS", "1")]);
+    let s = terminal(&["--dir", "books", "links"], tmp.path(), &[("NO_HYPERLINKS", "1")]);
     s.wait_for("the dashboard[1]");
     s.wait_for("[1] https://dash.example.com/api");
     assert!(!s.raw_contains(b"\x1b]8;"), "an OSC 8 sequence was written");

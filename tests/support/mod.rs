@@ -5,6 +5,12 @@
 
 pub mod pg;
 pub mod pty;
+pub mod render;
+pub mod sandbox;
+
+// Each test binary uses what it needs of these.
+#[allow(unused_imports)]
+pub use sandbox::{Sandbox, stdout, text};
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -15,6 +21,16 @@ use std::time::{Duration, Instant};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Request, Response};
+
+/// A runbook of thirty manual steps, `s1` to `s30` titled `Step number N`: more than a
+/// terminal shows at once.
+pub fn thirty_steps() -> String {
+    let mut yaml = String::from("title: Thirty steps\nsteps:\n");
+    for i in 1..=30 {
+        yaml.push_str(&format!("  - {{ id: s{i}, title: Step number {i} }}\n"));
+    }
+    yaml
+}
 
 /// Polls `check` until it returns `Some` or the deadline passes.
 pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {

@@ -8,11 +8,15 @@ use std::time::{Duration, Instant};
 
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 
-pub struct Screen {
+/// A program in a terminal. `C` hears what the program asks of the terminal besides drawing
+/// (a window title, the clipboard); see [`Screen::spawn_recording`].
+pub struct Screen<C: vt100::Callbacks = ()> {
     pub master: Box<dyn portable_pty::MasterPty + Send>,
-    pub parser: Arc<Mutex<vt100::Parser>>,
+    pub parser: Arc<Mutex<vt100::Parser<C>>>,
     pub writer: Arc<Mutex<Box<dyn Write + Send>>>,
     pub child: Box<dyn portable_pty::Child + Send + Sync>,
+    /// Every byte the program wrote to the terminal, when recording.
+    raw: Option<Arc<Mutex<Vec<u8>>>>,
 }
 
 impl Screen {
@@ -33,33 +37,63 @@ impl Screen {
         rows: u16,
         env: &[(&str, &str)],
     ) -> Self {
+        Self::start((), false, program, args, dir, (cols, rows), env)
+    }
+}
+
+impl<C: vt100::Callbacks + Send + 'static> Screen<C> {
+    /// The binary in a terminal whose emulator tells `callbacks` what it asks besides drawing,
+    /// and which keeps every byte it writes (see [`Screen::raw_contains`]).
+    pub fn spawn_recording(
+        callbacks: C,
+        args: &[&str],
+        dir: &Path,
+        size: (u16, u16),
+        env: &[(&str, &str)],
+    ) -> Self {
+        Self::start(callbacks, true, env!("CARGO_BIN_EXE_runbook"), args, dir, size, env)
+    }
+
+    fn start(
+        callbacks: C,
+        record: bool,
+        program: &str,
+        args: &[&str],
+        dir: &Path,
+        (cols, rows): (u16, u16),
+        env: &[(&str, &str)],
+    ) -> Self {
         let pty =
             native_pty_system().openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).unwrap();
         let mut cmd = CommandBuilder::new(program);
         cmd.args(args);
         cmd.cwd(dir);
         cmd.env("TERM", "xterm-256color");
-        cmd.env("RUNBOOK_DATA_DIR", dir.join("data"));
-        cmd.env("RUNBOOK_CACHE_DIR", dir.join("cache"));
-        cmd.env("RUNBOOK_CONFIG_DIR", dir.join("config"));
-        cmd.env_remove("RUNBOOK_PATH");
-        // A person at a terminal: CI (set when this suite runs in CI) would make `run` headless.
-        cmd.env_remove("CI");
-        cmd.env_remove("NO_COLOR");
+        // A person at a terminal, in the sandbox `dir`: CI (set when this suite runs in CI)
+        // would make `run` headless; NO_COLOR and the rest are the caller's, not the test's.
+        for key in super::sandbox::CALLERS_VARIABLES {
+            cmd.env_remove(key);
+        }
+        for (key, dir) in super::sandbox::state_dirs(dir, false) {
+            cmd.env(key, dir);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
         let child = pty.slave.spawn_command(cmd).unwrap();
         drop(pty.slave);
-        let parser = Arc::new(Mutex::new(vt100::Parser::new(
+        let parser = Arc::new(Mutex::new(vt100::Parser::new_with_callbacks(
             std::num::NonZeroU16::new(rows).unwrap(),
             std::num::NonZeroU16::new(cols).unwrap(),
             0,
+            callbacks,
         )));
         let mut reader = pty.master.try_clone_reader().unwrap();
         let writer: Arc<Mutex<Box<dyn Write + Send>>> =
             Arc::new(Mutex::new(pty.master.take_writer().unwrap()));
         let (p, w) = (Arc::clone(&parser), Arc::clone(&writer));
+        let raw = record.then(|| Arc::new(Mutex::new(Vec::new())));
+        let bytes = raw.clone();
         std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
             while let Ok(n) = reader.read(&mut buf) {
@@ -67,6 +101,9 @@ impl Screen {
                     break;
                 }
                 let chunk = &buf[..n];
+                if let Some(bytes) = &bytes {
+                    bytes.lock().unwrap().extend_from_slice(chunk);
+                }
                 let mut parser = p.lock().unwrap();
                 parser.process(chunk);
                 // Answer cursor position queries (ESC [ 6 n) as a real terminal does.
@@ -76,7 +113,7 @@ impl Screen {
                 }
             }
         });
-        Self { master: pty.master, parser, writer, child }
+        Self { master: pty.master, parser, writer, child, raw }
     }
 
     /// Resizes the terminal, as a user dragging the window would.
@@ -101,7 +138,7 @@ impl Screen {
     }
 
     /// Waits until `ready` holds for the screen, or fails with `what` and the screen.
-    pub fn wait_until(&self, what: &str, ready: impl Fn(&Screen) -> bool) {
+    pub fn wait_until(&self, what: &str, ready: impl Fn(&Self) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(15);
         while !ready(self) {
             assert!(
@@ -111,6 +148,27 @@ impl Screen {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The foreground colour of the first cell where `needle` starts.
+    pub fn colour_of(&self, needle: &str) -> vt100::Color {
+        let parser = self.parser.lock().unwrap();
+        let screen = parser.screen();
+        let (rows, cols) = screen.size();
+        for row in 0..rows.get() {
+            let line = screen.contents_between(row, 0, row, cols.get());
+            if let Some(byte) = line.find(needle) {
+                let col = line[..byte].chars().count() as u16;
+                return screen.cell(row, col).unwrap().fgcolor();
+            }
+        }
+        panic!("{needle:?} is not on screen:\n{}", screen.contents());
+    }
+
+    /// Whether the program wrote `needle` to the terminal (a screen of `spawn_recording`).
+    pub fn raw_contains(&self, needle: &[u8]) -> bool {
+        let raw = self.raw.as_ref().expect("only a recording screen keeps the bytes");
+        raw.lock().unwrap().windows(needle.len()).any(|w| w == needle)
     }
 
     pub fn wait_gone(&self, needle: &str) {
@@ -135,7 +193,7 @@ impl Screen {
     }
 }
 
-impl Drop for Screen {
+impl<C: vt100::Callbacks> Drop for Screen<C> {
     fn drop(&mut self) {
         let _ = self.child.kill();
     }
