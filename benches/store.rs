@@ -6,8 +6,9 @@
 //! fsync on, as in production), then:
 //! 1. Journal appends, one record at a time, each committed before the next: latency
 //!    percentiles against the local file journal (append + fsync).
-//! 2. A headless run of a 1,000-step runbook (`true` per step) with the store against the
-//!    same run with local files only: wall time, median of several runs, and the ratio.
+//! 2. A headless run of a 1,000-step runbook (`true` per step) with the store, plain and
+//!    over TLS (verify-full against a test CA, a second server), against the same run with
+//!    local files only: wall time, median of several runs, and the ratios.
 
 mod support;
 
@@ -50,9 +51,14 @@ fn main() {
         yaml.push_str(&format!("  - {{ id: s{i}, title: Step {i}, run: 'true' }}\n"));
     }
     std::fs::write(books.join("many.yaml"), yaml).unwrap();
-    let mut times = [Vec::new(), Vec::new()];
+    let ca = pg::Ca::new("runbook bench CA");
+    let pg_tls = pg::Postgres::start_durable_tls(&ca, &["127.0.0.1"]);
+    let ca_file = work.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let tls_url = format!("{}?sslmode=verify-full&sslrootcert={}", pg_tls.url(), ca_file.display());
+    let mut times = [Vec::new(), Vec::new(), Vec::new()];
     for _ in 0..runs {
-        for (i, store) in [None, Some(pg.url())].into_iter().enumerate() {
+        for (i, store) in [None, Some(pg.url()), Some(tls_url.clone())].into_iter().enumerate() {
             let mut cmd = runbook(&["run", "many", "--headless", "--dir", "books"], work.path());
             cmd.env_remove("RUNBOOK_STORE").env_remove("CI");
             if let Some(url) = store {
@@ -61,11 +67,13 @@ fn main() {
             times[i].push(measure(&mut cmd).wall.as_secs_f64() * 1000.0);
         }
     }
-    let (l, s) = (median(times[0].clone()), median(times[1].clone()));
+    let (l, s, t) = (median(times[0].clone()), median(times[1].clone()), median(times[2].clone()));
     println!("a headless run of {steps} command steps (median of {runs})");
     println!("  local files                      {l:>8.1} ms   runs: {}", list(&times[0]));
     println!("  PostgreSQL store                 {s:>8.1} ms   runs: {}", list(&times[1]));
+    println!("  PostgreSQL store over TLS        {t:>8.1} ms   runs: {}", list(&times[2]));
     println!("  ratio store / local              {:>8.2}x", s / l);
+    println!("  ratio TLS store / local          {:>8.2}x", t / l);
 }
 
 fn append_latencies(data: &std::path::Path, n: usize) -> Vec<f64> {

@@ -69,6 +69,11 @@ impl Postgres {
         Self::start_with(true, None)
     }
 
+    /// A durable server that speaks TLS (for benchmarks).
+    pub fn start_durable_tls(ca: &Ca, names: &[&str]) -> Self {
+        Self::start_with(true, Some(ca.server(names)))
+    }
+
     fn start_with(durable: bool, tls: Option<(String, String)>) -> Self {
         let bin = bindir();
         let dir = tempfile::Builder::new().prefix("runbook-pg").tempdir().expect("a temporary folder");
