@@ -358,9 +358,7 @@ pub struct RunInfo {
     pub environment: String,
     pub started: jiff::Timestamp,
     pub ended: Option<jiff::Timestamp>,
-    /// `succeeded`, `failed`, `aborted`, `abandoned`, `unfinished` (resumable), or
-    /// `damaged` (the start record could not be read).
-    pub state: String,
+    pub state: RunState,
     /// Steps done so far and the runbook's step count, when the journal knows it.
     pub done: usize,
     pub steps: Option<usize>,
@@ -374,14 +372,43 @@ pub struct RunInfo {
     pub dir: PathBuf,
 }
 
+/// Where a run stands, as its journal says: written `succeeded`, `failed`, `aborted`,
+/// `abandoned`, `unfinished` or `damaged` (in `runs --format json` too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub enum RunState {
+    /// It reached its end (or was abandoned); a resume after the end makes it unfinished again.
+    Ended(crate::run::Outcome),
+    /// It can be resumed.
+    Unfinished,
+    /// Its start record could not be read.
+    Damaged,
+}
+
+impl std::fmt::Display for RunState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunState::Ended(outcome) => outcome.fmt(f),
+            RunState::Unfinished => f.write_str("unfinished"),
+            RunState::Damaged => f.write_str("damaged"),
+        }
+    }
+}
+
+impl From<RunState> for String {
+    fn from(state: RunState) -> Self {
+        state.to_string()
+    }
+}
+
 impl RunInfo {
     pub fn is_unfinished(&self) -> bool {
-        self.state == "unfinished"
+        self.state == RunState::Unfinished
     }
 
     /// Whether the run has ended (succeeded, failed, aborted, abandoned).
     pub fn outcome_known(&self) -> bool {
-        !self.is_unfinished() && self.state != "damaged"
+        matches!(self.state, RunState::Ended(_))
     }
 
     /// The id's last part, enough to tell runs apart day to day; `--resume`, `export` and
@@ -441,7 +468,7 @@ fn summarize(
         environment: String::new(),
         started: created,
         ended: None,
-        state: "damaged".into(),
+        state: RunState::Damaged,
         done: 0,
         steps: None,
         driver,
@@ -469,8 +496,8 @@ fn summarize(
         entries.iter().any(|e| matches!(e.record, Record::Resumed { .. }) && e.at > at).then_some(())
     });
     let (ended, state) = match (finished, resumed_after) {
-        (Some((at, outcome)), None) => (Some(at), outcome.to_string()),
-        _ => (None, "unfinished".to_owned()),
+        (Some((at, outcome)), None) => (Some(at), RunState::Ended(outcome)),
+        _ => (None, RunState::Unfinished),
     };
     info.ended = ended;
     info.state = state;

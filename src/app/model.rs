@@ -585,7 +585,7 @@ mod tests {
             environment: "prod".into(),
             started: jiff::Timestamp::UNIX_EPOCH,
             ended: None,
-            state: "unfinished".into(),
+            state: crate::journal::RunState::Unfinished,
             done: 1,
             steps: Some(3),
             driver: None,

@@ -56,7 +56,7 @@ pub fn table(runs: &[journal::RunInfo], width: usize) -> Vec<String> {
     let env_w = runs.iter().map(|r| r.environment.chars().count()).max().unwrap_or(3).clamp(3, 12);
     let state = |r: &journal::RunInfo| match &r.driver {
         Some(h) => format!("running: {}@{}", h.user, h.host),
-        None => r.state.clone(),
+        None => r.state.to_string(),
     };
     // RUN  TITLE  ENV  STARTED  STEP  STATE
     const STARTED_W: usize = 11;
@@ -146,7 +146,7 @@ pub fn prune(older_than: &str, yes: bool) -> anyhow::Result<ExitCode> {
     let cutoff = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(age.as_secs() as i64);
     let old: Vec<journal::RunInfo> = journal::list_runs(&data_dir)?
         .into_iter()
-        .filter(|r| !r.is_unfinished() && r.state != "damaged" && r.driver.is_none())
+        .filter(|r| r.outcome_known() && r.driver.is_none())
         .filter(|r| r.ended.unwrap_or(r.started) < cutoff)
         .collect();
     if old.is_empty() {
