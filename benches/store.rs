@@ -9,6 +9,8 @@
 //! 2. A headless run of a 1,000-step runbook (`true` per step) with the store, plain and
 //!    over TLS (verify-full against a test CA, a second server), against the same run with
 //!    local files only: wall time, median of several runs, and the ratios.
+//! 3. `runbook runs` against a store of 10,000 finished runs (the 1,000-step run's first
+//!    twenty steps' records copied into 10,000 runs by SQL): wall time and peak RSS.
 
 mod support;
 
@@ -74,6 +76,29 @@ fn main() {
     println!("  PostgreSQL store over TLS        {t:>8.1} ms   runs: {}", list(&times[2]));
     println!("  ratio store / local              {:>8.2}x", s / l);
     println!("  ratio TLS store / local          {:>8.2}x", t / l);
+
+    // 3. The team's list over many runs: one finished run's first records, copied.
+    let (count, list_runs) = if bench { (10_000, 5) } else { (200, 1) };
+    pg.sql(&format!(
+        "CREATE TEMP TABLE model AS SELECT r.* FROM runbook_records r
+           WHERE r.run_seq = (SELECT min(run_seq) FROM runbook_records WHERE kind = 'run_finished')
+           AND (r.n < 80 OR r.kind = 'run_finished');
+         INSERT INTO runbook_runs (id, runbook)
+           SELECT 'bench-' || lpad(g::text, 6, '0'), 'many' FROM generate_series(1, {count}) g;
+         INSERT INTO runbook_records (run_seq, n, at, kind, entry)
+           SELECT u.seq, m.n, m.at, m.kind, m.entry FROM runbook_runs u CROSS JOIN model m
+           WHERE u.id LIKE 'bench-%';"
+    ));
+    let records = pg.sql("SELECT count(*) FROM runbook_records");
+    let samples: Vec<support::Sample> = (0..list_runs)
+        .map(|_| {
+            let mut cmd = runbook(&["runs", "--format", "json", "--dir", "books"], work.path());
+            cmd.env_remove("CI").env("RUNBOOK_STORE", pg.url());
+            measure(&mut cmd)
+        })
+        .collect();
+    println!("runbook runs against a store of {count} more runs ({} records)", records.trim());
+    support::report("  runbook runs --format json", &samples);
 }
 
 fn append_latencies(data: &std::path::Path, n: usize) -> Vec<f64> {

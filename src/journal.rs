@@ -429,7 +429,7 @@ pub fn list_runs(data_dir: &Path) -> anyhow::Result<Vec<RunInfo>> {
             .into_iter()
             .map(|r| {
                 let dir = runs_dir.join(&r.id);
-                summarize(r.id, dir, r.created, Read { entries: r.entries, problems: r.problems }, r.holder)
+                summarize(r.id, dir, r.created, r.outline, r.holder)
             })
             .collect());
     }
@@ -449,16 +449,59 @@ pub fn info(dir: &Path) -> RunInfo {
         .and_then(|t| jiff::Timestamp::try_from(t).ok())
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     let read = read_all(dir).unwrap_or_else(|e| Read { entries: vec![], problems: vec![format!("{e:#}")] });
-    summarize(id, dir.to_path_buf(), created, read, current_holder(dir))
+    summarize(id, dir.to_path_buf(), created, Outline::of(read), current_holder(dir))
 }
 
 /// A run's summary from its entries (all of them, or at least its start, its ends of steps,
 /// its resumes and its finish).
+/// What a run's list row is made of: its start record, how it last finished, and how many
+/// steps are done. Read from the whole journal here, or asked of the store in one query
+/// (`Store::runs`), which never sends every record of every run.
+#[derive(Debug, Default)]
+pub struct Outline {
+    pub start: Option<Entry>,
+    /// The last `run_finished`: when, and how.
+    pub finished: Option<(jiff::Timestamp, crate::run::Outcome)>,
+    /// A resume came after that finish: the run is open again.
+    pub resumed_after: bool,
+    /// Steps passed, failed, skipped, marked done or decided.
+    pub done: usize,
+    pub problems: Vec<String>,
+}
+
+impl Outline {
+    pub fn of(read: Read) -> Self {
+        let entries = read.entries;
+        let finished_at = entries.iter().rposition(|e| matches!(e.record, Record::RunFinished { .. }));
+        let finished = finished_at.and_then(|i| match entries[i].record {
+            Record::RunFinished { outcome } => Some((entries[i].at, outcome)),
+            _ => None,
+        });
+        let resumed_after = finished_at
+            .is_some_and(|i| entries[i..].iter().any(|e| matches!(e.record, Record::Resumed { .. })));
+        let mut done = std::collections::HashSet::new();
+        for e in &entries {
+            match &e.record {
+                Record::StepPassed { step, .. }
+                | Record::StepFailed { step, .. }
+                | Record::StepSkipped { step, .. }
+                | Record::StepMarkedDone { step, .. }
+                | Record::Chose { step, .. } => {
+                    done.insert(step.as_str());
+                }
+                _ => {}
+            }
+        }
+        let done = done.len();
+        Self { start: entries.into_iter().next(), finished, resumed_after, done, problems: read.problems }
+    }
+}
+
 fn summarize(
     id: String,
     dir: PathBuf,
     created: jiff::Timestamp,
-    read: Read,
+    outline: Outline,
     driver: Option<Holder>,
 ) -> RunInfo {
     let mut info = RunInfo {
@@ -472,12 +515,11 @@ fn summarize(
         done: 0,
         steps: None,
         driver,
-        problems: read.problems,
+        problems: outline.problems,
         source: None,
         dir,
     };
-    let entries = read.entries;
-    let Some(first) = entries.first() else { return info };
+    let Some(first) = &outline.start else { return info };
     let Record::RunStarted { runbook, title, environment, source, steps, .. } = &first.record else {
         info.problems.push("the journal does not begin with the run's start record".into());
         return info;
@@ -488,33 +530,11 @@ fn summarize(
     info.started = first.at;
     info.source = source.as_ref().map(PathBuf::from);
     info.steps = *steps;
-    let finished = entries.iter().rev().find_map(|e| match e.record {
-        Record::RunFinished { outcome } => Some((e.at, outcome)),
-        _ => None,
-    });
-    let resumed_after = finished.and_then(|(at, _)| {
-        entries.iter().any(|e| matches!(e.record, Record::Resumed { .. }) && e.at > at).then_some(())
-    });
-    let (ended, state) = match (finished, resumed_after) {
-        (Some((at, outcome)), None) => (Some(at), RunState::Ended(outcome)),
+    (info.ended, info.state) = match (outline.finished, outline.resumed_after) {
+        (Some((at, outcome)), false) => (Some(at), RunState::Ended(outcome)),
         _ => (None, RunState::Unfinished),
     };
-    info.ended = ended;
-    info.state = state;
-    let mut done = std::collections::HashSet::new();
-    for e in &entries {
-        match &e.record {
-            Record::StepPassed { step, .. }
-            | Record::StepFailed { step, .. }
-            | Record::StepSkipped { step, .. }
-            | Record::StepMarkedDone { step, .. }
-            | Record::Chose { step, .. } => {
-                done.insert(step.as_str());
-            }
-            _ => {}
-        }
-    }
-    info.done = done.len();
+    info.done = outline.done;
     info
 }
 

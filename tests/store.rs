@@ -559,3 +559,68 @@ fn tls_settings_that_cannot_work_are_said_before_any_step_runs() {
     assert!(!text(&o).contains("hunter2"), "the password is never shown");
     assert!(ran(root).is_empty(), "nothing ran");
 }
+
+#[test]
+fn the_team_list_says_of_each_run_what_its_journal_says() {
+    let pg = Postgres::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    setup(root);
+    std::fs::write(
+        root.join("books/ok.yaml"),
+        "title: Passes\nsteps:\n  - { title: One, run: 'true' }\n  - { title: Two }\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("books/bad.yaml"), "title: Fails\nsteps:\n  - { title: One, run: 'true' }\n  - { title: Two, run: 'exit 3' }\n  - { title: Three }\n").unwrap();
+    let a = Machine::new(root, "machine-a", &pg.url());
+    assert_eq!(a.run(&["run", "ok", "--yes"]).status.code(), Some(0));
+    assert_eq!(a.run(&["run", "bad", "--yes"]).status.code(), Some(1));
+    // Two runs left unfinished by a driver that died, one of them then abandoned.
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let _ = std::fs::remove_file(root.join("ran"));
+        let mut driver = a.drive(&["run", "failover", "--headless"]);
+        let pid = driver.id();
+        let run =
+            a.wait_run("the run at the step that waits", &a, |r| r["done"] == 2 && r["driver"]["pid"] == pid);
+        driver.kill().unwrap();
+        driver.wait().unwrap();
+        ids.push(run["id"].as_str().unwrap().to_owned());
+    }
+    // Their steps' processes outlived them (a dead driver's are left to a person): end them.
+    std::fs::write(root.join("go"), "").unwrap();
+    wait_for("the dead drivers' leases to go", Duration::from_secs(20), || {
+        a.runs().iter().all(|r| r["driver"].is_null()).then_some(())
+    });
+    let abandoned = a.run(&["runs", "--abandon", &ids[0]]);
+    assert!(abandoned.status.success(), "{}", text(&abandoned));
+
+    // The store's rows are worked out by its server; the same journals read in full from
+    // this machine's copy (no store) give the same rows.
+    let from_store = a.runs();
+    let local = a.run(&["runs", "--format", "json", "--store", ""]);
+    assert!(local.status.success(), "{}", text(&local));
+    let from_files: Vec<serde_json::Value> = serde_json::from_slice(&local.stdout).unwrap();
+    let row = |r: &serde_json::Value| {
+        (
+            r["id"].clone(),
+            r["title"].clone(),
+            r["state"].clone(),
+            r["done"].clone(),
+            r["steps"].clone(),
+            r["ended"].is_null(),
+        )
+    };
+    assert_eq!(
+        from_store.iter().map(row).collect::<Vec<_>>(),
+        from_files.iter().map(row).collect::<Vec<_>>()
+    );
+    let states: Vec<&str> = from_store.iter().map(|r| r["state"].as_str().unwrap()).collect();
+    // A failed step leaves its run open for a retry: unfinished, two steps done.
+    assert_eq!(states, ["unfinished", "abandoned", "unfinished", "succeeded"], "{from_store:#?}");
+    assert_eq!(
+        (&from_store[2]["title"], &from_store[2]["done"]),
+        (&"Fails".into(), &2.into()),
+        "{from_store:#?}"
+    );
+}

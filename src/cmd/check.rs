@@ -36,7 +36,7 @@ pub fn run(dirs: &[PathBuf], paths: &[PathBuf], strict: bool, format: Format) ->
     warn_duplicate_alerts(&mut reports);
     let errors = reports.iter().flat_map(|r| &r.diagnostics).filter(|d| d.is_error()).count();
     let warnings = reports.iter().flat_map(|r| &r.diagnostics).filter(|d| !d.is_error()).count();
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match format {
         Format::Text => {
             for r in &reports {
@@ -44,6 +44,8 @@ pub fn run(dirs: &[PathBuf], paths: &[PathBuf], strict: bool, format: Format) ->
                     writeln!(out, "{}", d.display(&r.display))?;
                 }
             }
+            // The summary (on stderr) comes after the diagnostics, in a terminal too.
+            out.flush()?;
             let files = reports.len();
             eprintln!(
                 "checked {files} file{}: {errors} error{}, {warnings} warning{}",
@@ -74,6 +76,7 @@ pub fn run(dirs: &[PathBuf], paths: &[PathBuf], strict: bool, format: Format) ->
             writeln!(out)?;
         }
     }
+    out.flush()?;
     Ok(errors == 0 && (!strict || warnings == 0))
 }
 

@@ -41,7 +41,8 @@ pub fn run(dirs: &[PathBuf], filter: Option<&str>, format: Format) -> anyhow::Re
         }
         None => summaries.iter().collect(),
     };
-    let mut out = std::io::stdout().lock();
+    // Buffered: ten thousand runbooks would otherwise be a write per line.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match format {
         Format::Json => {
             let entries: Vec<JsonEntry> = shown
@@ -80,5 +81,6 @@ pub fn run(dirs: &[PathBuf], filter: Option<&str>, format: Format) -> anyhow::Re
             }
         }
     }
+    out.flush()?;
     Ok(())
 }

@@ -14,7 +14,8 @@ pub fn list(format: Format) -> anyhow::Result<()> {
         eprintln!("runbook: {w}");
     }
     let runs = journal::list_runs(&data_dir)?;
-    let mut out = std::io::stdout().lock();
+    // Buffered: a store of thousands of runs would otherwise be a write per line.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match format {
         Format::Json => {
             serde_json::to_writer_pretty(&mut out, &runs)?;
@@ -23,12 +24,14 @@ pub fn list(format: Format) -> anyhow::Result<()> {
         Format::Text => {
             if runs.is_empty() {
                 writeln!(out, "no runs yet: `runbook run ID` starts one")?;
+                out.flush()?;
                 return Ok(());
             }
             let width = terminal_width();
             for line in table(&runs, width) {
                 writeln!(out, "{line}")?;
             }
+            out.flush()?; // the table before the warnings on stderr
             for r in runs.iter().filter(|r| !r.problems.is_empty()) {
                 for p in &r.problems {
                     eprintln!("runbook: warning: run {}: {p}", r.id);
@@ -36,6 +39,7 @@ pub fn list(format: Format) -> anyhow::Result<()> {
             }
         }
     }
+    out.flush()?;
     Ok(())
 }
 
