@@ -313,7 +313,9 @@ impl Tls {
         let key_pem = std::fs::read(&client.key).map_err(|e| {
             format!("cannot read sslkey {key_shown}: {e}: give the PEM file of the private key of sslcert {cert_shown}")
         })?;
-        if memchr::memmem::find(&key_pem, b"ENCRYPTED").is_some() {
+        // PKCS#8's encrypted form, and OpenSSL's traditional one (a header in the block).
+        let encrypted = [&b"-----BEGIN ENCRYPTED PRIVATE KEY-----"[..], b"Proc-Type: 4,ENCRYPTED"];
+        if encrypted.iter().any(|marker| memchr::memmem::find(&key_pem, marker).is_some()) {
             return Err(format!(
                 "sslkey {key_shown} is encrypted, and keys that need a password (sslpassword) are not supported: decrypt it once (`openssl pkey -in {key_shown} -out key-plain.pem`, then `chmod 600 key-plain.pem`) and give the plain one as sslkey"
             ));
