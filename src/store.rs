@@ -705,7 +705,7 @@ pub fn redact(url: &str) -> String {
                 out.push(' ');
             }
             match kv.key.as_str() {
-                "password" => out.push_str(&format!("{}***", &kv.raw[..kv.value_at])),
+                "password" | "sslpassword" => out.push_str(&format!("{}***", &kv.raw[..kv.value_at])),
                 _ => out.push_str(kv.raw),
             }
         }
@@ -723,7 +723,9 @@ pub fn redact(url: &str) -> String {
     let query: Vec<String> = query
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some((k, _)) if k.trim_start_matches('?') == "password" => format!("{k}=***"),
+            Some((k, _)) if matches!(k.trim_start_matches('?'), "password" | "sslpassword") => {
+                format!("{k}=***")
+            }
             _ => pair.to_owned(),
         })
         .collect();
@@ -752,6 +754,12 @@ mod tests {
             redact("postgres://db/runs?user=ops&password=s3cret&sslmode=require"),
             "postgres://db/runs?user=ops&password=***&sslmode=require"
         );
+        // The password of an encrypted client key (refused, but said in the refusal).
+        assert_eq!(
+            redact("postgres://db/runs?sslkey=/k.pem&sslpassword=s3cret"),
+            "postgres://db/runs?sslkey=/k.pem&sslpassword=***"
+        );
+        assert_eq!(redact("host=db sslpassword='s3 cret' sslkey=/k"), "host=db sslpassword=*** sslkey=/k");
     }
 
     #[test]

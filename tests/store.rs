@@ -2,7 +2,8 @@
 //! two processes) sharing it. Start on A, list and follow from B, B's takeover refused while
 //! A lives, kill -9 A, B carries on without redoing finished steps; no secret in the
 //! database; the store going down mid-run loses no journaled record. TLS to the store with
-//! libpq's sslmode and sslrootcert against a server with a test CA of its own.
+//! libpq's sslmode and sslrootcert against a server with a test CA of its own, and client
+//! certificates (sslcert, sslkey) for a server that authenticates users by certificate.
 
 mod support;
 
@@ -37,6 +38,10 @@ impl Machine {
             .env_remove("CI")
             .env_remove("PGSSLMODE")
             .env_remove("PGSSLROOTCERT")
+            .env_remove("PGSSLCERT")
+            .env_remove("PGSSLKEY")
+            // libpq's default client certificate is looked for in ~/.postgresql.
+            .env("HOME", self.data.join("home"))
             .env("RUNBOOK_STORE", &self.store)
             .env("RUNBOOK_INPUT_TOKEN", SECRET)
             .env("RUNBOOK_DATA_DIR", &self.data)
@@ -622,5 +627,125 @@ fn the_team_list_says_of_each_run_what_its_journal_says() {
         (&from_store[2]["title"], &from_store[2]["done"]),
         (&"Fails".into(), &2.into()),
         "{from_store:#?}"
+    );
+}
+
+/// Writes a certificate and key (the key with `mode`) as `name.crt` and `name.key`.
+fn client_files(root: &Path, name: &str, (cert, key): (String, String), mode: u32) -> (String, String) {
+    use std::os::unix::fs::PermissionsExt;
+    let (c, k) = (root.join(format!("{name}.crt")), root.join(format!("{name}.key")));
+    std::fs::write(&c, cert).unwrap();
+    std::fs::write(&k, key).unwrap();
+    std::fs::set_permissions(&k, std::fs::Permissions::from_mode(mode)).unwrap();
+    (c.display().to_string(), k.display().to_string())
+}
+
+#[test]
+fn a_server_that_wants_client_certificates_gets_them_from_sslcert_and_sslkey() {
+    let ca = Ca::new("runbook test CA");
+    let pg = Postgres::start_client_certs(&ca, &["127.0.0.1", "db.test"], &["alice", "bob"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    setup(root);
+    let ca_file = root.join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let verify = format!("sslmode=verify-full&sslrootcert={}", ca_file.display());
+    let (alice_crt, alice_key) = client_files(root, "alice", ca.client("alice"), 0o600);
+    let (bob_crt, bob_key) = client_files(root, "bob", ca.client("bob"), 0o600);
+
+    // alice's certificate: a headless run goes through the store, the server sees her CN.
+    let url = tls_url(&pg, "alice", "db.test", &format!("{verify}&sslcert={alice_crt}&sslkey={alice_key}"));
+    let a = Machine::new(root, "a", &url);
+    let mut driver = a.drive(&["run", "failover", "--headless"]);
+    a.wait_run("the run at its third step, as alice", &a, |r| r["done"] == 2);
+    let dn = wait_for("alice's session in pg_stat_ssl", Duration::from_secs(20), || {
+        let rows = pg.sql(
+            "SELECT DISTINCT s.client_dn FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+             WHERE a.application_name = 'runbook' AND a.usename = 'alice'",
+        );
+        (!rows.trim().is_empty()).then_some(rows)
+    });
+    assert_eq!(dn.trim(), "/CN=alice", "authenticated by her certificate");
+    std::fs::write(root.join("go"), "").unwrap();
+    assert_eq!(
+        driver.wait().unwrap().code(),
+        Some(0),
+        "{}",
+        std::fs::read_to_string(a.data.join("driver.log")).unwrap()
+    );
+    assert_eq!(ran(root), ["drain", "promote", "wait", "dns"]);
+    std::fs::remove_file(root.join("ran")).unwrap();
+    let refused = |o: &Output, says: &str| {
+        assert_eq!(o.status.code(), Some(2), "{}", text(o));
+        assert!(text(o).contains(says), "wanted {says:?} in:\n{}", text(o));
+        assert!(!text(o).contains("hunter2"), "the password is never shown");
+        assert!(ran(root).is_empty(), "nothing ran");
+    };
+
+    // As psql: ~/.postgresql/postgresql.crt and .key without sslcert in the URL.
+    let b = Machine::new(root, "b", &tls_url(&pg, "alice", "db.test", &verify));
+    let home = b.data.join("home/.postgresql");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::copy(&alice_crt, home.join("postgresql.crt")).unwrap();
+    std::fs::copy(&alice_key, home.join("postgresql.key")).unwrap();
+    let o = b.run(&["runs"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    // No certificate: the server's refusal, and what to give.
+    let o = Machine::new(root, "c", &tls_url(&pg, "alice", "db.test", &verify)).run(&[
+        "run",
+        "failover",
+        "--headless",
+        "--yes",
+    ]);
+    refused(
+        &o,
+        "the server wants a client certificate for this user and none was given (connection requires a valid client certificate): give sslcert=PATH and sslkey=PATH in the store URL",
+    );
+
+    // bob's certificate (through PGSSLCERT and PGSSLKEY) for alice: refused, said why.
+    let url = tls_url(&pg, "alice", "db.test", &verify).replace("alice@", "alice:hunter2@");
+    let o = Machine::new(root, "c", &url)
+        .cmd(&["run", "failover", "--headless", "--yes"])
+        .env("PGSSLCERT", &bob_crt)
+        .env("PGSSLKEY", &bob_key)
+        .output()
+        .unwrap();
+    refused(
+        &o,
+        &format!(
+            "the server refused the certificate in sslcert {bob_crt} for this user (certificate authentication failed for user \"alice\"): its common name (CN) must be the user name in the store URL"
+        ),
+    );
+
+    // A certificate from a CA the server does not know: refused in the handshake.
+    let (stray_crt, stray_key) =
+        client_files(root, "stray", Ca::new("somebody else's CA").client("alice"), 0o600);
+    let url = tls_url(&pg, "alice", "db.test", &format!("{verify}&sslcert={stray_crt}&sslkey={stray_key}"));
+    let o = Machine::new(root, "c", &url).run(&["run", "failover", "--headless", "--yes"]);
+    refused(
+        &o,
+        &format!(
+            "the server refused the client certificate in sslcert {stray_crt} during the TLS handshake (received fatal alert: UnknownCA): it must be signed by a CA in the server's ssl_ca_file"
+        ),
+    );
+
+    // A key others may read: refused before connecting, as libpq does.
+    let (open_crt, open_key) = client_files(root, "open", ca.client("alice"), 0o644);
+    let url = tls_url(&pg, "alice", "db.test", &format!("{verify}&sslcert={open_crt}&sslkey={open_key}"));
+    let o = Machine::new(root, "c", &url).run(&["run", "failover", "--headless", "--yes"]);
+    refused(
+        &o,
+        &format!(
+            "private key file {open_key} has group or world access (mode 0644); permissions should be u=rw (0600) or less"
+        ),
+    );
+
+    // sslcert without sslkey: said before anything else.
+    let url = tls_url(&pg, "alice", "db.test", &format!("{verify}&sslcert={alice_crt}"));
+    let o = Machine::new(root, "c", &url).run(&["run", "failover", "--headless", "--yes"]);
+    refused(
+        &o,
+        &format!("sslcert {alice_crt} is given without sslkey: give the certificate's private key too"),
     );
 }

@@ -1,6 +1,8 @@
 //! TLS to the team store, the way libpq users know it: `sslmode` (disable, prefer, require,
 //! verify-ca, verify-full) and `sslrootcert` in the store URL (or `PGSSLMODE` and
-//! `PGSSLROOTCERT`), carried out with rustls.
+//! `PGSSLROOTCERT`), carried out with rustls; and a client certificate, `sslcert` and
+//! `sslkey` (or `PGSSLCERT` and `PGSSLKEY`, else `~/.postgresql/postgresql.crt` and `.key`
+//! when that certificate exists), for servers that authenticate users by certificate.
 //!
 //! tokio-postgres reads only disable/prefer/require, so [`split`] takes both settings out of
 //! the URL before it is parsed and keeps their meaning here: the URL's TLS part decides
@@ -14,14 +16,14 @@
 //! usually installed there, and updating it is the system's business, not a rebuild's.
 
 use std::borrow::Cow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use tokio_postgres::config::SslMode as PgSslMode;
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -85,19 +87,34 @@ impl std::fmt::Debug for Connector {
     }
 }
 
+/// This machine's certificate and its key, shown to servers that ask for one (PostgreSQL's
+/// `cert` authentication, or `clientcert=verify-full` in pg_hba.conf).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientCert {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// libpq's default, `~/.postgresql/postgresql.crt`: used only when it exists.
+    pub default: bool,
+}
+
 /// The TLS settings of a store URL.
 #[derive(Clone, Debug)]
 pub struct Tls {
     pub mode: SslMode,
     pub roots: Roots,
+    pub client: Option<ClientCert>,
 }
 
-/// Takes `sslmode` and `sslrootcert` out of a store URL (`postgres://…?sslmode=…` or
-/// `host=… sslmode=…`), falling back on `PGSSLMODE` and `PGSSLROOTCERT` (given as `env`),
-/// and returns the rest of the URL, for tokio-postgres, and the settings.
+/// Takes `sslmode`, `sslrootcert`, `sslcert` and `sslkey` out of a store URL
+/// (`postgres://…?sslmode=…` or `host=… sslmode=…`), falling back on `PGSSLMODE`,
+/// `PGSSLROOTCERT`, `PGSSLCERT` and `PGSSLKEY` (given as `env`, with `HOME` for libpq's
+/// default client certificate), and returns the rest of the URL, for tokio-postgres, and the
+/// settings.
 pub fn split(url: &str, env: impl Fn(&str) -> Option<String>) -> Result<(String, Tls), String> {
     let mut mode = None;
     let mut rootcert = None;
+    let mut sslcert = None;
+    let mut sslkey = None;
     let mut unsupported = None;
     let rest = rewrite(url, |key, value| match key {
         "sslmode" => {
@@ -108,9 +125,15 @@ pub fn split(url: &str, env: impl Fn(&str) -> Option<String>) -> Result<(String,
             rootcert = Some(value.to_owned());
             None
         }
-        "sslcert"
-        | "sslkey"
-        | "sslpassword"
+        "sslcert" => {
+            sslcert = Some(value.to_owned());
+            None
+        }
+        "sslkey" => {
+            sslkey = Some(value.to_owned());
+            None
+        }
+        "sslpassword"
         | "sslcrl"
         | "sslcrldir"
         | "sslsni"
@@ -124,10 +147,14 @@ pub fn split(url: &str, env: impl Fn(&str) -> Option<String>) -> Result<(String,
         _ => Some(()),
     });
     if let Some(key) = unsupported {
-        let why = if key.starts_with("sslcert") || key == "sslkey" || key == "sslpassword" {
-            "client certificates are not supported: authenticate with a password (in the URL or PGPASSWORD)"
-        } else {
-            "only sslmode and sslrootcert are supported"
+        let why = match key.as_str() {
+            "sslpassword" => {
+                "encrypted private keys are not supported: decrypt the key once (`openssl pkey -in key.pem -out key-plain.pem`, then `chmod 600 key-plain.pem`) and give the plain one as sslkey"
+            }
+            "sslcrl" | "sslcrldir" => {
+                "certificate revocation lists are not checked: leave it out (only sslmode, sslrootcert, sslcert and sslkey are supported)"
+            }
+            _ => "only sslmode, sslrootcert, sslcert and sslkey are supported",
         };
         return Err(format!("{key} is not supported here: {why}"));
     }
@@ -156,7 +183,27 @@ pub fn split(url: &str, env: impl Fn(&str) -> Option<String>) -> Result<(String,
             mode.name()
         ));
     }
-    Ok((rest, Tls { mode, roots }))
+    let sslcert = sslcert.or_else(|| env("PGSSLCERT")).filter(|c| !c.is_empty());
+    let sslkey = sslkey.or_else(|| env("PGSSLKEY")).filter(|k| !k.is_empty());
+    let client = match (sslcert, sslkey) {
+        (Some(cert), Some(key)) => Some(ClientCert { cert: cert.into(), key: key.into(), default: false }),
+        (Some(cert), None) => {
+            return Err(format!(
+                "sslcert {cert} is given without sslkey: give the certificate's private key too (sslkey=PATH in the store URL, or PGSSLKEY)"
+            ));
+        }
+        (None, Some(key)) => {
+            return Err(format!(
+                "sslkey {key} is given without sslcert: give the certificate it belongs to too (sslcert=PATH in the store URL, or PGSSLCERT)"
+            ));
+        }
+        // As libpq (and so psql): ~/.postgresql/postgresql.crt when it exists.
+        (None, None) => env("HOME").filter(|h| !h.is_empty()).map(|home| {
+            let dir = Path::new(&home).join(".postgresql");
+            ClientCert { cert: dir.join("postgresql.crt"), key: dir.join("postgresql.key"), default: true }
+        }),
+    };
+    Ok((rest, Tls { mode, roots, client }))
 }
 
 impl Tls {
@@ -183,21 +230,103 @@ impl Tls {
             SslMode::Prefer | SslMode::Require => matches!(self.roots, Roots::File(_)),
             SslMode::VerifyCa | SslMode::VerifyFull => true,
         };
-        let config = if check_chain {
+        let verifier: Arc<dyn ServerCertVerifier> = if check_chain {
             let roots = Arc::new(self.load_roots()?);
             let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider)
                 .build()
                 .map_err(|e| format!("cannot use the CA certificates {}: {e}", self.roots_shown()))?;
-            let verifier: Arc<dyn ServerCertVerifier> =
-                if self.mode == SslMode::VerifyFull { webpki } else { Arc::new(ChainOnly(webpki)) };
-            builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth()
+            if self.mode == SslMode::VerifyFull { webpki } else { Arc::new(ChainOnly(webpki)) }
         } else {
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-                .with_no_client_auth()
+            Arc::new(AnyCertificate(provider))
+        };
+        let builder = builder.dangerous().with_custom_certificate_verifier(verifier);
+        let config = match self.load_client()? {
+            None => builder.with_no_client_auth(),
+            Some((client, chain, key)) => builder.with_client_auth_cert(chain, key).map_err(|e| match e {
+                rustls::Error::InconsistentKeys(_) => format!(
+                    "sslkey {} is not the key of the certificate in sslcert {}: give the key that was made with that certificate (`openssl x509 -in CERT -noout -pubkey` and `openssl pkey -in KEY -pubout` print the same for a matching pair)",
+                    client.key.display(),
+                    client.cert.display()
+                ),
+                e => format!(
+                    "cannot use sslcert {} with sslkey {}: {e}",
+                    client.cert.display(),
+                    client.key.display()
+                ),
+            })?,
         };
         Ok(Connector(MakeRustlsConnect::new(config)))
+    }
+
+    /// Reads the client certificate and its key, when there is one to show (libpq's default
+    /// file only when it exists), refusing a key that others may read as libpq does.
+    #[allow(clippy::type_complexity)]
+    fn load_client(
+        &self,
+    ) -> Result<Option<(&ClientCert, Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>, String> {
+        let Some(client) = &self.client else { return Ok(None) };
+        if self.mode == SslMode::Disable {
+            return Ok(None);
+        }
+        let cert_shown = client.cert.display();
+        let pem = match std::fs::read(&client.cert) {
+            Ok(pem) => pem,
+            // libpq goes on without a certificate when its default file is not there.
+            Err(e)
+                if client.default
+                    && matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                    ) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => {
+                return Err(format!(
+                    "cannot read sslcert {cert_shown}: {e}: give the PEM file of this machine's client certificate"
+                ));
+            }
+        };
+        let chain = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("sslcert {cert_shown} is not a PEM file of certificates: {e}"))?;
+        if chain.is_empty() {
+            return Err(format!(
+                "sslcert {cert_shown} holds no certificate: give a PEM file with a `-----BEGIN CERTIFICATE-----` block, this machine's certificate (its intermediate CAs may follow)"
+            ));
+        }
+        let key_shown = client.key.display();
+        let meta = match std::fs::metadata(&client.key) {
+            Ok(meta) => meta,
+            Err(e) if client.default && e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(format!(
+                    "the client certificate {cert_shown} is there, but not its private key {key_shown}: put the key there (chmod 600), or give both with sslcert=PATH and sslkey=PATH"
+                ));
+            }
+            Err(e) => {
+                return Err(format!(
+                    "cannot read sslkey {key_shown}: {e}: give the PEM file of the private key of sslcert {cert_shown}"
+                ));
+            }
+        };
+        check_key_permissions(&client.key, &meta)?;
+        let key_pem = std::fs::read(&client.key).map_err(|e| {
+            format!("cannot read sslkey {key_shown}: {e}: give the PEM file of the private key of sslcert {cert_shown}")
+        })?;
+        // PKCS#8's encrypted form, and OpenSSL's traditional one (a header in the block).
+        let encrypted = [&b"-----BEGIN ENCRYPTED PRIVATE KEY-----"[..], b"Proc-Type: 4,ENCRYPTED"];
+        if encrypted.iter().any(|marker| memchr::memmem::find(&key_pem, marker).is_some()) {
+            return Err(format!(
+                "sslkey {key_shown} is encrypted, and keys that need a password (sslpassword) are not supported: decrypt it once (`openssl pkey -in {key_shown} -out key-plain.pem`, then `chmod 600 key-plain.pem`) and give the plain one as sslkey"
+            ));
+        }
+        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| match e {
+            rustls::pki_types::pem::Error::NoItemsFound => format!(
+                "sslkey {key_shown} holds no private key: give the PEM file of the key of sslcert {cert_shown} (a `-----BEGIN PRIVATE KEY-----`, `BEGIN RSA PRIVATE KEY` or `BEGIN EC PRIVATE KEY` block)"
+            ),
+            e => format!("sslkey {key_shown} is not a PEM file of a private key: {e}"),
+        })?;
+        Ok(Some((client, chain, key)))
     }
 
     fn load_roots(&self) -> Result<rustls::RootCertStore, String> {
@@ -256,6 +385,11 @@ impl Tls {
             {
                 return Some(self.explain_rustls(tls));
             }
+            if let Some(db) = err.downcast_ref::<tokio_postgres::error::DbError>()
+                && let Some(why) = self.explain_refusal(db)
+            {
+                return Some(why);
+            }
             // tokio-postgres's words when the server answers the TLS request with "no" under
             // require (tests/store.rs holds it to them).
             if err.to_string() == "server does not support TLS" {
@@ -269,7 +403,54 @@ impl Tls {
         None
     }
 
+    /// The server's words when it wanted a client certificate and did not get a good one.
+    fn explain_refusal(&self, db: &tokio_postgres::error::DbError) -> Option<String> {
+        let said = db.message();
+        let client = self.client.as_ref().filter(|c| !c.default || c.cert.exists());
+        if said.starts_with("connection requires a valid client certificate") {
+            return Some(match client {
+                None => format!(
+                    "the server wants a client certificate for this user and none was given ({said}): give sslcert=PATH and sslkey=PATH in the store URL (or PGSSLCERT and PGSSLKEY), the certificate made out to the user name (CN) and signed by a CA in the server's ssl_ca_file"
+                ),
+                Some(c) => format!(
+                    "the server wants a client certificate and did not take sslcert {} ({said}): the server's ssl_ca_file must hold the CA that signed it",
+                    c.cert.display()
+                ),
+            });
+        }
+        if said.starts_with("certificate authentication failed for user")
+            || said.starts_with("certificate validation (clientcert=verify-full) failed")
+        {
+            let whose = match client {
+                Some(c) => format!("the certificate in sslcert {}", c.cert.display()),
+                None => "the client certificate".to_owned(),
+            };
+            return Some(format!(
+                "the server refused {whose} for this user ({said}): its common name (CN) must be the user name in the store URL, or be mapped to it in the server's pg_ident.conf; `openssl x509 -in CERT -noout -subject` shows its CN"
+            ));
+        }
+        None
+    }
+
     fn explain_rustls(&self, e: &rustls::Error) -> String {
+        if let (rustls::Error::AlertReceived(alert), Some(c)) = (e, &self.client)
+            && c.cert.exists()
+            && matches!(
+                alert,
+                rustls::AlertDescription::UnknownCA
+                    | rustls::AlertDescription::BadCertificate
+                    | rustls::AlertDescription::CertificateUnknown
+                    | rustls::AlertDescription::CertificateExpired
+                    | rustls::AlertDescription::CertificateRevoked
+                    | rustls::AlertDescription::AccessDenied
+                    | rustls::AlertDescription::DecryptError
+            )
+        {
+            return format!(
+                "the server refused the client certificate in sslcert {} during the TLS handshake ({e}): it must be signed by a CA in the server's ssl_ca_file, and be valid today",
+                c.cert.display()
+            );
+        }
         let rustls::Error::InvalidCertificate(cert) = e else {
             return format!("the TLS handshake failed: {e}");
         };
@@ -302,6 +483,26 @@ impl Tls {
             _ => format!("the store's certificate was refused: {e}"),
         }
     }
+}
+
+/// libpq's rule for a private key file: a regular file, readable by its owner only (0600 or
+/// less), or also by its group (0640 or less) when root owns it, so a key shared through a
+/// group stays usable.
+fn check_key_permissions(path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let shown = path.display();
+    if !meta.is_file() {
+        return Err(format!("sslkey {shown} is not a regular file: give the PEM file of the private key"));
+    }
+    let mode = meta.mode();
+    let too_open = if meta.uid() == 0 { mode & 0o037 } else { mode & 0o077 };
+    if too_open != 0 {
+        return Err(format!(
+            "private key file {shown} has group or world access (mode {:04o}); permissions should be u=rw (0600) or less, or u=rw,g=r (0640) or less if owned by root: `chmod 600 {shown}`",
+            mode & 0o7777
+        ));
+    }
+    Ok(())
 }
 
 /// A name of a certificate as rustls reports it (`DnsName("db.internal")`,
@@ -549,11 +750,184 @@ mod tests {
 
     #[test]
     fn libpq_settings_this_store_cannot_honour_are_refused_not_ignored() {
-        let e =
-            split("postgres://db/runs?sslmode=verify-full&sslcert=me.crt&sslkey=me.key", no_env).unwrap_err();
-        assert!(e.starts_with("sslcert is not supported here: client certificates are not supported"), "{e}");
+        let e = split("postgres://db/runs?sslcert=me.crt&sslkey=me.key&sslpassword=x", no_env).unwrap_err();
+        assert!(e.starts_with("sslpassword is not supported here: encrypted private keys are not supported: decrypt the key once (`openssl pkey -in key.pem -out key-plain.pem`"), "{e}");
         let e = split("host=db sslcrl=/crl.pem", no_env).unwrap_err();
-        assert!(e.starts_with("sslcrl is not supported here"), "{e}");
+        assert!(
+            e.starts_with("sslcrl is not supported here: certificate revocation lists are not checked"),
+            "{e}"
+        );
+        let e = split("host=db sslsni=0", no_env).unwrap_err();
+        assert!(
+            e.starts_with("sslsni is not supported here: only sslmode, sslrootcert, sslcert and sslkey"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn sslcert_and_sslkey_come_together_from_the_url_the_environment_or_home() {
+        let (rest, tls) = split(
+            "postgres://ops@db/runs?sslmode=verify-full&sslcert=%2Fc%2Fme.crt&sslkey=/c/me.key&application_name=x",
+            no_env,
+        )
+        .unwrap();
+        assert_eq!(rest, "postgres://ops@db/runs?application_name=x");
+        assert_eq!(
+            tls.client,
+            Some(ClientCert { cert: "/c/me.crt".into(), key: "/c/me.key".into(), default: false })
+        );
+        let (rest, tls) = split("host=db sslcert='/my certs/me.crt' sslkey=/k user=ops", no_env).unwrap();
+        assert_eq!(rest, "host=db user=ops");
+        assert_eq!(tls.client.unwrap().cert, PathBuf::from("/my certs/me.crt"));
+
+        let env = |k: &str| match k {
+            "PGSSLCERT" => Some("/env.crt".to_owned()),
+            "PGSSLKEY" => Some("/env.key".to_owned()),
+            "HOME" => Some("/home/ops".to_owned()),
+            _ => None,
+        };
+        let (_, tls) = split("postgres://db/runs", env).unwrap();
+        assert_eq!(
+            tls.client,
+            Some(ClientCert { cert: "/env.crt".into(), key: "/env.key".into(), default: false })
+        );
+        let (_, tls) = split("postgres://db/runs?sslcert=/u.crt&sslkey=/u.key", env).unwrap();
+        assert_eq!(tls.client.unwrap().cert, PathBuf::from("/u.crt"), "the URL comes first");
+        let home = |k: &str| (k == "HOME").then(|| "/home/ops".to_owned());
+        let (_, tls) = split("postgres://db/runs", home).unwrap();
+        assert_eq!(
+            tls.client,
+            Some(ClientCert {
+                cert: "/home/ops/.postgresql/postgresql.crt".into(),
+                key: "/home/ops/.postgresql/postgresql.key".into(),
+                default: true
+            })
+        );
+        assert_eq!(split("postgres://db/runs", no_env).unwrap().1.client, None);
+
+        // (Not filled in from ~/.postgresql: a key from elsewhere would be a surprise.)
+        let e = split("postgres://db/runs?sslcert=/c/me.crt", home).unwrap_err();
+        assert_eq!(
+            e,
+            "sslcert /c/me.crt is given without sslkey: give the certificate's private key too (sslkey=PATH in the store URL, or PGSSLKEY)"
+        );
+        let e = split("host=db sslkey=/c/me.key", no_env).unwrap_err();
+        assert!(e.starts_with("sslkey /c/me.key is given without sslcert: "), "{e}");
+    }
+
+    /// A certificate and key for `cn`, PEM, signed by a fresh CA.
+    fn client_pair(cn: &str) -> (String, String) {
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = rcgen::CertifiedIssuer::self_signed(ca, rcgen::KeyPair::generate().unwrap()).unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        let key = rcgen::KeyPair::generate().unwrap();
+        (params.signed_by(&key, &ca).unwrap().pem(), key.serialize_pem())
+    }
+
+    fn with_client(dir: &Path, cert: &str, key: &str, mode: u32) -> (Tls, PathBuf, PathBuf) {
+        use std::os::unix::fs::PermissionsExt;
+        let (c, k) = (dir.join("me.crt"), dir.join("me.key"));
+        std::fs::write(&c, cert).unwrap();
+        std::fs::write(&k, key).unwrap();
+        std::fs::set_permissions(&k, std::fs::Permissions::from_mode(mode)).unwrap();
+        let client = ClientCert { cert: c.clone(), key: k.clone(), default: false };
+        (Tls { mode: SslMode::Require, roots: Roots::System { named: false }, client: Some(client) }, c, k)
+    }
+
+    #[test]
+    fn a_client_certificate_that_cannot_be_used_is_said_with_its_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (cert, key) = client_pair("ops");
+        let (tls, ..) = with_client(tmp.path(), &cert, &key, 0o600);
+        assert!(tls.connector().is_ok());
+        // PKCS#1 and SEC1 keys are read as well as PKCS#8.
+        let rsa = "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu\n-----END RSA PRIVATE KEY-----\n";
+        let (tls, ..) = with_client(tmp.path(), &cert, rsa, 0o600);
+        let e = tls.connector().err().unwrap();
+        assert!(!e.contains("holds no private key"), "a PKCS#1 block is seen as a key: {e}");
+
+        let (tls, _, k) = with_client(tmp.path(), &cert, &key, 0o644);
+        let e = tls.connector().err().unwrap();
+        assert_eq!(
+            e,
+            format!(
+                "private key file {k} has group or world access (mode 0644); permissions should be u=rw (0600) or less, or u=rw,g=r (0640) or less if owned by root: `chmod 600 {k}`",
+                k = k.display()
+            )
+        );
+        // Root's key may be read by its group (libpq's rule), never by others.
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        let (tls, ..) = with_client(tmp.path(), &cert, &key, 0o640);
+        assert_eq!(tls.connector().is_ok(), root, "0640 is fine for root's key only");
+
+        let (tls, _, k) = with_client(tmp.path(), &cert, "not a key\n", 0o600);
+        let e = tls.connector().err().unwrap();
+        assert!(e.starts_with(&format!("sslkey {} holds no private key: ", k.display())), "{e}");
+        let encrypted = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        let (tls, _, k) = with_client(tmp.path(), &cert, encrypted, 0o600);
+        let e = tls.connector().err().unwrap();
+        assert!(
+            e.starts_with(&format!("sslkey {k} is encrypted, and keys that need a password (sslpassword) are not supported: decrypt it once (`openssl pkey -in {k} -out key-plain.pem`", k = k.display())),
+            "{e}"
+        );
+        let (tls, c, _) = with_client(tmp.path(), "just text\n", &key, 0o600);
+        let e = tls.connector().err().unwrap();
+        assert!(e.starts_with(&format!("sslcert {} holds no certificate: ", c.display())), "{e}");
+        let (_, other_key) = client_pair("ops");
+        let (tls, c, k) = with_client(tmp.path(), &cert, &other_key, 0o600);
+        let e = tls.connector().err().unwrap();
+        assert!(
+            e.starts_with(&format!(
+                "sslkey {} is not the key of the certificate in sslcert {}: ",
+                k.display(),
+                c.display()
+            )),
+            "{e}"
+        );
+        let missing = ClientCert {
+            cert: tmp.path().join("nope.crt"),
+            key: tmp.path().join("nope.key"),
+            default: false,
+        };
+        let tls =
+            Tls { mode: SslMode::Require, roots: Roots::System { named: false }, client: Some(missing) };
+        let e = tls.connector().err().unwrap();
+        assert!(
+            e.starts_with(&format!("cannot read sslcert {}: ", tmp.path().join("nope.crt").display())),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn libpqs_default_client_certificate_is_used_only_when_it_is_there() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join(".postgresql");
+        let default =
+            ClientCert { cert: dir.join("postgresql.crt"), key: dir.join("postgresql.key"), default: true };
+        let tls =
+            Tls { mode: SslMode::Require, roots: Roots::System { named: false }, client: Some(default) };
+        assert!(tls.load_client().unwrap().is_none(), "no ~/.postgresql: no certificate, no error");
+        std::fs::create_dir(&dir).unwrap();
+        let (cert, key) = client_pair("ops");
+        std::fs::write(dir.join("postgresql.crt"), &cert).unwrap();
+        let e = tls.connector().err().unwrap();
+        assert!(
+            e.starts_with(&format!(
+                "the client certificate {} is there, but not its private key {}",
+                dir.join("postgresql.crt").display(),
+                dir.join("postgresql.key").display()
+            )),
+            "{e}"
+        );
+        std::fs::write(dir.join("postgresql.key"), &key).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.join("postgresql.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(tls.load_client().unwrap().is_some());
+        let disabled = Tls { mode: SslMode::Disable, ..tls };
+        assert!(disabled.load_client().unwrap().is_none(), "nothing is read without TLS");
     }
 
     #[test]
@@ -596,16 +970,16 @@ mod tests {
     fn an_unreadable_or_empty_sslrootcert_is_said_with_its_path() {
         let tmp = tempfile::tempdir().unwrap();
         let missing = tmp.path().join("nope.pem");
-        let tls = Tls { mode: SslMode::VerifyFull, roots: Roots::File(missing.clone()) };
+        let tls = Tls { mode: SslMode::VerifyFull, roots: Roots::File(missing.clone()), client: None };
         let e = tls.connector().err().unwrap();
         assert!(e.starts_with(&format!("cannot read sslrootcert {}: ", missing.display())), "{e}");
         let empty = tmp.path().join("empty.pem");
         std::fs::write(&empty, "not a certificate\n").unwrap();
-        let tls = Tls { mode: SslMode::VerifyCa, roots: Roots::File(empty.clone()) };
+        let tls = Tls { mode: SslMode::VerifyCa, roots: Roots::File(empty.clone()), client: None };
         let e = tls.connector().err().unwrap();
         assert!(e.contains(&format!("sslrootcert {} holds no certificate", empty.display())), "{e}");
         // Nothing is read when no certificate is checked.
-        let tls = Tls { mode: SslMode::Require, roots: Roots::System { named: false } };
+        let tls = Tls { mode: SslMode::Require, roots: Roots::System { named: false }, client: None };
         assert!(tls.connector().is_ok());
     }
 }

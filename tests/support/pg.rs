@@ -6,6 +6,9 @@
 //! [`Postgres::start_tls`] turns TLS on (`ssl = on`) with a server certificate signed by a
 //! test CA of its own ([`Ca`], made with rcgen), written into the data folder as the server
 //! wants it: owned by the server's user, readable by nobody else.
+//! [`Postgres::start_client_certs`] also asks clients for certificates signed by that CA
+//! (`ssl_ca_file`) and lets the users it names in only by one (`hostssl … cert` in
+//! pg_hba.conf); [`Ca::client`] makes such a certificate.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -18,6 +21,7 @@ pub struct Postgres {
     as_postgres: bool,
     durable: bool,
     tls: bool,
+    client_ca: bool,
 }
 
 /// A certificate authority for tests: a fresh key and a self-signed CA certificate.
@@ -50,6 +54,17 @@ impl Ca {
         let cert = params.signed_by(&key, &self.issuer).expect("a server certificate");
         (cert.pem(), key.serialize_pem())
     }
+
+    /// A client certificate for `user` (its common name, as PostgreSQL's `cert`
+    /// authentication wants) and its key, PEM.
+    pub fn client(&self, user: &str) -> (String, String) {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("client parameters");
+        params.distinguished_name.push(rcgen::DnType::CommonName, user);
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let key = rcgen::KeyPair::generate().expect("a client key");
+        let cert = params.signed_by(&key, &self.issuer).expect("a client certificate");
+        (cert.pem(), key.serialize_pem())
+    }
 }
 
 impl Postgres {
@@ -61,6 +76,17 @@ impl Postgres {
     /// otherwise), its certificate made out to `names` and signed by `ca`.
     pub fn start_tls(ca: &Ca, names: &[&str]) -> Self {
         Self::start_with(false, Some(ca.server(names)))
+    }
+
+    /// A TLS server (as [`Postgres::start_tls`]) that asks clients for a certificate signed
+    /// by `ca` and lets each of `users` (made here, superusers) in only over TLS with a
+    /// certificate whose common name is the user's name; others keep trust authentication.
+    pub fn start_client_certs(ca: &Ca, names: &[&str], users: &[&str]) -> Self {
+        let pg = Self::start_with_hba(false, Some(ca.server(names)), Some((ca.pem(), users)));
+        for user in users {
+            pg.sql(&format!("CREATE ROLE {user} SUPERUSER LOGIN"));
+        }
+        pg
     }
 
     /// A server that syncs every commit to disk, as in production (for benchmarks); tests
@@ -75,6 +101,14 @@ impl Postgres {
     }
 
     fn start_with(durable: bool, tls: Option<(String, String)>) -> Self {
+        Self::start_with_hba(durable, tls, None)
+    }
+
+    fn start_with_hba(
+        durable: bool,
+        tls: Option<(String, String)>,
+        client_ca: Option<(String, &[&str])>,
+    ) -> Self {
         let bin = bindir();
         let dir = tempfile::Builder::new().prefix("runbook-pg").tempdir().expect("a temporary folder");
         // SAFETY: geteuid has no preconditions.
@@ -84,15 +118,32 @@ impl Postgres {
             std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).expect("chown the data folder");
         }
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let pg = Self { dir, bin, port, as_postgres, durable, tls: tls.is_some() };
+        let pg =
+            Self { dir, bin, port, as_postgres, durable, tls: tls.is_some(), client_ca: client_ca.is_some() };
         let data = pg.data();
         let o =
             pg.tool("initdb", &["-D", &data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
         assert!(o.status.success(), "initdb failed: {}", String::from_utf8_lossy(&o.stderr));
+        let mut files = Vec::new();
+        if let Some((ca, users)) = client_ca {
+            // pg_hba.conf is read top down: the certificate users' lines come first.
+            let hba = std::path::Path::new(&data).join("pg_hba.conf");
+            let mut lines: String = users
+                .iter()
+                .map(|u| format!("hostssl all {u} 127.0.0.1/32 cert\nhost all {u} 127.0.0.1/32 reject\n"))
+                .collect();
+            lines.push_str(&std::fs::read_to_string(&hba).expect("read pg_hba.conf"));
+            files.push(("pg_hba.conf", lines));
+            files.push(("ca.crt", ca));
+        }
         if let Some((cert, key)) = tls {
+            files.push(("server.crt", cert));
+            files.push(("server.key", key));
+        }
+        {
             // The server refuses a key file that others can read, or that is not its own.
             use std::os::unix::fs::PermissionsExt;
-            for (name, text) in [("server.crt", cert), ("server.key", key)] {
+            for (name, text) in files {
                 let path = std::path::Path::new(&data).join(name);
                 std::fs::write(&path, text).expect("write the server's certificate");
                 std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
@@ -125,8 +176,9 @@ impl Postgres {
         let sync = if self.durable { "" } else { " -c fsync=off -c full_page_writes=off" };
         let tls =
             if self.tls { " -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key" } else { "" };
+        let client_ca = if self.client_ca { " -c ssl_ca_file=ca.crt" } else { "" };
         let opts = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -k {}{sync}{tls}",
+            "-c listen_addresses=127.0.0.1 -p {} -k {}{sync}{tls}{client_ca}",
             self.port,
             self.dir.path().display()
         );
