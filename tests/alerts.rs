@@ -372,6 +372,42 @@ fn many_monitors_of_one_prometheus_are_asked_together_and_each_gets_the_answer_i
 }
 
 #[test]
+fn a_query_that_does_not_stand_alone_gets_the_answer_it_would_alone_among_others() {
+    let prometheus = prom::Lone::start();
+    let sb = Sandbox::new().env("AM_TOKEN", TOKEN).env("CI", "1");
+    let mut monitors = String::from("monitors:\n");
+    for i in 0..20 {
+        monitors.push_str(&format!(
+            "  - {{ id: m{i}, check: {{ prometheus: 'vector({i})', expect: {{ value: '== {i}' }} }} }}\n"
+        ));
+    }
+    // Alone, the first does not parse; joined inside `label_replace((…), …)` it would. The
+    // second's own label has the batch tag's name.
+    monitors.push_str(
+        r#"  - { id: unbalanced, check: { prometheus: 'vector(1)) or (vector(2)', expect: { value: '== 1' } }, fail_after: 1 }
+  - { id: tagged, check: { prometheus: 'label_replace(vector(3), "__runbook_batch", "mine", "", "")', expect: { all: '< 1' } }, fail_after: 1 }
+"#,
+    );
+    std::fs::create_dir_all(sb.path().join("books")).unwrap();
+    std::fs::write(
+        sb.path().join("books/environments.yaml"),
+        format!("environments:\n  live: {{ prometheus: '{}' }}\n{monitors}", prometheus.url),
+    )
+    .unwrap();
+    let health = sb.run(&["health", "--dir", "books", "--format", "json"]);
+    assert_eq!(health.status.code(), Some(1), "{}", text(&health));
+    let rows: serde_json::Value = serde_json::from_slice(&health.stdout).unwrap();
+    let row = |id: &str| rows.as_array().unwrap().iter().find(|r| r["monitor"] == id).unwrap().clone();
+    for i in 0..20 {
+        assert_eq!(row(&format!("m{i}"))["observed"], format!("{i} == {i} ✓"));
+    }
+    let unbalanced = row("unbalanced");
+    assert!(unbalanced["reason"].as_str().unwrap().contains("parse error"), "as alone: {unbalanced}");
+    let tagged = row("tagged");
+    assert!(tagged.to_string().contains(r#"__runbook_batch=\"mine\""#), "its own label kept: {tagged}");
+}
+
+#[test]
 fn a_slow_query_never_keeps_making_the_quick_monitors_of_its_batch_late() {
     use runbook::health::{self, Scheduler};
     use runbook::runbook::load::{self, SourceFile};

@@ -6,7 +6,9 @@
 //! within [`WINDOW`] of each other go out as one request: identical queries are asked once, and
 //! distinct ones are joined by [`prom::join_queries`] and split back by their tag.
 //!
-//! Joining must never change an answer. A query that cannot be joined (it yields a scalar, a
+//! Joining must never change an answer. A query that does not stand on its own (its brackets
+//! or strings do not close, or it names the tag label) is asked alone: joined, it could parse
+//! where alone it does not, or change another query's answer. A query that cannot be joined (it yields a scalar, a
 //! string or a range vector, or Prometheus refuses it) makes the joined request fail as a whole;
 //! the batch is then halved until each query that cannot be joined is asked alone, so every
 //! query gets exactly the answer it would have had alone, and those found that way are asked
@@ -203,7 +205,7 @@ async fn send(client: reqwest::Client, server: Arc<Server>, learned: Arc<Mutex<L
     }
     let (alone, joined): (Vec<Wanted>, Vec<Wanted>) = {
         let learned = learned.lock().unwrap_or_else(PoisonError::into_inner);
-        wanted.into_iter().partition(|w| learned.alone.contains(&w.query))
+        wanted.into_iter().partition(|w| learned.alone.contains(&w.query) || !prom::joinable(&w.query))
     };
     for w in alone {
         let (client, server) = (client.clone(), Arc::clone(&server));
