@@ -559,3 +559,27 @@ fn tls_settings_that_cannot_work_are_said_before_any_step_runs() {
     assert!(!text(&o).contains("hunter2"), "the password is never shown");
     assert!(ran(root).is_empty(), "nothing ran");
 }
+
+#[test]
+fn verify_ca_without_a_ca_of_its_own_is_refused_not_satisfied_by_any_ca_the_system_trusts() {
+    // A certificate for somebody else's name, signed by a CA this "system" trusts (as any
+    // public CA signs one for whoever owns a domain): verify-ca against the system's CAs
+    // would take it, so someone in the middle would be taken for the store.
+    let public_ca = Ca::new("a public CA");
+    let pg = Postgres::start_tls(&public_ca, &["somebody-else.example"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    setup(root);
+    let system_cas = root.join("system-cas.pem");
+    std::fs::write(&system_cas, public_ca.pem()).unwrap();
+    let url = tls_url(&pg, "postgres", "db.test", "sslmode=verify-ca");
+    let o = Machine::new(root, "a", &url).cmd(&["runs"]).env("SSL_CERT_FILE", &system_cas).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "taken for the store: {}", text(&o));
+    assert!(text(&o).contains("sslmode=verify-ca needs sslrootcert"), "says what to give: {}", text(&o));
+    // With the store's own CA named, verify-ca is what it says.
+    let ca_file = root.join("ca.pem");
+    std::fs::write(&ca_file, public_ca.pem()).unwrap();
+    let url = tls_url(&pg, "postgres", "db.test", &format!("sslmode=verify-ca&sslrootcert={}", ca_file.display()));
+    let o = Machine::new(root, "a", &url).run(&["runs"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}

@@ -156,6 +156,15 @@ pub fn split(url: &str, env: impl Fn(&str) -> Option<String>) -> Result<(String,
             mode.name()
         ));
     }
+    // As libpq (which wants root.crt for verify-ca): a chain checked without the name proves
+    // only that some CA signed it, so that CA must be the store's own, never "any the system
+    // trusts" (a public CA signs a certificate for anyone's domain).
+    if mode == SslMode::VerifyCa && roots == (Roots::System { named: false }) {
+        return Err(
+            "sslmode=verify-ca needs sslrootcert=PATH, the CA that signs the store's certificate (it checks who signed it, not the host name, so any CA this system trusts would do for someone in the middle); or use sslmode=verify-full"
+                .to_owned(),
+        );
+    }
     Ok((rest, Tls { mode, roots }))
 }
 
@@ -554,6 +563,18 @@ mod tests {
         assert!(e.starts_with("sslcert is not supported here: client certificates are not supported"), "{e}");
         let e = split("host=db sslcrl=/crl.pem", no_env).unwrap_err();
         assert!(e.starts_with("sslcrl is not supported here"), "{e}");
+    }
+
+    #[test]
+    fn verify_ca_needs_a_ca_of_its_own() {
+        for url in ["postgres://db/runs?sslmode=verify-ca", "host=db sslmode=verify-ca"] {
+            let e = split(url, no_env).unwrap_err();
+            assert!(e.starts_with("sslmode=verify-ca needs sslrootcert=PATH"), "{e}");
+        }
+        let env = |name: &str| (name == "PGSSLMODE").then(|| "verify-ca".to_owned());
+        assert!(split("postgres://db/runs", env).is_err(), "PGSSLMODE too");
+        let (_, tls) = split("postgres://db/runs?sslmode=verify-ca&sslrootcert=/ca.pem", no_env).unwrap();
+        assert_eq!((tls.mode, tls.roots), (SslMode::VerifyCa, Roots::File("/ca.pem".into())));
     }
 
     #[test]
