@@ -583,3 +583,22 @@ fn verify_ca_without_a_ca_of_its_own_is_refused_not_satisfied_by_any_ca_the_syst
     let o = Machine::new(root, "a", &url).run(&["runs"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
+
+#[test]
+fn a_password_with_a_question_mark_is_never_shown_and_the_url_keeps_its_sslmode() {
+    let pg = Postgres::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    setup(root);
+    // The server has no TLS: sslmode=require must refuse it, whatever the password holds.
+    let url = format!("postgres://postgres:hun?ter2@127.0.0.1:{}/runbook?sslmode=require", pg.port);
+    let o = Machine::new(root, "a", &url).run(&["runs"]);
+    assert_eq!(o.status.code(), Some(2), "sslmode=require was dropped: {}", text(&o));
+    assert!(text(&o).contains("the server does not offer TLS"), "{}", text(&o));
+    assert!(!text(&o).contains("ter2"), "the password is never shown: {}", text(&o));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let o = Machine::new(root, "a", &format!("postgres://ops:hun?ter2@127.0.0.1:{port}/runbook")).run(&["runs"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains(&format!("postgres://ops:***@127.0.0.1:{port}/runbook")), "{}", text(&o));
+    assert!(!text(&o).contains("ter2"), "the password is never shown: {}", text(&o));
+}
