@@ -579,7 +579,8 @@ fn verify_ca_without_a_ca_of_its_own_is_refused_not_satisfied_by_any_ca_the_syst
     // With the store's own CA named, verify-ca is what it says.
     let ca_file = root.join("ca.pem");
     std::fs::write(&ca_file, public_ca.pem()).unwrap();
-    let url = tls_url(&pg, "postgres", "db.test", &format!("sslmode=verify-ca&sslrootcert={}", ca_file.display()));
+    let url =
+        tls_url(&pg, "postgres", "db.test", &format!("sslmode=verify-ca&sslrootcert={}", ca_file.display()));
     let o = Machine::new(root, "a", &url).run(&["runs"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
@@ -597,7 +598,8 @@ fn a_password_with_a_question_mark_is_never_shown_and_the_url_keeps_its_sslmode(
     assert!(text(&o).contains("the server does not offer TLS"), "{}", text(&o));
     assert!(!text(&o).contains("ter2"), "the password is never shown: {}", text(&o));
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let o = Machine::new(root, "a", &format!("postgres://ops:hun?ter2@127.0.0.1:{port}/runbook")).run(&["runs"]);
+    let o =
+        Machine::new(root, "a", &format!("postgres://ops:hun?ter2@127.0.0.1:{port}/runbook")).run(&["runs"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains(&format!("postgres://ops:***@127.0.0.1:{port}/runbook")), "{}", text(&o));
     assert!(!text(&o).contains("ter2"), "the password is never shown: {}", text(&o));
