@@ -330,12 +330,8 @@ pub fn joinable(query: &str) -> bool {
                     return false;
                 }
             }
-            '#' => {
-                // A comment runs to the end of its line.
-                if !chars.by_ref().any(|c| c == '\n') {
-                    break;
-                }
-            }
+            // A comment runs to the end of its line.
+            '#' if !chars.by_ref().any(|c| c == '\n') => break,
             '"' | '\'' | '`' => loop {
                 match chars.next() {
                     None => return false,

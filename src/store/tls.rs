@@ -451,7 +451,7 @@ pub(super) fn url_parts(rest: &str) -> (Option<usize>, Option<usize>) {
     let in_query = |at: usize| {
         rest[..at].rfind('?').is_some_and(|q| rest[..q].contains('/') && rest[q..at].contains('='))
     };
-    let at = rest.match_indices('@').map(|(i, _)| i).filter(|&i| !in_query(i)).last();
+    let at = rest.match_indices('@').map(|(i, _)| i).rfind(|&i| !in_query(i));
     let from = at.map_or(0, |a| a + 1);
     (at, rest[from..].find('?').map(|q| from + q))
 }
