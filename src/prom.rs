@@ -306,6 +306,51 @@ pub fn join_queries(queries: &[&str]) -> String {
         .join(" or ")
 }
 
+/// Whether `query` can go into [`join_queries`] with its answer unchanged: it stands on its
+/// own inside the parentheses the join puts around it. A query whose brackets do not
+/// balance, or that leaves a string open, fails alone but could parse once joined (`up) or
+/// (vector(1)` would, and could even answer for the query joined after it); one that names
+/// the tag label would lose its own value of it. Such queries are asked alone.
+pub fn joinable(query: &str) -> bool {
+    if query.contains(BATCH_LABEL) {
+        return false;
+    }
+    let mut open: Vec<char> = Vec::new();
+    let mut chars = query.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '(' | '[' | '{' => open.push(c),
+            ')' | ']' | '}' => {
+                let wanted = match c {
+                    ')' => '(',
+                    ']' => '[',
+                    _ => '{',
+                };
+                if open.pop() != Some(wanted) {
+                    return false;
+                }
+            }
+            // A comment runs to the end of its line.
+            '#' if !chars.by_ref().any(|c| c == '\n') => break,
+            '"' | '\'' | '`' => loop {
+                match chars.next() {
+                    None => return false,
+                    Some('\\') if c != '`' => {
+                        if chars.next().is_none() {
+                            return false;
+                        }
+                    }
+                    Some('\n') if c != '`' => return false,
+                    Some(q) if q == c => break,
+                    Some(_) => {}
+                }
+            },
+            _ => {}
+        }
+    }
+    open.is_empty()
+}
+
 /// The answer of [`join_queries`] split back into one list of series per query, the tag
 /// removed; `count` is the number of queries joined.
 pub fn split_joined(series: Vec<Series>, count: usize) -> Vec<Vec<Series>> {
@@ -563,6 +608,31 @@ mod tests {
         let back = unjoin(&join_queries(&queries)).unwrap();
         assert_eq!(back, queries.iter().enumerate().map(|(i, q)| (i, (*q).to_owned())).collect::<Vec<_>>());
         assert_eq!(unjoin("sum(up)"), None);
+    }
+
+    #[test]
+    fn only_queries_that_stand_on_their_own_are_joined() {
+        for q in [
+            "sum(rate(x{code=~\"5..\"}[5m])) by (job)",
+            "up # a comment with ) and \"",
+            "x{a=\")\"} or y{b='(', c=`]`}",
+            "x{a=\"\\\")\"}",
+            "up @ end() offset 5m == bool 1",
+        ] {
+            assert!(joinable(q), "{q}");
+        }
+        for q in [
+            "up) or (vector(1)",
+            "vector(1)), \"x\", \"1\", \"\", \"\") or label_replace((vector(2)",
+            "sum(up",
+            "up)",
+            "x{a=\"open}",
+            "x{a=`open}",
+            "(]",
+            "label_replace(up, \"__runbook_batch\", \"x\", \"\", \"\")",
+        ] {
+            assert!(!joinable(q), "{q}");
+        }
     }
 
     #[test]

@@ -711,13 +711,11 @@ pub fn redact(url: &str) -> String {
         }
         return out;
     };
-    // A password may hold `@`; the query (`?sslrootcert=…`) may too, and holds no password.
-    let (before_query, query) = match rest.find('?') {
-        Some(q) => rest.split_at(q),
-        None => (rest, ""),
-    };
-    let (auth, host) = match before_query.rsplit_once('@') {
-        Some((auth, host)) => (Some(auth), host),
+    // A password may hold `@` and `?`; the query (`?sslrootcert=…`) may hold `@` too.
+    let (at, q) = tls::url_parts(rest);
+    let (before_query, query) = rest.split_at(q.unwrap_or(rest.len()));
+    let (auth, host) = match at {
+        Some(at) => (Some(&rest[..at]), &before_query[at + 1..]),
         None => (None, before_query),
     };
     let query: Vec<String> = query
@@ -749,6 +747,15 @@ mod tests {
         assert_eq!(
             redact("postgres://ops:p@ss@db/runs?sslrootcert=/certs/a@b.pem"),
             "postgres://ops:***@db/runs?sslrootcert=/certs/a@b.pem"
+        );
+        assert_eq!(redact("postgres://ops:hun?ter2@db/runs"), "postgres://ops:***@db/runs");
+        assert_eq!(
+            redact("postgres://ops:hun?t=r2@db/runs?sslmode=require"),
+            "postgres://ops:***@db/runs?sslmode=require"
+        );
+        assert_eq!(
+            redact("postgres://db:5432/runs?sslrootcert=/certs/a@b.pem"),
+            "postgres://db:5432/runs?sslrootcert=/certs/a@b.pem"
         );
         assert_eq!(
             redact("postgres://db/runs?user=ops&password=s3cret&sslmode=require"),

@@ -372,6 +372,91 @@ fn many_monitors_of_one_prometheus_are_asked_together_and_each_gets_the_answer_i
 }
 
 #[test]
+fn a_query_that_does_not_stand_alone_gets_the_answer_it_would_alone_among_others() {
+    let prometheus = prom::Lone::start();
+    let sb = Sandbox::new().env("AM_TOKEN", TOKEN).env("CI", "1");
+    let mut monitors = String::from("monitors:\n");
+    for i in 0..20 {
+        monitors.push_str(&format!(
+            "  - {{ id: m{i}, check: {{ prometheus: 'vector({i})', expect: {{ value: '== {i}' }} }} }}\n"
+        ));
+    }
+    // Alone, the first does not parse; joined inside `label_replace((…), …)` it would. The
+    // second's own label has the batch tag's name.
+    monitors.push_str(
+        r#"  - { id: unbalanced, check: { prometheus: 'vector(1)) or (vector(2)', expect: { value: '== 1' } }, fail_after: 1 }
+  - { id: tagged, check: { prometheus: 'label_replace(vector(3), "__runbook_batch", "mine", "", "")', expect: { all: '< 1' } }, fail_after: 1 }
+"#,
+    );
+    std::fs::create_dir_all(sb.path().join("books")).unwrap();
+    std::fs::write(
+        sb.path().join("books/environments.yaml"),
+        format!("environments:\n  live: {{ prometheus: '{}' }}\n{monitors}", prometheus.url),
+    )
+    .unwrap();
+    let health = sb.run(&["health", "--dir", "books", "--format", "json"]);
+    assert_eq!(health.status.code(), Some(1), "{}", text(&health));
+    let rows: serde_json::Value = serde_json::from_slice(&health.stdout).unwrap();
+    let row = |id: &str| rows.as_array().unwrap().iter().find(|r| r["monitor"] == id).unwrap().clone();
+    for i in 0..20 {
+        assert_eq!(row(&format!("m{i}"))["observed"], format!("{i} == {i} ✓"));
+    }
+    let unbalanced = row("unbalanced");
+    assert!(unbalanced["reason"].as_str().unwrap().contains("parse error"), "as alone: {unbalanced}");
+    let tagged = row("tagged");
+    assert!(tagged.to_string().contains(r#"__runbook_batch=\"mine\""#), "its own label kept: {tagged}");
+}
+
+#[test]
+fn a_query_slow_within_its_deadline_does_not_keep_making_the_same_quick_monitors_late() {
+    use runbook::health::{self, Scheduler};
+    use runbook::runbook::load::{self, SourceFile};
+    let prometheus = prom::Lone::start();
+    let quick = 300;
+    let mut yaml = format!("environments:\n  live: {{ prometheus: '{}' }}\nmonitors:\n", prometheus.url);
+    for i in 0..quick {
+        yaml.push_str(&format!(
+            "  - {{ id: q{i}, check: {{ prometheus: 'vector({i})', timeout: 3s, expect: {{ value: '== {i}' }} }}, interval: 1s }}\n"
+        ));
+    }
+    // About a second of work for Prometheus: more than a quarter of the deadline, inside it.
+    yaml.push_str(
+        "  - { id: slow, check: { prometheus: 'count_over_time(vector(1)[1h:1ms])', timeout: 3s, expect: { value: '> 0' } }, interval: 1s }\n",
+    );
+    let file = SourceFile {
+        rel: "environments.yaml".into(),
+        display: "test".into(),
+        bytes: yaml.into_bytes().into(),
+    };
+    let envs = load::load_environments(&file).0.unwrap();
+    let env = envs.get("live").unwrap().clone();
+    let list = health::monitors_for(&envs.monitors, "live", None);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
+    let (late, asked) = rt.block_on(async {
+        let _scheduler = Scheduler::start(&list, &env, std::time::Instant::now(), tx);
+        let start = tokio::time::Instant::now();
+        let (settled, end) = (start + Duration::from_secs(6), start + Duration::from_secs(10));
+        let (mut late, mut asked) = (Vec::new(), 0);
+        loop {
+            let Ok(Some(p)) = tokio::time::timeout_at(end, rx.recv()).await else { break };
+            if asked == 0 && tokio::time::Instant::now() >= settled {
+                asked = prometheus.queries_answered();
+            }
+            // A quick query answers in milliseconds alone; late means it waited on the slow one.
+            if asked > 0 && p.index < quick && p.sample.latency_ms > 500 {
+                late.push((p.index, p.sample.latency_ms));
+            }
+        }
+        (late, prometheus.queries_answered() - asked)
+    });
+    // Once the slow query is known (a few seconds), no quick monitor waits on it any more.
+    assert!(late.is_empty(), "{} quick probes late: {:?}", late.len(), &late[..late.len().min(8)]);
+    // And the quick ones are still batched (one by one, 1,200 requests in 4 s).
+    assert!(asked < 600, "{asked} requests in 4 s for {quick} quick monitors: not batched");
+}
+
+#[test]
 fn a_slow_query_never_keeps_making_the_quick_monitors_of_its_batch_late() {
     use runbook::health::{self, Scheduler};
     use runbook::runbook::load::{self, SourceFile};

@@ -749,3 +749,48 @@ fn a_server_that_wants_client_certificates_gets_them_from_sslcert_and_sslkey() {
         &format!("sslcert {alice_crt} is given without sslkey: give the certificate's private key too"),
     );
 }
+
+#[test]
+fn verify_ca_without_a_ca_of_its_own_is_refused_not_satisfied_by_any_ca_the_system_trusts() {
+    // A certificate for somebody else's name, signed by a CA this "system" trusts (as any
+    // public CA signs one for whoever owns a domain): verify-ca against the system's CAs
+    // would take it, so someone in the middle would be taken for the store.
+    let public_ca = Ca::new("a public CA");
+    let pg = Postgres::start_tls(&public_ca, &["somebody-else.example"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    setup(root);
+    let system_cas = root.join("system-cas.pem");
+    std::fs::write(&system_cas, public_ca.pem()).unwrap();
+    let url = tls_url(&pg, "postgres", "db.test", "sslmode=verify-ca");
+    let o = Machine::new(root, "a", &url).cmd(&["runs"]).env("SSL_CERT_FILE", &system_cas).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "taken for the store: {}", text(&o));
+    assert!(text(&o).contains("sslmode=verify-ca needs sslrootcert"), "says what to give: {}", text(&o));
+    // With the store's own CA named, verify-ca is what it says.
+    let ca_file = root.join("ca.pem");
+    std::fs::write(&ca_file, public_ca.pem()).unwrap();
+    let url =
+        tls_url(&pg, "postgres", "db.test", &format!("sslmode=verify-ca&sslrootcert={}", ca_file.display()));
+    let o = Machine::new(root, "a", &url).run(&["runs"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
+fn a_password_with_a_question_mark_is_never_shown_and_the_url_keeps_its_sslmode() {
+    let pg = Postgres::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    setup(root);
+    // The server has no TLS: sslmode=require must refuse it, whatever the password holds.
+    let url = format!("postgres://postgres:hun?ter2@127.0.0.1:{}/runbook?sslmode=require", pg.port);
+    let o = Machine::new(root, "a", &url).run(&["runs"]);
+    assert_eq!(o.status.code(), Some(2), "sslmode=require was dropped: {}", text(&o));
+    assert!(text(&o).contains("the server does not offer TLS"), "{}", text(&o));
+    assert!(!text(&o).contains("ter2"), "the password is never shown: {}", text(&o));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let o =
+        Machine::new(root, "a", &format!("postgres://ops:hun?ter2@127.0.0.1:{port}/runbook")).run(&["runs"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains(&format!("postgres://ops:***@127.0.0.1:{port}/runbook")), "{}", text(&o));
+    assert!(!text(&o).contains("ter2"), "the password is never shown: {}", text(&o));
+}

@@ -6,7 +6,9 @@
 //! within [`WINDOW`] of each other go out as one request: identical queries are asked once, and
 //! distinct ones are joined by [`prom::join_queries`] and split back by their tag.
 //!
-//! Joining must never change an answer. A query that cannot be joined (it yields a scalar, a
+//! Joining must never change an answer. A query that does not stand on its own (its brackets
+//! or strings do not close, or it names the tag label) is asked alone: joined, it could parse
+//! where alone it does not, or change another query's answer. A query that cannot be joined (it yields a scalar, a
 //! string or a range vector, or Prometheus refuses it) makes the joined request fail as a whole;
 //! the batch is then halved until each query that cannot be joined is asked alone, so every
 //! query gets exactly the answer it would have had alone, and those found that way are asked
@@ -18,7 +20,8 @@
 //! part, so a batch gets the shortest deadline of its queries; a batch that runs out of it has
 //! each of its queries asked alone with its own deadline, and the slow one is asked alone from
 //! then on. A batch that takes more than a quarter of its deadline makes batches to that server
-//! smaller; quick ones let them grow back.
+//! smaller, and has each of its queries asked alone once: one that takes a quarter of its own
+//! deadline alone is asked alone from then on. Quick batches let them grow back.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -106,8 +109,11 @@ struct Ask {
 
 /// What a server has taught its batcher.
 struct Learned {
-    /// Queries that fail to join: asked alone.
+    /// Queries that fail to join, or are slow: asked alone.
     alone: HashSet<String>,
+    /// The queries of a batch that answered late (in time, but slowly): each is asked alone
+    /// once, which tells the slow one, and joined again if it is quick.
+    suspect: HashSet<String>,
     /// The most queries joined into one request.
     most: usize,
 }
@@ -155,7 +161,8 @@ impl Batcher {
 
 /// Gathers the asks to one server into batches and sends each batch without waiting for it.
 async fn collect(client: reqwest::Client, server: Arc<Server>, mut asks: mpsc::UnboundedReceiver<Ask>) {
-    let learned = Arc::new(Mutex::new(Learned { alone: HashSet::new(), most: MOST_QUERIES }));
+    let learned =
+        Arc::new(Mutex::new(Learned { alone: HashSet::new(), suspect: HashSet::new(), most: MOST_QUERIES }));
     while let Some(first) = asks.recv().await {
         let most = learned.lock().unwrap_or_else(PoisonError::into_inner).most;
         let deadline = tokio::time::Instant::now() + WINDOW;
@@ -203,16 +210,33 @@ async fn send(client: reqwest::Client, server: Arc<Server>, learned: Arc<Mutex<L
     }
     let (alone, joined): (Vec<Wanted>, Vec<Wanted>) = {
         let learned = learned.lock().unwrap_or_else(PoisonError::into_inner);
-        wanted.into_iter().partition(|w| learned.alone.contains(&w.query))
+        wanted.into_iter().partition(|w| {
+            learned.alone.contains(&w.query)
+                || learned.suspect.contains(&w.query)
+                || !prom::joinable(&w.query)
+        })
     };
     for w in alone {
-        let (client, server) = (client.clone(), Arc::clone(&server));
+        let (client, server, learned) = (client.clone(), Arc::clone(&server), Arc::clone(&learned));
         tokio::spawn(async move {
+            let started = Instant::now();
             let result = request(&client, &server, &w.query, w.timeout, false).await;
+            let slow = slow_alone(&result, started.elapsed(), w.timeout);
+            let mut learned = learned.lock().unwrap_or_else(PoisonError::into_inner);
+            if learned.suspect.remove(&w.query) && slow {
+                learned.alone.insert(w.query.clone());
+            }
+            drop(learned);
             w.answer(&result);
         });
     }
     settle(client, server, learned, joined).await;
+}
+
+/// Whether a query asked alone took so long (a quarter of its deadline, or all of it) that
+/// it would make a batch late.
+fn slow_alone(result: &Result<Answer, Refusal>, took: Duration, timeout: Duration) -> bool {
+    result.as_ref().err().is_some_and(|r| r.timed_out) || took > timeout / 4
 }
 
 /// Asks the queries of `wanted` as one request and answers each. When Prometheus refuses the
@@ -231,14 +255,23 @@ fn settle(
         }
         if wanted.len() == 1 {
             let w = wanted.remove(0);
+            let started = Instant::now();
             let result = request(&client, &server, &w.query, w.timeout, false).await;
+            let took = started.elapsed();
             // A scalar answers alone but cannot be joined; a server failure says nothing.
             let unjoinable = match &result {
                 Ok(a) => !a.vector,
                 Err(r) => r.by_query,
             };
-            if unjoinable {
-                learned.lock().unwrap_or_else(PoisonError::into_inner).alone.insert(w.query.clone());
+            {
+                let mut learned = learned.lock().unwrap_or_else(PoisonError::into_inner);
+                if unjoinable || slow_alone(&result, took, w.timeout) {
+                    // A slow query would make any batch it joins late.
+                    learned.alone.insert(w.query.clone());
+                } else if result.is_ok() && took < w.timeout / 20 {
+                    // Batches of one that answer quickly let batches grow back.
+                    learned.most = (learned.most + 1).min(MOST_QUERIES);
+                }
             }
             w.answer(&result);
             return unjoinable;
@@ -255,8 +288,11 @@ fn settle(
                     let mut learned = learned.lock().unwrap_or_else(PoisonError::into_inner);
                     if took > timeout / 4 {
                         // Prometheus evaluates a joined query part after part: keep batches
-                        // well inside their deadline.
+                        // well inside their deadline. One of these queries may be slow: each
+                        // is asked alone next time, and the slow one stays alone, so it does
+                        // not keep making the same quick ones late.
                         learned.most = learned.most.min(wanted.len() / 2).max(1);
+                        learned.suspect.extend(wanted.iter().map(|w| w.query.clone()));
                     } else if took < timeout / 20 {
                         learned.most = (learned.most + 1).min(MOST_QUERIES);
                     }

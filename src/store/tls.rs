@@ -183,6 +183,15 @@ pub fn split(url: &str, env: impl Fn(&str) -> Option<String>) -> Result<(String,
             mode.name()
         ));
     }
+    // As libpq (which wants root.crt for verify-ca): a chain checked without the name proves
+    // only that some CA signed it, so that CA must be the store's own, never "any the system
+    // trusts" (a public CA signs a certificate for anyone's domain).
+    if mode == SslMode::VerifyCa && roots == (Roots::System { named: false }) {
+        return Err(
+            "sslmode=verify-ca needs sslrootcert=PATH, the CA that signs the store's certificate (it checks who signed it, not the host name, so any CA this system trusts would do for someone in the middle); or use sslmode=verify-full"
+                .to_owned(),
+        );
+    }
     let sslcert = sslcert.or_else(|| env("PGSSLCERT")).filter(|c| !c.is_empty());
     let sslkey = sslkey.or_else(|| env("PGSSLKEY")).filter(|k| !k.is_empty());
     let client = match (sslcert, sslkey) {
@@ -606,8 +615,13 @@ impl ServerCertVerifier for AnyCertificate {
 /// returns `None` to take a parameter out. Values are given decoded (percent-decoding in
 /// URLs, quotes and backslashes in key/value strings); kept ones are copied as written.
 pub(super) fn rewrite(url: &str, mut keep: impl FnMut(&str, &str) -> Option<()>) -> String {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let Some((base, query)) = url.split_once('?') else { return url.to_owned() };
+    if let Some((scheme, rest)) = url.split_once("://")
+        && (scheme == "postgres" || scheme == "postgresql")
+    {
+        let Some(q) = url_parts(rest).1 else { return url.to_owned() };
+        let (base, query) = url.split_at(scheme.len() + 3 + q);
+        let base = base.to_owned();
+        let query = &query[1..];
         let kept: Vec<&str> = query
             .split('&')
             .filter(|pair| {
@@ -626,6 +640,21 @@ pub(super) fn rewrite(url: &str, mut keep: impl FnMut(&str, &str) -> Option<()>)
             .collect();
         kept.join(" ")
     }
+}
+
+/// Where, in a URL after its `postgres://`, the user info ends (its `@`) and the query
+/// starts (its `?`). tokio-postgres takes the user info up to the first `@`, whatever comes
+/// before it, so a password may hold `?` (or `/`) unencoded; it may hold `@` too, and the
+/// query may (`sslrootcert=/certs/a@b.pem`). An `@` after a `/`, then its last `?`, then a
+/// `=` is in the query (`/runs?sslrootcert=…@…`); one before is the user info's, so a password is
+/// rather hidden with more than shown.
+pub(super) fn url_parts(rest: &str) -> (Option<usize>, Option<usize>) {
+    let in_query = |at: usize| {
+        rest[..at].rfind('?').is_some_and(|q| rest[..q].contains('/') && rest[q..at].contains('='))
+    };
+    let at = rest.match_indices('@').map(|(i, _)| i).rfind(|&i| !in_query(i));
+    let from = at.map_or(0, |a| a + 1);
+    (at, rest[from..].find('?').map(|q| from + q))
 }
 
 /// One `key=value` of a libpq key/value connection string.
@@ -928,6 +957,28 @@ mod tests {
         assert!(tls.load_client().unwrap().is_some());
         let disabled = Tls { mode: SslMode::Disable, ..tls };
         assert!(disabled.load_client().unwrap().is_none(), "nothing is read without TLS");
+    }
+
+    #[test]
+    fn a_password_may_hold_a_question_mark_and_the_settings_are_still_found() {
+        let (rest, tls) =
+            split("postgres://ops:a?b=c@db/runs?sslmode=require&application_name=x", no_env).unwrap();
+        assert_eq!(tls.mode, SslMode::Require);
+        assert_eq!(rest, "postgres://ops:a?b=c@db/runs?application_name=x");
+        assert_eq!(url_parts("ops:p?w@db/runs?sslrootcert=/a@b.pem"), (Some(7), Some(15)));
+        assert_eq!(url_parts("db:5432/runs?sslrootcert=/a@b.pem"), (None, Some(12)));
+    }
+
+    #[test]
+    fn verify_ca_needs_a_ca_of_its_own() {
+        for url in ["postgres://db/runs?sslmode=verify-ca", "host=db sslmode=verify-ca"] {
+            let e = split(url, no_env).unwrap_err();
+            assert!(e.starts_with("sslmode=verify-ca needs sslrootcert=PATH"), "{e}");
+        }
+        let env = |name: &str| (name == "PGSSLMODE").then(|| "verify-ca".to_owned());
+        assert!(split("postgres://db/runs", env).is_err(), "PGSSLMODE too");
+        let (_, tls) = split("postgres://db/runs?sslmode=verify-ca&sslrootcert=/ca.pem", no_env).unwrap();
+        assert_eq!((tls.mode, tls.roots), (SslMode::VerifyCa, Roots::File("/ca.pem".into())));
     }
 
     #[test]
