@@ -80,7 +80,7 @@ struct Follower {
     attempt: u32,
     log: PathBuf,
     offset: u64,
-    /// The last bytes read (between one and two [`TAIL_BYTES`]).
+    /// The last bytes read: at least [`TAIL_BYTES`], from a line's start, at most three.
     window: Vec<u8>,
     /// Lines that ended in bytes no longer in the window.
     lines_before: i64,
@@ -107,7 +107,13 @@ impl Follower {
                 self.offset += n as u64;
                 self.window.extend_from_slice(&chunk[..n]);
                 if self.window.len() > 2 * TAIL_BYTES {
-                    let drop = self.window.len() - TAIL_BYTES;
+                    // Keep at least the last TAIL_BYTES, from the start of a line (as the tail
+                    // of the whole log would begin), unless that line alone is longer than
+                    // another TAIL_BYTES: the window stays under three.
+                    let at_least = self.window.len() - TAIL_BYTES;
+                    let floor = at_least.saturating_sub(TAIL_BYTES);
+                    let drop = memchr::memrchr(b'\n', &self.window[floor..at_least])
+                        .map_or(at_least, |nl| floor + nl + 1);
                     self.lines_before += memchr::memchr_iter(b'\n', &self.window[..drop]).count() as i64;
                     self.window.drain(..drop);
                 }
@@ -147,6 +153,27 @@ mod tests {
             all.extend_from_slice(line.as_bytes());
         }
         assert_eq!(f.advance(), Some(tail_of(&all)));
-        assert!(f.window.len() <= 2 * TAIL_BYTES);
+        assert!(f.window.len() <= 3 * TAIL_BYTES);
+    }
+
+    #[test]
+    fn the_tail_of_a_followed_log_is_the_tail_of_the_whole_log_whatever_the_line_lengths() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("step.1.log");
+        let mut file = std::fs::File::create(&log).unwrap();
+        let mut f = Follower::new("step".into(), 1, log.clone());
+        let mut all = Vec::new();
+        for round in 0..40 {
+            for i in 0..(round * 37 % 500 + 100) {
+                let line = format!("{}\n", "x".repeat((i * 31 + round) % 700));
+                file.write_all(line.as_bytes()).unwrap();
+                all.extend_from_slice(line.as_bytes());
+            }
+            assert_eq!(f.advance(), Some(tail_of(&all)), "after round {round}");
+        }
+        // One line of 5 MB with no newline: the window stays small.
+        file.write_all(&vec![b'y'; 5 << 20]).unwrap();
+        assert!(f.advance().is_some());
+        assert!(f.window.len() <= 3 * TAIL_BYTES, "{} bytes kept", f.window.len());
     }
 }
