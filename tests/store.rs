@@ -116,6 +116,14 @@ fn setup(root: &Path) {
     .unwrap();
 }
 
+/// Waits until the failover's third step runs its command: two steps done in the list is
+/// not yet that (the step starts a moment later).
+fn waiting_step_runs(root: &Path) {
+    wait_for("the waiting step's command to run", Duration::from_secs(20), || {
+        ran(root).iter().any(|s| s == "wait").then_some(())
+    });
+}
+
 fn ran(root: &Path) -> Vec<String> {
     std::fs::read_to_string(root.join("ran")).unwrap_or_default().lines().map(str::to_owned).collect()
 }
@@ -136,6 +144,7 @@ fn a_team_drives_follows_and_hands_over_one_run_through_the_store() {
         r["done"] == 2 && r["driver"]["pid"] == pid
     });
     let id = run["id"].as_str().unwrap().to_owned();
+    waiting_step_runs(root);
     assert_eq!(run["title"], "Fail over the primary");
     assert_eq!(run["state"], "unfinished");
     let table = b.run(&["runs"]);
@@ -207,6 +216,7 @@ fn two_concurrent_resumes_through_the_store_drive_the_run_once() {
     // Started on A and stopped by a signal at the waiting step: unfinished, nobody drives.
     let mut first = machines[0].drive(&["run", "failover", "--headless"]);
     let run = machines[1].wait_run("the run at its third step", &machines[0], |r| r["done"] == 2);
+    waiting_step_runs(root);
     // SAFETY: signalling a child this test started.
     unsafe { libc::kill(first.id() as i32, libc::SIGTERM) };
     assert_eq!(first.wait().unwrap().code(), Some(143));
@@ -280,6 +290,7 @@ fn the_store_going_down_mid_run_loses_no_journaled_record() {
     let driver = a.spawn(&["run", "failover", "--headless"]);
     let run = a.wait_run("the run at its third step", &a, |r| r["done"] == 2);
     let id = run["id"].as_str().unwrap().to_owned();
+    waiting_step_runs(root);
     pg.down();
     std::fs::write(root.join("go"), "").unwrap();
     let o = driver.wait_with_output().unwrap();
