@@ -326,6 +326,10 @@ async fn drive(ready: Ready, opts: &Options, printer: Arc<Mutex<Printer>>) -> an
     let started = Instant::now();
     let say = |text: &str| printer.lock().unwrap_or_else(|e| e.into_inner()).line(text);
     let resume_hint = format!("runbook run --resume {run_id}");
+    // Each listener is made once, before any step starts: a signal that comes while the loop
+    // is busy waits in it. (A `ctrl_c()` made afresh in each turn of the loop missed a Ctrl-C
+    // sent between two turns, and the step ran on.)
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
 
@@ -401,7 +405,7 @@ async fn drive(ready: Ready, opts: &Options, printer: Arc<Mutex<Printer>>) -> an
                 }
                 continue;
             }
-            _ = tokio::signal::ctrl_c() => Stopped { name: "Ctrl-C (SIGINT)", code: EXIT_CANCELLED },
+            _ = int.recv() => Stopped { name: "Ctrl-C (SIGINT)", code: EXIT_CANCELLED },
             _ = term.recv() => Stopped { name: "SIGTERM", code: EXIT_TERMINATED },
             _ = hup.recv() => Stopped { name: "SIGHUP", code: EXIT_HANGUP },
         };

@@ -140,6 +140,8 @@ async fn watch_table(
     let mut latest: Vec<Option<Probed>> = vec![None; monitors.len()];
     let tty = std::io::stdout().is_terminal();
     let mut last_draw = Instant::now() - std::time::Duration::from_secs(1);
+    // Made once: a Ctrl-C that comes while a probe result is being printed waits here.
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     loop {
         tokio::select! {
             probed = rx.recv() => {
@@ -163,7 +165,7 @@ async fn watch_table(
                     println!("{} {} {} {}", monitors[index].title, p.state, p.sample.latency_ms, shown);
                 }
             }
-            _ = tokio::signal::ctrl_c() => break,
+            _ = interrupt.recv() => break,
         }
     }
     let down = latest.iter().flatten().any(|p| p.state == State::Down);
