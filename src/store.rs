@@ -253,9 +253,14 @@ pub struct Tail {
 impl Tail {
     /// The tail of a step try's log file (already masked: step logs are); `None` when the
     /// try wrote no log.
+    /// The log is read in bounded memory (a step may write gigabytes), as the live publisher
+    /// reads it.
     pub fn of_log(step: &str, attempt: u32, log: &Path) -> Option<Self> {
-        let bytes = std::fs::read(log).ok()?;
-        let (text, lines_left_out) = tail_of(&bytes);
+        let mut reader = live::LogTail::new(log.to_path_buf());
+        if !reader.read_on() {
+            return None;
+        }
+        let (text, lines_left_out) = reader.tail();
         Some(Self { step: step.to_owned(), attempt: attempt as i32, text, lines_left_out })
     }
 }

@@ -74,57 +74,81 @@ fn publish(conn: &Connection, seq: i32, orders: &mpsc::Receiver<Order>) {
     }
 }
 
-/// Reads a growing log as it grows, keeping its last bytes and counting the lines before them.
+/// Follows the running try's log and remembers what it last published.
 struct Follower {
     step: String,
     attempt: u32,
-    log: PathBuf,
-    offset: u64,
-    /// The last bytes read: at least [`TAIL_BYTES`], from a line's start, at most three.
-    window: Vec<u8>,
-    /// Lines that ended in bytes no longer in the window.
-    lines_before: i64,
+    log: LogTail,
     /// The offset last published.
     published: Option<u64>,
 }
 
 impl Follower {
     fn new(step: String, attempt: u32, log: PathBuf) -> Self {
-        Self { step, attempt, log, offset: 0, window: Vec::new(), lines_before: 0, published: None }
+        Self { step, attempt, log: LogTail::new(log), published: None }
     }
 
     /// Reads what the log gained; the tail and the lines left out before it, when there is
     /// something not published yet.
     fn advance(&mut self) -> Option<(String, i64)> {
-        if let Ok(mut file) = std::fs::File::open(&self.log)
-            && file.seek(SeekFrom::Start(self.offset)).is_ok()
-        {
-            let mut chunk = vec![0u8; 1 << 20];
-            while let Ok(n) = file.read(&mut chunk) {
-                if n == 0 {
-                    break;
-                }
-                self.offset += n as u64;
-                self.window.extend_from_slice(&chunk[..n]);
-                if self.window.len() > 2 * TAIL_BYTES {
-                    // Keep at least the last TAIL_BYTES, from the start of a line (as the tail
-                    // of the whole log would begin), unless that line alone is longer than
-                    // another TAIL_BYTES: the window stays under three.
-                    let at_least = self.window.len() - TAIL_BYTES;
-                    let floor = at_least.saturating_sub(TAIL_BYTES);
-                    let drop = memchr::memrchr(b'\n', &self.window[floor..at_least])
-                        .map_or(at_least, |nl| floor + nl + 1);
-                    self.lines_before += memchr::memchr_iter(b'\n', &self.window[..drop]).count() as i64;
-                    self.window.drain(..drop);
-                }
-            }
-        }
-        if self.published == Some(self.offset) || self.offset == 0 {
+        self.log.read_on();
+        if self.published == Some(self.log.offset) || self.log.offset == 0 {
             return None;
         }
-        self.published = Some(self.offset);
+        self.published = Some(self.log.offset);
+        Some(self.log.tail())
+    }
+}
+
+/// A log read as it grows, in bounded memory: its last bytes and the count of the lines
+/// before them, which give the same tail as [`tail_of`] over the whole file. The live
+/// publisher reads on each second; the final tail of a try reads a log once through it.
+pub(super) struct LogTail {
+    path: PathBuf,
+    offset: u64,
+    /// The last bytes read: at least [`TAIL_BYTES`], from a line's start, at most three.
+    window: Vec<u8>,
+    /// Lines that ended in bytes no longer in the window.
+    lines_before: i64,
+}
+
+impl LogTail {
+    pub(super) fn new(path: PathBuf) -> Self {
+        Self { path, offset: 0, window: Vec::new(), lines_before: 0 }
+    }
+
+    /// Reads what the log gained since the last read; false when it cannot be opened.
+    pub(super) fn read_on(&mut self) -> bool {
+        let Ok(mut file) = std::fs::File::open(&self.path) else { return false };
+        if file.seek(SeekFrom::Start(self.offset)).is_err() {
+            return false;
+        }
+        let mut chunk = vec![0u8; 1 << 20];
+        while let Ok(n) = file.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            self.offset += n as u64;
+            self.window.extend_from_slice(&chunk[..n]);
+            if self.window.len() > 2 * TAIL_BYTES {
+                // Keep at least the last TAIL_BYTES, from the start of a line (as the tail
+                // of the whole log would begin), unless that line alone is longer than
+                // another TAIL_BYTES: the window stays under three.
+                let at_least = self.window.len() - TAIL_BYTES;
+                let floor = at_least.saturating_sub(TAIL_BYTES);
+                let drop = memchr::memrchr(b'\n', &self.window[floor..at_least])
+                    .map_or(at_least, |nl| floor + nl + 1);
+                self.lines_before += memchr::memchr_iter(b'\n', &self.window[..drop]).count() as i64;
+                self.window.drain(..drop);
+            }
+        }
+        true
+    }
+
+    /// The tail read so far and the lines left out before it.
+    pub(super) fn tail(&self) -> (String, i64) {
         let (tail, left_in_window) = tail_of(&self.window);
-        Some((tail, self.lines_before + left_in_window))
+        (tail, self.lines_before + left_in_window)
     }
 }
 
@@ -153,7 +177,7 @@ mod tests {
             all.extend_from_slice(line.as_bytes());
         }
         assert_eq!(f.advance(), Some(tail_of(&all)));
-        assert!(f.window.len() <= 3 * TAIL_BYTES);
+        assert!(f.log.window.len() <= 3 * TAIL_BYTES);
     }
 
     #[test]
@@ -171,9 +195,13 @@ mod tests {
             }
             assert_eq!(f.advance(), Some(tail_of(&all)), "after round {round}");
         }
+        // Read in one go, as a try's final tail is: the same as the whole log's.
+        let mut once = LogTail::new(log.clone());
+        assert!(once.read_on());
+        assert_eq!(once.tail(), tail_of(&all));
         // One line of 5 MB with no newline: the window stays small.
         file.write_all(&vec![b'y'; 5 << 20]).unwrap();
         assert!(f.advance().is_some());
-        assert!(f.window.len() <= 3 * TAIL_BYTES, "{} bytes kept", f.window.len());
+        assert!(f.log.window.len() <= 3 * TAIL_BYTES, "{} bytes kept", f.log.window.len());
     }
 }
