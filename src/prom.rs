@@ -201,12 +201,6 @@ struct VectorSample {
     value: (serde_json::Value, String),
 }
 
-/// Reads an instant query's answer into its series. The error says what was wrong, with
-/// Prometheus's own message for a bad query.
-pub fn parse_answer(status: u16, body: &[u8]) -> Result<Vec<Series>, String> {
-    read_answer(status, body).map(|a| a.series).map_err(|r| r.reason)
-}
-
 /// An answer that holds numbers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
@@ -228,7 +222,9 @@ pub struct Refusal {
     pub timed_out: bool,
 }
 
-/// [`parse_answer`], telling a refused query from a failed server and a vector from a scalar.
+/// Reads an instant query's answer into its series, telling a refused query from a failed
+/// server and a vector from a scalar. The reason says what was wrong, with Prometheus's own
+/// message for a bad query.
 pub fn read_answer(status: u16, body: &[u8]) -> Result<Answer, Refusal> {
     let server = |reason: String| Refusal { reason, by_query: false, timed_out: false };
     let query = |reason: String| Refusal { reason, by_query: true, timed_out: false };
@@ -455,6 +451,11 @@ mod tests {
 
     fn cmp(s: &str) -> Comparison {
         Comparison::parse(s).unwrap()
+    }
+
+    /// The series of an answer, or the reason it has none.
+    fn parse_answer(status: u16, body: &[u8]) -> Result<Vec<Series>, String> {
+        read_answer(status, body).map(|a| a.series).map_err(|r| r.reason)
     }
 
     fn answer(result_type: &str, result: &str) -> Vec<u8> {
