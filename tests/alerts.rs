@@ -411,50 +411,75 @@ fn a_query_that_does_not_stand_alone_gets_the_answer_it_would_alone_among_others
     assert!(tagged.to_string().contains(r#"__runbook_batch=\"mine\""#), "its own label kept: {tagged}");
 }
 
-#[test]
-fn a_query_slow_within_its_deadline_does_not_keep_making_the_same_quick_monitors_late() {
-    let _turn = HEAVY.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    use runbook::health::{self, Scheduler};
-    use runbook::runbook::load::{self, SourceFile};
-    let prometheus = prom::Lone::start();
-    let quick = 300;
-    let mut yaml = format!("environments:\n  live: {{ prometheus: '{}' }}\nmonitors:\n", prometheus.url);
+/// `quick` monitors asking `vector(i)` (each must answer `i`) with `quick_timeout`, then one
+/// whose query is a second or more of work for Prometheus (a subquery at a 1 ms step over an
+/// hour) with `slow_timeout`, all every second, in the environment `live` at `url`.
+fn quick_and_slow(
+    url: &str,
+    quick: usize,
+    quick_timeout: &str,
+    slow_timeout: &str,
+) -> runbook::runbook::Environments {
+    let mut yaml = format!("environments:\n  live: {{ prometheus: '{url}' }}\nmonitors:\n");
     for i in 0..quick {
         yaml.push_str(&format!(
-            "  - {{ id: q{i}, check: {{ prometheus: 'vector({i})', timeout: 3s, expect: {{ value: '== {i}' }} }}, interval: 1s }}\n"
+            "  - {{ id: q{i}, check: {{ prometheus: 'vector({i})', timeout: {quick_timeout}, expect: {{ value: '== {i}' }} }}, interval: 1s }}\n"
         ));
     }
-    // About a second of work for Prometheus: more than a quarter of the deadline, inside it.
-    yaml.push_str(
-        "  - { id: slow, check: { prometheus: 'count_over_time(vector(1)[1h:1ms])', timeout: 3s, expect: { value: '> 0' } }, interval: 1s }\n",
-    );
-    let file = SourceFile {
+    yaml.push_str(&format!(
+        "  - {{ id: slow, check: {{ prometheus: 'count_over_time(vector(1)[1h:1ms])', timeout: {slow_timeout}, expect: {{ value: '> 0' }} }}, interval: 1s }}\n"
+    ));
+    let file = runbook::runbook::load::SourceFile {
         rel: "environments.yaml".into(),
         display: "test".into(),
         bytes: yaml.into_bytes().into(),
     };
-    let envs = load::load_environments(&file).0.unwrap();
+    runbook::runbook::load::load_environments(&file).0.unwrap()
+}
+
+/// Runs the monitors of `live` in this process (the scheduler the TUI and headless runs use)
+/// and hands each probe to `see` until it returns false; false when `within` passed first.
+fn watch_monitors(
+    envs: &runbook::runbook::Environments,
+    within: Duration,
+    mut see: impl FnMut(&runbook::health::Probed) -> bool,
+) -> bool {
     let env = envs.get("live").unwrap().clone();
-    let list = health::monitors_for(&envs.monitors, "live", None);
+    let list = runbook::health::monitors_for(&envs.monitors, "live", None);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
-    let (late, asked) = rt.block_on(async {
-        let _scheduler = Scheduler::start(&list, &env, std::time::Instant::now(), tx);
-        let start = tokio::time::Instant::now();
-        let (settled, end) = (start + Duration::from_secs(6), start + Duration::from_secs(10));
-        let (mut late, mut asked) = (Vec::new(), 0);
+    rt.block_on(async {
+        let _scheduler = runbook::health::Scheduler::start(&list, &env, std::time::Instant::now(), tx);
+        let end = tokio::time::Instant::now() + within;
         loop {
-            let Ok(Some(p)) = tokio::time::timeout_at(end, rx.recv()).await else { break };
-            if asked == 0 && tokio::time::Instant::now() >= settled {
-                asked = prometheus.queries_answered();
-            }
-            // A quick query answers in milliseconds alone; late means it waited on the slow one.
-            if asked > 0 && p.index < quick && p.sample.latency_ms > 500 {
-                late.push((p.index, p.sample.latency_ms));
+            let Ok(Some(p)) = tokio::time::timeout_at(end, rx.recv()).await else { return false };
+            if !see(&p) {
+                return true;
             }
         }
-        (late, prometheus.queries_answered() - asked)
+    })
+}
+
+#[test]
+fn a_query_slow_within_its_deadline_does_not_keep_making_the_same_quick_monitors_late() {
+    let _turn = HEAVY.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let prometheus = prom::Lone::start();
+    let quick = 300;
+    // About a second of work: more than a quarter of the 3 s deadline, inside it.
+    let envs = quick_and_slow(&prometheus.url, quick, "3s", "3s");
+    let settled = std::time::Instant::now() + Duration::from_secs(6);
+    let (mut late, mut asked) = (Vec::new(), 0);
+    watch_monitors(&envs, Duration::from_secs(10), |p| {
+        if asked == 0 && std::time::Instant::now() >= settled {
+            asked = prometheus.queries_answered();
+        }
+        // A quick query answers in milliseconds alone; late means it waited on the slow one.
+        if asked > 0 && p.index < quick && p.sample.latency_ms > 500 {
+            late.push((p.index, p.sample.latency_ms));
+        }
+        true
     });
+    let asked = prometheus.queries_answered() - asked;
     // Once the slow query is known (a few seconds), no quick monitor waits on it any more.
     assert!(late.is_empty(), "{} quick probes late: {:?}", late.len(), &late[..late.len().min(8)]);
     // And the quick ones are still batched (one by one, 1,200 requests in 4 s).
@@ -464,54 +489,26 @@ fn a_query_slow_within_its_deadline_does_not_keep_making_the_same_quick_monitors
 #[test]
 fn a_slow_query_never_keeps_making_the_quick_monitors_of_its_batch_late() {
     let _turn = HEAVY.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    use runbook::health::{self, Scheduler};
-    use runbook::runbook::load::{self, SourceFile};
     let prometheus = prom::Lone::start();
     let quick = 200;
-    let mut yaml = format!("environments:\n  live: {{ prometheus: '{}' }}\nmonitors:\n", prometheus.url);
-    for i in 0..quick {
-        yaml.push_str(&format!(
-            "  - {{ id: q{i}, check: {{ prometheus: 'vector({i})', timeout: 500ms, expect: {{ value: '== {i}' }} }}, interval: 1s }}\n"
-        ));
-    }
-    // A second or more of work for Prometheus: a subquery at a 1 ms step over an hour.
-    yaml.push_str(
-        "  - { id: slow, check: { prometheus: 'count_over_time(vector(1)[1h:1ms])', timeout: 30s, expect: { value: '> 0' } }, interval: 1s }\n",
-    );
-    let file = SourceFile {
-        rel: "environments.yaml".into(),
-        display: "test".into(),
-        bytes: yaml.into_bytes().into(),
-    };
-    let envs = load::load_environments(&file).0.unwrap();
-    let env = envs.get("live").unwrap().clone();
-    let list = health::monitors_for(&envs.monitors, "live", None);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
-    let epoch = std::time::Instant::now();
-    let (slow_passed, late_failures) = rt.block_on(async {
-        let _scheduler = Scheduler::start(&list, &env, epoch, tx);
-        let (mut slow_passed, mut late_failures) = (0, Vec::new());
-        // Until the slow query has answered twice, then four seconds more (two or more of its
-        // probes, each of which would have caught a few quick ones in its batch).
-        let mut settled: Option<std::time::Instant> = None;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        while settled.is_none_or(|at| at.elapsed() < Duration::from_secs(4)) {
-            let Ok(Some(p)) = tokio::time::timeout_at(deadline, rx.recv()).await else {
-                panic!("the slow query did not answer twice within 60 s");
-            };
-            if p.index == quick {
-                assert!(p.sample.passed, "the slow query alone: {}", p.sample.reason);
-                slow_passed += 1;
-                if slow_passed == 2 {
-                    settled = Some(std::time::Instant::now());
-                }
-            } else if slow_passed >= 2 && !p.sample.passed {
-                late_failures.push(p.sample.reason.clone());
+    let envs = quick_and_slow(&prometheus.url, quick, "500ms", "30s");
+    let (mut slow_passed, mut late_failures) = (0, Vec::new());
+    // Until the slow query has answered twice, then four seconds more (two or more of its
+    // probes, each of which would have caught a few quick ones in its batch).
+    let mut settled: Option<std::time::Instant> = None;
+    let stopped = watch_monitors(&envs, Duration::from_secs(60), |p| {
+        if p.index == quick {
+            assert!(p.sample.passed, "the slow query alone: {}", p.sample.reason);
+            slow_passed += 1;
+            if slow_passed == 2 {
+                settled = Some(std::time::Instant::now());
             }
+        } else if slow_passed >= 2 && !p.sample.passed {
+            late_failures.push(p.sample.reason.clone());
         }
-        (slow_passed, late_failures)
+        settled.is_none_or(|at| at.elapsed() < Duration::from_secs(4))
     });
+    assert!(stopped, "the slow query did not answer twice within 60 s");
     assert!(slow_passed >= 2);
     // Once the slow query is known, it is asked alone: no quick monitor times out any more.
     assert!(
