@@ -216,19 +216,9 @@ async fn send(client: reqwest::Client, server: Arc<Server>, learned: Arc<Mutex<L
                 || !prom::joinable(&w.query)
         })
     };
+    // Each asked alone, learning as any batch of one does (a suspect found slow stays alone).
     for w in alone {
-        let (client, server, learned) = (client.clone(), Arc::clone(&server), Arc::clone(&learned));
-        tokio::spawn(async move {
-            let started = Instant::now();
-            let result = request(&client, &server, &w.query, w.timeout, false).await;
-            let slow = slow_alone(&result, started.elapsed(), w.timeout);
-            let mut learned = learned.lock().unwrap_or_else(PoisonError::into_inner);
-            if learned.suspect.remove(&w.query) && slow {
-                learned.alone.insert(w.query.clone());
-            }
-            drop(learned);
-            w.answer(&result);
-        });
+        tokio::spawn(settle(client.clone(), Arc::clone(&server), Arc::clone(&learned), vec![w]));
     }
     settle(client, server, learned, joined).await;
 }
@@ -265,6 +255,7 @@ fn settle(
             };
             {
                 let mut learned = learned.lock().unwrap_or_else(PoisonError::into_inner);
+                learned.suspect.remove(&w.query);
                 if unjoinable || slow_alone(&result, took, w.timeout) {
                     // A slow query would make any batch it joins late.
                     learned.alone.insert(w.query.clone());
