@@ -16,11 +16,20 @@ pub struct Feed {
     store: Option<Arc<Store>>,
     /// The store's connection; dropped when a call fails and made again on the next read.
     conn: Option<Connection>,
+    /// When a running try's tail was last asked of the store: it changes at most once per
+    /// `store::live::EVERY`, so asking more often (followers poll every 250 ms) is wasted.
+    live_asked: Option<std::time::Instant>,
 }
 
 impl Feed {
     pub fn new(info: &RunInfo) -> Self {
-        Self { id: info.id.clone(), dir: info.dir.clone(), store: crate::store::current(), conn: None }
+        Self {
+            id: info.id.clone(),
+            dir: info.dir.clone(),
+            store: crate::store::current(),
+            conn: None,
+            live_asked: None,
+        }
     }
 
     fn conn(&mut self) -> Option<&Connection> {
@@ -67,6 +76,12 @@ impl Feed {
     pub fn output(&mut self, step: &str, attempt: u32, offset: &mut u64, ended: bool) -> Option<Vec<u8>> {
         if self.store.is_none() {
             return read_from(&self.dir.join("steps").join(format!("{step}.{attempt}.log")), offset);
+        }
+        if !ended {
+            if self.live_asked.is_some_and(|at| at.elapsed() < crate::store::live::EVERY) {
+                return None;
+            }
+            self.live_asked = Some(std::time::Instant::now());
         }
         let id = self.id.clone();
         let (tail, left_out) = self.conn().and_then(|c| c.tail(&id, step, attempt).ok().flatten())?;
