@@ -99,6 +99,20 @@ fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
+/// A temporary folder with the team's runbooks in it (see [`setup`]).
+fn team() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    setup(tmp.path());
+    tmp
+}
+
+/// `ca`'s certificate as `root/ca.pem`, the file `sslrootcert` names.
+fn write_ca(root: &Path, ca: &Ca) -> PathBuf {
+    let file = root.join("ca.pem");
+    std::fs::write(&file, ca.pem()).unwrap();
+    file
+}
+
 fn setup(root: &Path) {
     std::fs::create_dir_all(root.join("books")).unwrap();
     std::fs::write(root.join("books/environments.yaml"), ENVS).unwrap();
@@ -131,9 +145,8 @@ fn ran(root: &Path) -> Vec<String> {
 #[test]
 fn a_team_drives_follows_and_hands_over_one_run_through_the_store() {
     let pg = Postgres::start();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = team();
     let root = tmp.path();
-    setup(root);
     let a = Machine::new(root, "machine-a", &pg.url());
     let b = Machine::new(root, "machine-b", &pg.url());
 
@@ -209,9 +222,8 @@ fn a_team_drives_follows_and_hands_over_one_run_through_the_store() {
 #[test]
 fn two_concurrent_resumes_through_the_store_drive_the_run_once() {
     let pg = Postgres::start();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = team();
     let root = tmp.path();
-    setup(root);
     let machines: Vec<Machine> = ["a", "b", "c"].iter().map(|n| Machine::new(root, n, &pg.url())).collect();
     // Started on A and stopped by a signal at the waiting step: unfinished, nobody drives.
     let mut first = machines[0].drive(&["run", "failover", "--headless"]);
@@ -244,9 +256,8 @@ fn two_concurrent_resumes_through_the_store_drive_the_run_once() {
 
 #[test]
 fn an_unreachable_store_is_said_before_any_step_runs() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = team();
     let root = tmp.path();
-    setup(root);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let m = Machine::new(root, "a", &format!("postgres://ops:hunter2@127.0.0.1:{port}/runbook"));
     let o = m.run(&["run", "failover", "--headless", "--yes"]);
@@ -283,9 +294,8 @@ fn an_unreachable_store_is_said_before_any_step_runs() {
 #[test]
 fn the_store_going_down_mid_run_loses_no_journaled_record() {
     let pg = Postgres::start();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = team();
     let root = tmp.path();
-    setup(root);
     let a = Machine::new(root, "a", &pg.url());
     let driver = a.spawn(&["run", "failover", "--headless"]);
     let run = a.wait_run("the run at its third step", &a, |r| r["done"] == 2);
@@ -328,9 +338,8 @@ fn the_store_going_down_mid_run_loses_no_journaled_record() {
 fn a_teammate_watches_a_run_live_in_the_tui_and_takes_it_over_after_the_handoff() {
     use support::pty::Screen;
     let pg = Postgres::start();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = team();
     let root = tmp.path();
-    setup(root);
     std::fs::write(
         root.join("books/incident.yaml"),
         format!(
@@ -400,9 +409,8 @@ fn a_teammate_watches_a_run_live_in_the_tui_and_takes_it_over_after_the_handoff(
 #[test]
 fn the_schema_is_created_once_by_racing_first_connections_and_a_newer_one_is_refused() {
     let pg = Postgres::start();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = team();
     let root = tmp.path();
-    setup(root);
     let machines: Vec<Machine> = (0..8).map(|i| Machine::new(root, &format!("m{i}"), &pg.url())).collect();
     let racers: Vec<Child> = machines.iter().map(|m| m.spawn(&["runs"])).collect();
     for r in racers {
@@ -429,11 +437,9 @@ fn the_store_over_tls_is_encrypted_and_its_certificate_checked_as_libpq_does() {
     let ca = Ca::new("runbook test CA");
     let pg = Postgres::start_tls(&ca, &["127.0.0.1", "db.test"]);
     pg.sql("CREATE ROLE follower SUPERUSER LOGIN");
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = team();
     let root = tmp.path();
-    setup(root);
-    let ca_file = root.join("ca.pem");
-    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let ca_file = write_ca(root, &ca);
     let other_ca = root.join("other-ca.pem");
     std::fs::write(&other_ca, Ca::new("somebody else's CA").pem()).unwrap();
     let ca_path = ca_file.display().to_string();
@@ -515,11 +521,9 @@ fn the_store_over_tls_is_encrypted_and_its_certificate_checked_as_libpq_does() {
 #[test]
 fn a_store_without_tls_is_refused_when_tls_is_required_and_used_plain_under_prefer() {
     let pg = Postgres::start();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = team();
     let root = tmp.path();
-    setup(root);
-    let ca_file = root.join("ca.pem");
-    std::fs::write(&ca_file, Ca::new("runbook test CA").pem()).unwrap();
+    let ca_file = write_ca(root, &Ca::new("runbook test CA"));
     for params in
         ["sslmode=require".to_owned(), format!("sslmode=verify-full&sslrootcert={}", ca_file.display())]
     {
@@ -542,9 +546,8 @@ fn a_store_without_tls_is_refused_when_tls_is_required_and_used_plain_under_pref
 
 #[test]
 fn tls_settings_that_cannot_work_are_said_before_any_step_runs() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = team();
     let root = tmp.path();
-    setup(root);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let m =
         Machine::new(root, "a", &format!("postgres://ops:hunter2@127.0.0.1:{port}/runbook?sslmode=verify"));
@@ -579,9 +582,8 @@ fn tls_settings_that_cannot_work_are_said_before_any_step_runs() {
 #[test]
 fn the_team_list_says_of_each_run_what_its_journal_says() {
     let pg = Postgres::start();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = team();
     let root = tmp.path();
-    setup(root);
     std::fs::write(
         root.join("books/ok.yaml"),
         "title: Passes\nsteps:\n  - { title: One, run: 'true' }\n  - { title: Two }\n",
@@ -655,11 +657,9 @@ fn client_files(root: &Path, name: &str, (cert, key): (String, String), mode: u3
 fn a_server_that_wants_client_certificates_gets_them_from_sslcert_and_sslkey() {
     let ca = Ca::new("runbook test CA");
     let pg = Postgres::start_client_certs(&ca, &["127.0.0.1", "db.test"], &["alice", "bob"]);
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = team();
     let root = tmp.path();
-    setup(root);
-    let ca_file = root.join("ca.pem");
-    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let ca_file = write_ca(root, &ca);
     let verify = format!("sslmode=verify-full&sslrootcert={}", ca_file.display());
     let (alice_crt, alice_key) = client_files(root, "alice", ca.client("alice"), 0o600);
     let (bob_crt, bob_key) = client_files(root, "bob", ca.client("bob"), 0o600);
@@ -768,9 +768,8 @@ fn verify_ca_without_a_ca_of_its_own_is_refused_not_satisfied_by_any_ca_the_syst
     // would take it, so someone in the middle would be taken for the store.
     let public_ca = Ca::new("a public CA");
     let pg = Postgres::start_tls(&public_ca, &["somebody-else.example"]);
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = team();
     let root = tmp.path();
-    setup(root);
     let system_cas = root.join("system-cas.pem");
     std::fs::write(&system_cas, public_ca.pem()).unwrap();
     let url = tls_url(&pg, "postgres", "db.test", "sslmode=verify-ca");
@@ -778,8 +777,7 @@ fn verify_ca_without_a_ca_of_its_own_is_refused_not_satisfied_by_any_ca_the_syst
     assert_eq!(o.status.code(), Some(2), "taken for the store: {}", text(&o));
     assert!(text(&o).contains("sslmode=verify-ca needs sslrootcert"), "says what to give: {}", text(&o));
     // With the store's own CA named, verify-ca is what it says.
-    let ca_file = root.join("ca.pem");
-    std::fs::write(&ca_file, public_ca.pem()).unwrap();
+    let ca_file = write_ca(root, &public_ca);
     let url =
         tls_url(&pg, "postgres", "db.test", &format!("sslmode=verify-ca&sslrootcert={}", ca_file.display()));
     let o = Machine::new(root, "a", &url).run(&["runs"]);
@@ -789,9 +787,8 @@ fn verify_ca_without_a_ca_of_its_own_is_refused_not_satisfied_by_any_ca_the_syst
 #[test]
 fn a_password_with_a_question_mark_is_never_shown_and_the_url_keeps_its_sslmode() {
     let pg = Postgres::start();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = team();
     let root = tmp.path();
-    setup(root);
     // The server has no TLS: sslmode=require must refuse it, whatever the password holds.
     let url = format!("postgres://postgres:hun?ter2@127.0.0.1:{}/runbook?sslmode=require", pg.port);
     let o = Machine::new(root, "a", &url).run(&["runs"]);
