@@ -215,7 +215,10 @@ fn a_50_mb_line_without_a_newline_keeps_the_screen_responsive_and_memory_flat() 
         tmp.path(),
         &[(
             "flood.yaml",
-            "title: Flood\nsteps:\n  - { id: flood, title: One huge line, run: \"head -c 50000000 /dev/zero | tr '\\\\0' x\", timeout: 5m }\n  - { id: after, title: Then this }\n",
+            // The step holds on after its line until the test lets it go: on a fast machine
+            // the 50 MB are through in 0.2 s, and a step that finishes moves the selection on
+            // to the next step while the test still looks at the first.
+            "title: Flood\nsteps:\n  - { id: flood, title: One huge line, run: \"head -c 50000000 /dev/zero | tr '\\\\0' x; while [ ! -e release ]; do sleep 0.05; done\", timeout: 5m }\n  - { id: after, title: Then this }\n",
         )],
     );
     let mut s = Screen::spawn(&["--dir", "books", "flood"], tmp.path(), 80, 24);
@@ -227,6 +230,7 @@ fn a_50_mb_line_without_a_newline_keeps_the_screen_responsive_and_memory_flat() 
     s.wait_for("┌ Then this ");
     s.keys("k");
     s.wait_for("┌ One huge line ");
+    std::fs::write(tmp.path().join("release"), "").unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while !s.text().contains("✓ One huge line") {
         assert!(std::time::Instant::now() < deadline, "the step did not finish:\n{}", s.text());
