@@ -16,10 +16,11 @@
 //! execute), batches to that server get smaller instead. A server failure (refused connection,
 //! 5xx) is every query's answer, as it would have been.
 //!
-//! Nor may joining make a quick query late. Prometheus evaluates a joined query part after
-//! part, so a batch gets the shortest deadline of its queries; a batch that runs out of it has
-//! each of its queries asked alone with its own deadline, and the slow one is asked alone from
-//! then on. A batch that takes more than a quarter of its deadline makes batches to that server
+//! Nor may joining make a quick query fail or much later. Prometheus evaluates a joined query
+//! part after part, so a batch has until the soonest deadline of its queries, and a batch that
+//! has not answered halfway there has each of its queries asked alone as well, in the time
+//! each has left (a quick one answers in milliseconds); each is answered by whichever comes
+//! first, and the slow one is asked alone from then on. A batch that takes more than a quarter of its deadline makes batches to that server
 //! smaller, and has each of its queries asked alone once: one that takes a quarter of its own
 //! deadline alone is asked alone from then on. Quick batches let them grow back.
 
@@ -77,6 +78,10 @@ async fn request(
         by_query: false,
         timed_out: e.is_timeout(),
     };
+    if timeout < Duration::from_millis(1) {
+        // No time left: the asker has stopped waiting (and Prometheus reads `0s` as no limit).
+        return Err(Refusal { reason: "timed out".into(), by_query: false, timed_out: true });
+    }
     let limit = fmt_duration(timeout);
     let url =
         prom::with_params(&server.endpoint, &[("query", query), ("timeout", &limit)]).map_err(failed)?;
@@ -104,6 +109,8 @@ type Reply = oneshot::Sender<Result<Vec<Series>, String>>;
 struct Ask {
     query: String,
     timeout: Duration,
+    /// When the asker stops waiting: its probe's timeout counts from the ask.
+    deadline: tokio::time::Instant,
     reply: Reply,
 }
 
@@ -135,7 +142,8 @@ impl Batcher {
     /// the one the query would have had alone. Must be called within a tokio runtime.
     pub async fn ask(&self, server: &Server, query: &str, timeout: Duration) -> Result<Vec<Series>, String> {
         let (reply, answer) = oneshot::channel();
-        let ask = Ask { query: query.to_owned(), timeout, reply };
+        let ask =
+            Ask { query: query.to_owned(), timeout, deadline: tokio::time::Instant::now() + timeout, reply };
         let queued = {
             let mut servers = self.servers.lock().unwrap_or_else(PoisonError::into_inner);
             let collector = servers.entry(server.clone()).or_insert_with(|| {
@@ -180,11 +188,19 @@ async fn collect(client: reqwest::Client, server: Arc<Server>, mut asks: mpsc::U
 /// One query of a batch and everyone waiting for its answer.
 struct Wanted {
     query: String,
+    /// The query's own timeout, by which slow is judged.
     timeout: Duration,
+    /// The latest deadline of those waiting: the query is worth asking until then.
+    deadline: tokio::time::Instant,
     replies: Vec<Reply>,
 }
 
 impl Wanted {
+    /// The time left to ask the query in.
+    fn left(&self) -> Duration {
+        self.deadline.saturating_duration_since(tokio::time::Instant::now())
+    }
+
     fn answer(self, result: &Result<Answer, Refusal>) {
         for reply in self.replies {
             let _ = reply.send(result.clone().map(|a| a.series).map_err(|r| r.reason));
@@ -200,11 +216,17 @@ async fn send(client: reqwest::Client, server: Arc<Server>, learned: Arc<Mutex<L
         match seen.get(&ask.query) {
             Some(&i) => {
                 wanted[i].timeout = wanted[i].timeout.max(ask.timeout);
+                wanted[i].deadline = wanted[i].deadline.max(ask.deadline);
                 wanted[i].replies.push(ask.reply);
             }
             None => {
                 seen.insert(ask.query.clone(), wanted.len());
-                wanted.push(Wanted { query: ask.query, timeout: ask.timeout, replies: vec![ask.reply] });
+                wanted.push(Wanted {
+                    query: ask.query,
+                    timeout: ask.timeout,
+                    deadline: ask.deadline,
+                    replies: vec![ask.reply],
+                });
             }
         }
     }
@@ -246,7 +268,7 @@ fn settle(
         if wanted.len() == 1 {
             let w = wanted.remove(0);
             let started = Instant::now();
-            let result = request(&client, &server, &w.query, w.timeout, false).await;
+            let result = request(&client, &server, &w.query, w.left(), false).await;
             let took = started.elapsed();
             // A scalar answers alone but cannot be joined; a server failure says nothing.
             let unjoinable = match &result {
@@ -267,13 +289,32 @@ fn settle(
             w.answer(&result);
             return unjoinable;
         }
-        let queries: Vec<&str> = wanted.iter().map(|w| w.query.as_str()).collect();
-        // A batch answers within the shortest deadline of its queries or not at all: a slow
-        // query must not make a quick one late.
+        let text = prom::join_queries(&wanted.iter().map(|w| w.query.as_str()).collect::<Vec<_>>());
+        // A batch has until the soonest deadline of its queries. Halfway there, each query is
+        // also asked alone (a quick one answers in milliseconds), so a slow query can make a
+        // quick one neither fail nor much later; whichever answer comes first is given.
+        let limit = wanted.iter().map(Wanted::left).min().unwrap_or_default();
+        // How fast a batch is, is judged by the shortest timeout of its queries.
         let timeout = wanted.iter().map(|w| w.timeout).min().unwrap_or_default();
         let started = Instant::now();
-        match request(&client, &server, &prom::join_queries(&queries), timeout, true).await {
-            Ok(answer) => {
+        let joined = request(&client, &server, &text, limit, true);
+        tokio::pin!(joined);
+        let early = tokio::select! {
+            result = &mut joined => Some(result),
+            () = tokio::time::sleep(limit / 2) => None,
+        };
+        match early {
+            None => {
+                hedge(&client, &server, &learned, wanted, timeout, joined).await;
+                false
+            }
+            Some(Err(failure)) if failure.timed_out => {
+                // Prometheus gave up on the batch before its time: as if it were late.
+                let never = std::future::pending::<Result<Answer, Refusal>>();
+                hedge(&client, &server, &learned, wanted, timeout, never).await;
+                false
+            }
+            Some(Ok(answer)) => {
                 let took = started.elapsed();
                 {
                     let mut learned = learned.lock().unwrap_or_else(PoisonError::into_inner);
@@ -294,40 +335,12 @@ fn settle(
                 }
                 false
             }
-            Err(failure) if failure.timed_out => {
-                // Something in the batch is slow. Each query is asked alone with its own
-                // deadline, which answers those still waiting and shows which one is slow:
-                // that one is asked alone from then on, and batches here get smaller.
-                {
-                    let mut learned = learned.lock().unwrap_or_else(PoisonError::into_inner);
-                    learned.most = learned.most.min(wanted.len() / 2).max(1);
-                }
-                for w in wanted {
-                    let (client, server, learned) =
-                        (client.clone(), Arc::clone(&server), Arc::clone(&learned));
-                    tokio::spawn(async move {
-                        let started = Instant::now();
-                        let result = request(&client, &server, &w.query, w.timeout, false).await;
-                        let slow = result.as_ref().err().is_some_and(|r| r.timed_out)
-                            || started.elapsed() > timeout / 2;
-                        if slow {
-                            learned
-                                .lock()
-                                .unwrap_or_else(PoisonError::into_inner)
-                                .alone
-                                .insert(w.query.clone());
-                        }
-                        w.answer(&result);
-                    });
-                }
-                false
-            }
-            Err(refusal) if refusal.by_query => {
+            Some(Err(refusal)) if refusal.by_query => {
                 let size = wanted.len();
                 let second = wanted.split_off(size / 2);
                 let (a, b) = tokio::join!(
                     settle(client.clone(), Arc::clone(&server), Arc::clone(&learned), wanted),
-                    settle(client, server, Arc::clone(&learned), second),
+                    settle(client.clone(), Arc::clone(&server), Arc::clone(&learned), second),
                 );
                 if !a && !b {
                     // Each half answers, the whole does not: the batch was too much at once.
@@ -336,7 +349,7 @@ fn settle(
                 }
                 a || b
             }
-            Err(failure) => {
+            Some(Err(failure)) => {
                 let failed = Err(failure);
                 for w in wanted {
                     w.answer(&failed);
@@ -345,4 +358,57 @@ fn settle(
             }
         }
     })
+}
+
+/// A batch that has used half its time: each of its queries is asked alone in the time it has
+/// left while `joined` goes on, and each is answered by whichever comes first. The answers
+/// alone show which query is slow (alone, it takes half the batch's `shortest` timeout): that
+/// one is asked alone from then on, and batches to this server get smaller.
+async fn hedge(
+    client: &reqwest::Client,
+    server: &Server,
+    learned: &Mutex<Learned>,
+    wanted: Vec<Wanted>,
+    shortest: Duration,
+    joined: impl std::future::Future<Output = Result<Answer, Refusal>>,
+) {
+    {
+        let mut learned = learned.lock().unwrap_or_else(PoisonError::into_inner);
+        learned.most = learned.most.min(wanted.len() / 2).max(1);
+    }
+    let count = wanted.len();
+    // Each query's askers, until the first answer is given.
+    let slots: Vec<Mutex<Option<Wanted>>> = wanted.into_iter().map(|w| Mutex::new(Some(w))).collect();
+    let take = |slot: &Mutex<Option<Wanted>>| slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+    let alone = futures_util::future::join_all(slots.iter().map(|slot| async move {
+        let (query, left) = {
+            let w = slot.lock().unwrap_or_else(PoisonError::into_inner);
+            let Some(w) = w.as_ref() else { return };
+            (w.query.clone(), w.left())
+        };
+        let started = Instant::now();
+        let result = request(client, server, &query, left, false).await;
+        // Slow enough to make any batch with a quick query in it late again.
+        if result.as_ref().err().is_some_and(|r| r.timed_out) || started.elapsed() > shortest / 2 {
+            learned.lock().unwrap_or_else(PoisonError::into_inner).alone.insert(query);
+        }
+        if let Some(w) = take(slot) {
+            w.answer(&result);
+        }
+    }));
+    tokio::pin!(joined, alone);
+    tokio::select! {
+        result = &mut joined => {
+            if let Ok(answer) = result {
+                for (slot, series) in slots.iter().zip(prom::split_joined(answer.series, count)) {
+                    if let Some(w) = take(slot) {
+                        w.answer(&Ok(Answer { series, vector: true }));
+                    }
+                }
+            }
+            // Those asked alone still tell which query is slow.
+            alone.await;
+        }
+        _ = &mut alone => {}
+    }
 }

@@ -316,3 +316,67 @@ fn metrics_server(fault: Arc<AtomicBool>) -> SocketAddr {
     });
     addr
 }
+
+/// A loopback HTTP proxy in front of `upstream` that holds each request whose text contains
+/// `marker` for `delay` before passing it on, and passes every other request at once. It
+/// makes a query slow the way a loaded Prometheus or network does, without taking the CPU
+/// that the quick queries beside it need on a two-core machine. One request per connection.
+pub struct Delaying {
+    pub url: String,
+}
+
+impl Delaying {
+    pub fn start(upstream: &str, marker: &'static str, delay: Duration) -> Delaying {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let upstream = upstream.clone();
+                std::thread::spawn(move || {
+                    let _ = pass_on(client, &upstream, marker, delay);
+                });
+            }
+        });
+        Delaying { url }
+    }
+}
+
+fn pass_on(
+    mut client: std::net::TcpStream,
+    upstream: &str,
+    marker: &str,
+    delay: Duration,
+) -> std::io::Result<()> {
+    use std::io::{BufRead, Read, Write};
+    let mut reader = std::io::BufReader::new(client.try_clone()?);
+    let mut head = Vec::new();
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        if line == "\r\n" {
+            break;
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(n) = lower.strip_prefix("content-length:") {
+            length = n.trim().parse().unwrap_or(0);
+        }
+        if !lower.starts_with("connection:") {
+            head.push(line);
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    let text = format!("{}{}", head.concat(), String::from_utf8_lossy(&body));
+    if text.contains(marker) {
+        std::thread::sleep(delay);
+    }
+    let mut server = std::net::TcpStream::connect(upstream)?;
+    server.write_all(format!("{}Connection: close\r\n\r\n", head.concat()).as_bytes())?;
+    server.write_all(&body)?;
+    std::io::copy(&mut server, &mut client)?;
+    client.shutdown(std::net::Shutdown::Both)
+}
