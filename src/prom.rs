@@ -211,7 +211,7 @@ pub struct Answer {
 }
 
 /// An answer that holds no numbers, and why.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Refusal {
     pub reason: String,
     /// Prometheus answered, and refused the query itself (bad PromQL, a query it cannot
@@ -220,14 +220,17 @@ pub struct Refusal {
     pub by_query: bool,
     /// The query ran out of time (Prometheus's own timeout, or the request's).
     pub timed_out: bool,
+    /// A POST was refused as such (HTTP 403 or 405): a proxy before Prometheus may allow
+    /// only GET.
+    pub method_refused: bool,
 }
 
 /// Reads an instant query's answer into its series, telling a refused query from a failed
 /// server and a vector from a scalar. The reason says what was wrong, with Prometheus's own
 /// message for a bad query.
 pub fn read_answer(status: u16, body: &[u8]) -> Result<Answer, Refusal> {
-    let server = |reason: String| Refusal { reason, by_query: false, timed_out: false };
-    let query = |reason: String| Refusal { reason, by_query: true, timed_out: false };
+    let server = |reason: String| Refusal { reason, ..Refusal::default() };
+    let query = |reason: String| Refusal { reason, by_query: true, ..Refusal::default() };
     let answer: ApiAnswer = match serde_json::from_slice(body) {
         Ok(a) => a,
         Err(_) => {

@@ -429,6 +429,97 @@ fn a_query_that_does_not_stand_alone_gets_the_answer_it_would_alone_among_others
     assert!(tagged.to_string().contains(r#"__runbook_batch=\"mine\""#), "its own label kept: {tagged}");
 }
 
+#[test]
+fn monitors_behind_a_proxy_that_allows_only_get_are_asked_one_by_one() {
+    let _machine = beside_others();
+    let prometheus = prom::Lone::start();
+    let proxy = prom::Proxy::start(&prometheus.url, prom::Rule::RefusePost);
+    let sb = Sandbox::new().env("CI", "1");
+    let mut yaml = format!("environments:\n  live: {{ prometheus: '{}' }}\nmonitors:\n", proxy.url);
+    for i in 0..20 {
+        yaml.push_str(&format!(
+            "  - {{ id: m{i}, check: {{ prometheus: 'vector({i})', expect: {{ value: '== {i}' }} }} }}\n"
+        ));
+    }
+    std::fs::create_dir_all(sb.path().join("books")).unwrap();
+    std::fs::write(sb.path().join("books/environments.yaml"), yaml).unwrap();
+    let health = sb.run(&["health", "--dir", "books", "--format", "json"]);
+    assert_eq!(health.status.code(), Some(0), "{}", text(&health));
+    let rows: serde_json::Value = serde_json::from_slice(&health.stdout).unwrap();
+    for i in 0..20 {
+        let row = rows.as_array().unwrap().iter().find(|r| r["monitor"] == format!("m{i}")).unwrap();
+        assert_eq!(row["observed"], format!("{i} == {i} ✓"), "{row}");
+    }
+    // Each by a GET of its own, the way a check step asks.
+    assert!(
+        prometheus.queries_answered() >= 20,
+        "{} queries reached Prometheus",
+        prometheus.queries_answered()
+    );
+}
+
+/// A loopback server that answers every request with `size` bytes of an endless JSON string,
+/// written as it goes (no length given, as a streaming server does).
+fn enormous_answers(size: usize) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                use std::io::{BufRead, Write};
+                let mut stream = stream;
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[{\"metric\":{\"pad\":\"");
+                let block = vec![b'x'; 1 << 20];
+                for _ in 0..size >> 20 {
+                    if stream.write_all(&block).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+#[test]
+fn an_answer_of_hundreds_of_megabytes_is_refused_without_being_held() {
+    let _machine = beside_others();
+    let server = enormous_answers(400 << 20);
+    let sb = Sandbox::new().env("CI", "1");
+    std::fs::create_dir_all(sb.path().join("books")).unwrap();
+    std::fs::write(
+        sb.path().join("books/environments.yaml"),
+        format!(
+            "environments:\n  live: {{ prometheus: '{server}' }}\nmonitors:\n  - {{ id: everything, check: {{ prometheus: 'up', timeout: 30s, expect: {{ value: '> 0' }} }} }}\n"
+        ),
+    )
+    .unwrap();
+    // Reaped by wait4 below, which also gives its peak memory.
+    #[allow(clippy::zombie_processes)]
+    let mut child = sb
+        .cmd(&["health", "--dir", "books", "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+    // wait4 for the child's own peak memory (the test's other children do not count).
+    let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
+    // SAFETY: wait4 on our own child, with valid pointers to the two out-values.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32);
+    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let reason = rows[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("over 16 MiB: aggregate the query"), "{rows}");
+    let peak_mib = usage.ru_maxrss / 1024;
+    assert!(peak_mib < 120, "peak {peak_mib} MiB reading a 400 MiB answer");
+}
+
 /// A second or more of work for Prometheus: a subquery at a 1 ms step over an hour.
 const HEAVY_QUERY: &str = "count_over_time(vector(1)[1h:1ms])";
 
@@ -518,7 +609,8 @@ fn a_slow_query_never_makes_the_quick_monitors_of_its_batch_fail() {
     // would be late for want of CPU, which is not what this tests.
     let marker = "slow_marker";
     let slow = format!(r#"label_replace(vector(1), "{marker}", "x", "", "")"#);
-    let delaying = prom::Delaying::start(&prometheus.url, marker, Duration::from_secs(5));
+    let delaying =
+        prom::Proxy::start(&prometheus.url, prom::Rule::Hold { marker, delay: Duration::from_secs(5) });
     let quick = 200;
     let envs = quick_and_slow(&delaying.url, quick, "2s", &slow, "30s");
     let (mut slow_passed, mut failures) = (0, Vec::new());

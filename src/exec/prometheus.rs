@@ -72,15 +72,15 @@ async fn request(
     timeout: Duration,
     post: bool,
 ) -> Result<Answer, Refusal> {
-    let failed = |reason: String| Refusal { reason, by_query: false, timed_out: false };
+    let failed = |reason: String| Refusal { reason, ..Refusal::default() };
     let lost = |e: reqwest::Error| Refusal {
         reason: http_error(&e, timeout),
-        by_query: false,
         timed_out: e.is_timeout(),
+        ..Refusal::default()
     };
     if timeout < Duration::from_millis(1) {
         // No time left: the asker has stopped waiting (and Prometheus reads `0s` as no limit).
-        return Err(Refusal { reason: "timed out".into(), by_query: false, timed_out: true });
+        return Err(Refusal { reason: "timed out".into(), timed_out: true, ..Refusal::default() });
     }
     let limit = fmt_duration(timeout);
     let url =
@@ -98,10 +98,43 @@ async fn request(
     for (k, v) in &server.headers {
         request = request.header(k, v);
     }
-    let response = request.send().await.map_err(lost)?;
+    let mut response = request.send().await.map_err(lost)?;
     let status = response.status().as_u16();
-    let body = response.bytes().await.map_err(lost)?;
-    prom::read_answer(status, &body[..body.len().min(ANSWER_LIMIT)])
+    if post && matches!(status, 403 | 405) {
+        return Err(Refusal { method_refused: true, ..failed(format!("HTTP {status} to a POST")) });
+    }
+    match read_at_most(&mut response, ANSWER_LIMIT).await.map_err(lost)? {
+        Some(body) => prom::read_answer(status, &body),
+        // Refused as a query would be: a batch this big is halved, and a query this big alone
+        // is asked alone from then on.
+        None => Err(Refusal {
+            by_query: true,
+            ..failed(format!(
+                "the answer is over {} MiB: aggregate the query (sum by (…), topk(…), count(…))",
+                ANSWER_LIMIT >> 20
+            ))
+        }),
+    }
+}
+
+/// The body of `response` if it is at most `limit` bytes; `None` as soon as it is more. A
+/// query that names a busy metric without aggregating it can answer hundreds of megabytes,
+/// every interval: never held whole.
+async fn read_at_most(
+    response: &mut reqwest::Response,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
 }
 
 type Reply = oneshot::Sender<Result<Vec<Series>, String>>;
@@ -123,6 +156,9 @@ struct Learned {
     suspect: HashSet<String>,
     /// The most queries joined into one request.
     most: usize,
+    /// POSTs are refused (a proxy before Prometheus that allows only GET): each query is
+    /// asked alone.
+    get_only: bool,
 }
 
 /// Batches the queries of many monitors, per server. Dropping it stops its collectors once
@@ -169,8 +205,12 @@ impl Batcher {
 
 /// Gathers the asks to one server into batches and sends each batch without waiting for it.
 async fn collect(client: reqwest::Client, server: Arc<Server>, mut asks: mpsc::UnboundedReceiver<Ask>) {
-    let learned =
-        Arc::new(Mutex::new(Learned { alone: HashSet::new(), suspect: HashSet::new(), most: MOST_QUERIES }));
+    let learned = Arc::new(Mutex::new(Learned {
+        alone: HashSet::new(),
+        suspect: HashSet::new(),
+        most: MOST_QUERIES,
+        get_only: false,
+    }));
     while let Some(first) = asks.recv().await {
         let most = learned.lock().unwrap_or_else(PoisonError::into_inner).most;
         let deadline = tokio::time::Instant::now() + WINDOW;
@@ -233,7 +273,8 @@ async fn send(client: reqwest::Client, server: Arc<Server>, learned: Arc<Mutex<L
     let (alone, joined): (Vec<Wanted>, Vec<Wanted>) = {
         let learned = learned.lock().unwrap_or_else(PoisonError::into_inner);
         wanted.into_iter().partition(|w| {
-            learned.alone.contains(&w.query)
+            learned.get_only
+                || learned.alone.contains(&w.query)
                 || learned.suspect.contains(&w.query)
                 || !prom::joinable(&w.query)
         })
@@ -332,6 +373,34 @@ fn settle(
                 let each = prom::split_joined(answer.series, wanted.len());
                 for (w, series) in wanted.into_iter().zip(each) {
                     w.answer(&Ok(Answer { series, vector: true }));
+                }
+                false
+            }
+            Some(Err(refusal)) if refusal.method_refused => {
+                // One query asked alone (a GET) tells whether only the POST was refused.
+                let mut rest = wanted;
+                let first = rest.remove(0);
+                let alone = request(&client, &server, &first.query, first.left(), false).await;
+                let get_works = match &alone {
+                    Ok(_) => true,
+                    Err(r) => r.by_query,
+                };
+                first.answer(&alone);
+                if get_works {
+                    learned.lock().unwrap_or_else(PoisonError::into_inner).get_only = true;
+                    for w in rest {
+                        tokio::spawn(settle(
+                            client.clone(),
+                            Arc::clone(&server),
+                            Arc::clone(&learned),
+                            vec![w],
+                        ));
+                    }
+                } else {
+                    // Refused whatever the method (a bad token): as each would be alone.
+                    for w in rest {
+                        w.answer(&alone);
+                    }
                 }
                 false
             }

@@ -317,16 +317,24 @@ fn metrics_server(fault: Arc<AtomicBool>) -> SocketAddr {
     addr
 }
 
-/// A loopback HTTP proxy in front of `upstream` that holds each request whose text contains
-/// `marker` for `delay` before passing it on, and passes every other request at once. It
-/// makes a query slow the way a loaded Prometheus or network does, without taking the CPU
-/// that the quick queries beside it need on a two-core machine. One request per connection.
-pub struct Delaying {
+/// What a [`Proxy`] does to the requests it passes on.
+#[derive(Clone, Copy)]
+pub enum Rule {
+    /// Holds each request whose text contains `marker` for `delay`, and passes every other
+    /// at once. It makes a query slow the way a loaded Prometheus or network does, without
+    /// taking the CPU that the quick queries beside it need on a two-core machine.
+    Hold { marker: &'static str, delay: Duration },
+    /// Answers a POST with 403, as a proxy that allows only GET does, and passes GETs.
+    RefusePost,
+}
+
+/// A loopback HTTP proxy in front of `upstream`, one request per connection.
+pub struct Proxy {
     pub url: String,
 }
 
-impl Delaying {
-    pub fn start(upstream: &str, marker: &'static str, delay: Duration) -> Delaying {
+impl Proxy {
+    pub fn start(upstream: &str, rule: Rule) -> Proxy {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let upstream = upstream.trim_start_matches("http://").to_owned();
@@ -334,20 +342,15 @@ impl Delaying {
             for client in listener.incoming().flatten() {
                 let upstream = upstream.clone();
                 std::thread::spawn(move || {
-                    let _ = pass_on(client, &upstream, marker, delay);
+                    let _ = pass_on(client, &upstream, rule);
                 });
             }
         });
-        Delaying { url }
+        Proxy { url }
     }
 }
 
-fn pass_on(
-    mut client: std::net::TcpStream,
-    upstream: &str,
-    marker: &str,
-    delay: Duration,
-) -> std::io::Result<()> {
+fn pass_on(mut client: std::net::TcpStream, upstream: &str, rule: Rule) -> std::io::Result<()> {
     use std::io::{BufRead, Read, Write};
     let mut reader = std::io::BufReader::new(client.try_clone()?);
     let mut head = Vec::new();
@@ -370,9 +373,22 @@ fn pass_on(
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
-    let text = format!("{}{}", head.concat(), String::from_utf8_lossy(&body));
-    if text.contains(marker) {
-        std::thread::sleep(delay);
+    match rule {
+        Rule::Hold { marker, delay } => {
+            if format!("{}{}", head.concat(), String::from_utf8_lossy(&body)).contains(marker) {
+                std::thread::sleep(delay);
+            }
+        }
+        Rule::RefusePost if head.first().is_some_and(|l| l.starts_with("POST ")) => {
+            let refusal = "<html><body>403 Forbidden</body></html>";
+            write!(
+                client,
+                "HTTP/1.1 403 Forbidden\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{refusal}",
+                refusal.len()
+            )?;
+            return client.shutdown(std::net::Shutdown::Both);
+        }
+        Rule::RefusePost => {}
     }
     let mut server = std::net::TcpStream::connect(upstream)?;
     server.write_all(format!("{}Connection: close\r\n\r\n", head.concat()).as_bytes())?;
