@@ -150,6 +150,9 @@ pub fn server(env: &Environment) -> Result<crate::prom::Server, String> {
     crate::prom::render_endpoint(endpoint, env, &|n| std::env::var(n).ok())
 }
 
+/// The most of an Alertmanager's answer read: 5,000 alerts are about 3 MiB.
+const ANSWER_LIMIT: usize = 64 * 1024 * 1024;
+
 /// Fetches the firing alerts (active, not silenced, not inhibited) of an environment. Every
 /// error names the environment and the Alertmanager's URL (secrets masked).
 pub async fn fetch(
@@ -171,9 +174,12 @@ pub async fn fetch(
         for (k, v) in &server.headers {
             req = req.header(k, v);
         }
-        let resp = req.send().await.map_err(|e| crate::exec::probe::http_error(&e, timeout))?;
+        let mut resp = req.send().await.map_err(|e| crate::exec::probe::http_error(&e, timeout))?;
         let status = resp.status().as_u16();
-        let body = resp.bytes().await.map_err(|e| crate::exec::probe::http_error(&e, timeout))?;
+        let body = crate::exec::probe::read_at_most(&mut resp, ANSWER_LIMIT)
+            .await
+            .map_err(|e| crate::exec::probe::http_error(&e, timeout))?
+            .ok_or_else(|| format!("the answer is over {} MiB of alerts", ANSWER_LIMIT >> 20))?;
         parse(status, &body)
     };
     match tokio::time::timeout(timeout, request).await {

@@ -486,6 +486,46 @@ fn enormous_answers(size: usize) -> String {
     url
 }
 
+/// Waits for `child` (stdout piped) and gives its output and its own peak memory in MiB
+/// (wait4: the test's other children do not count).
+fn output_and_peak_mib(mut child: std::process::Child) -> (String, i64) {
+    let mut out = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+    let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
+    // SAFETY: wait4 on our own child, with valid pointers to the two out-values.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32);
+    (out, usage.ru_maxrss / 1024)
+}
+
+#[test]
+fn an_alertmanager_answer_of_hundreds_of_megabytes_is_refused_without_being_held() {
+    let _machine = beside_others();
+    let server = enormous_answers(400 << 20);
+    let sb = Sandbox::new().env("CI", "1");
+    std::fs::create_dir_all(sb.path().join("books")).unwrap();
+    std::fs::write(
+        sb.path().join("books/environments.yaml"),
+        format!("environments:\n  live: {{ alertmanager: '{server}' }}\n"),
+    )
+    .unwrap();
+    // Reaped by wait4.
+    #[allow(clippy::zombie_processes)]
+    let mut child = sb
+        .cmd(&["alerts", "--dir", "books", "--env", "live"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let (_, peak_mib) = output_and_peak_mib(child);
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut err).unwrap();
+    assert!(err.contains("the answer is over 64 MiB of alerts"), "{err}");
+    assert!(err.contains("environment 'live'"), "{err}");
+    assert!(peak_mib < 160, "peak {peak_mib} MiB reading a 400 MiB answer");
+}
+
 #[test]
 fn an_answer_of_hundreds_of_megabytes_is_refused_without_being_held() {
     let _machine = beside_others();
@@ -499,24 +539,17 @@ fn an_answer_of_hundreds_of_megabytes_is_refused_without_being_held() {
         ),
     )
     .unwrap();
-    // Reaped by wait4 below, which also gives its peak memory.
+    // Reaped by wait4.
     #[allow(clippy::zombie_processes)]
-    let mut child = sb
+    let child = sb
         .cmd(&["health", "--dir", "books", "--format", "json"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut out = String::new();
-    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
-    // wait4 for the child's own peak memory (the test's other children do not count).
-    let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
-    // SAFETY: wait4 on our own child, with valid pointers to the two out-values.
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as i32);
+    let (out, peak_mib) = output_and_peak_mib(child);
     let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
     let reason = rows[0]["reason"].as_str().unwrap();
     assert!(reason.contains("over 16 MiB: aggregate the query"), "{rows}");
-    let peak_mib = usage.ru_maxrss / 1024;
     assert!(peak_mib < 120, "peak {peak_mib} MiB reading a 400 MiB answer");
 }
 

@@ -241,6 +241,26 @@ pub fn json_mismatch(
     }
 }
 
+/// The body of `response` if it is at most `limit` bytes; `None` as soon as it is more. A
+/// Prometheus query that names a busy metric without aggregating it, or an Alertmanager in an
+/// alert storm, can answer hundreds of megabytes, every interval: never held whole.
+pub async fn read_at_most(
+    response: &mut reqwest::Response,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
 pub fn http_error(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
         return format!("timed out after {}", fmt_duration(timeout));

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::probe::http_error;
+use super::probe::{http_error, read_at_most};
 use crate::prom::{self, Answer, Refusal, Series};
 use crate::runbook::duration::format as fmt_duration;
 
@@ -115,26 +115,6 @@ async fn request(
             ))
         }),
     }
-}
-
-/// The body of `response` if it is at most `limit` bytes; `None` as soon as it is more. A
-/// query that names a busy metric without aggregating it can answer hundreds of megabytes,
-/// every interval: never held whole.
-async fn read_at_most(
-    response: &mut reqwest::Response,
-    limit: usize,
-) -> Result<Option<Vec<u8>>, reqwest::Error> {
-    if response.content_length().is_some_and(|n| n > limit as u64) {
-        return Ok(None);
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        if body.len() + chunk.len() > limit {
-            return Ok(None);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Some(body))
 }
 
 type Reply = oneshot::Sender<Result<Vec<Series>, String>>;
