@@ -266,6 +266,15 @@ async fn send(client: reqwest::Client, server: Arc<Server>, learned: Arc<Mutex<L
     settle(client, server, learned, joined).await;
 }
 
+/// Whether a query's answer alone shows it cannot be joined: a scalar answers alone but not
+/// joined, and Prometheus refused it. A server failure says nothing of the query.
+fn unjoinable(result: &Result<Answer, Refusal>) -> bool {
+    match result {
+        Ok(a) => !a.vector,
+        Err(r) => r.by_query,
+    }
+}
+
 /// Whether a query asked alone took so long (a quarter of its deadline, or all of it) that
 /// it would make a batch late.
 fn slow_alone(result: &Result<Answer, Refusal>, took: Duration, timeout: Duration) -> bool {
@@ -291,11 +300,7 @@ fn settle(
             let started = Instant::now();
             let result = request(&client, &server, &w.query, w.left(), false).await;
             let took = started.elapsed();
-            // A scalar answers alone but cannot be joined; a server failure says nothing.
-            let unjoinable = match &result {
-                Ok(a) => !a.vector,
-                Err(r) => r.by_query,
-            };
+            let unjoinable = unjoinable(&result);
             {
                 let mut learned = learned.lock().unwrap_or_else(PoisonError::into_inner);
                 learned.suspect.remove(&w.query);
@@ -437,8 +442,10 @@ async fn hedge(
         };
         let started = Instant::now();
         let result = request(client, server, &query, left, false).await;
-        // Slow enough to make any batch with a quick query in it late again.
-        if result.as_ref().err().is_some_and(|r| r.timed_out) || started.elapsed() > shortest / 2 {
+        // Slow enough to make any batch with a quick query in it late again, or (the batch
+        // may have been refused late) a query that cannot be joined.
+        let slow = result.as_ref().err().is_some_and(|r| r.timed_out) || started.elapsed() > shortest / 2;
+        if slow || unjoinable(&result) {
             learned.lock().unwrap_or_else(PoisonError::into_inner).alone.insert(query);
         }
         if let Some(w) = take(slot) {
