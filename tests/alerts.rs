@@ -486,41 +486,38 @@ fn enormous_answers(size: usize) -> String {
     url
 }
 
-/// Waits for `child` (stdout piped) and gives its output and its own peak memory in MiB
-/// (wait4: the test's other children do not count).
-fn output_and_peak_mib(mut child: std::process::Child) -> (String, i64) {
-    let mut out = String::new();
-    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+/// Runs `runbook ARGS` in a sandbox whose environments are `environments`, and gives its
+/// stdout, its stderr and its own peak memory in MiB (wait4: the test's other children do not
+/// count).
+fn run_measured(environments: &str, args: &[&str]) -> (String, String, i64) {
+    use std::io::Read;
+    let sb = Sandbox::new().env("CI", "1").runbooks_in("books").environments(environments);
+    // Reaped by wait4 below.
+    #[allow(clippy::zombie_processes)]
+    let mut child = sb
+        .cmd(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut out, mut err) = (String::new(), String::new());
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
     // SAFETY: wait4 on our own child, with valid pointers to the two out-values.
     let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
     assert_eq!(pid, child.id() as i32);
-    (out, usage.ru_maxrss / 1024)
+    (out, err, usage.ru_maxrss / 1024)
 }
 
 #[test]
 fn an_alertmanager_answer_of_hundreds_of_megabytes_is_refused_without_being_held() {
     let _machine = beside_others();
     let server = enormous_answers(400 << 20);
-    let sb = Sandbox::new().env("CI", "1");
-    std::fs::create_dir_all(sb.path().join("books")).unwrap();
-    std::fs::write(
-        sb.path().join("books/environments.yaml"),
-        format!("environments:\n  live: {{ alertmanager: '{server}' }}\n"),
-    )
-    .unwrap();
-    // Reaped by wait4.
-    #[allow(clippy::zombie_processes)]
-    let mut child = sb
-        .cmd(&["alerts", "--dir", "books", "--env", "live"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let (_, peak_mib) = output_and_peak_mib(child);
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut err).unwrap();
+    let (_, err, peak_mib) = run_measured(
+        &format!("environments:\n  live: {{ alertmanager: '{server}' }}\n"),
+        &["alerts", "--env", "live"],
+    );
     assert!(err.contains("the answer is over 64 MiB of alerts"), "{err}");
     assert!(err.contains("environment 'live'"), "{err}");
     assert!(peak_mib < 160, "peak {peak_mib} MiB reading a 400 MiB answer");
@@ -530,23 +527,12 @@ fn an_alertmanager_answer_of_hundreds_of_megabytes_is_refused_without_being_held
 fn an_answer_of_hundreds_of_megabytes_is_refused_without_being_held() {
     let _machine = beside_others();
     let server = enormous_answers(400 << 20);
-    let sb = Sandbox::new().env("CI", "1");
-    std::fs::create_dir_all(sb.path().join("books")).unwrap();
-    std::fs::write(
-        sb.path().join("books/environments.yaml"),
-        format!(
+    let (out, _, peak_mib) = run_measured(
+        &format!(
             "environments:\n  live: {{ prometheus: '{server}' }}\nmonitors:\n  - {{ id: everything, check: {{ prometheus: 'up', timeout: 30s, expect: {{ value: '> 0' }} }} }}\n"
         ),
-    )
-    .unwrap();
-    // Reaped by wait4.
-    #[allow(clippy::zombie_processes)]
-    let child = sb
-        .cmd(&["health", "--dir", "books", "--format", "json"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (out, peak_mib) = output_and_peak_mib(child);
+        &["health", "--format", "json"],
+    );
     let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
     let reason = rows[0]["reason"].as_str().unwrap();
     assert!(reason.contains("over 16 MiB: aggregate the query"), "{rows}");
