@@ -44,11 +44,23 @@ pub const TAIL_LINES: usize = 200;
 /// And at most this many bytes of them.
 pub const TAIL_BYTES: usize = 64 * 1024;
 
+/// A change to the store's schema.
+struct Migration {
+    version: i32,
+    /// The oldest schema a runbook may know and still use the store after this change: a
+    /// change that only adds (a column with a default, a table) keeps that of the change
+    /// before, so a team that upgrades one machine does not lock the others out mid-incident;
+    /// a change older runbooks would misread says its own version.
+    works_from: i32,
+    sql: &'static str,
+}
+
 /// Versioned migrations, applied in order, each once, by whichever runbook gets there first.
-const MIGRATIONS: &[(i32, &str)] = &[
-    (
-        1,
-        "CREATE TABLE runbook_runs (
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        works_from: 1,
+        sql: "CREATE TABLE runbook_runs (
         seq serial PRIMARY KEY,
         id text NOT NULL UNIQUE,
         runbook text NOT NULL,
@@ -74,11 +86,15 @@ const MIGRATIONS: &[(i32, &str)] = &[
         lines_left_out bigint NOT NULL,
         PRIMARY KEY (run_seq, step, attempt)
     );",
-    ),
+    },
     // Output of a try still running, published for watchers on other machines
     // (store::live); a final tail (written with the record that ends the try) is never
-    // replaced by a live one.
-    (2, "ALTER TABLE runbook_output ADD COLUMN final boolean NOT NULL DEFAULT true;"),
+    // replaced by a live one. Runbooks of schema 1 write final tails only: the default.
+    Migration {
+        version: 2,
+        works_from: 1,
+        sql: "ALTER TABLE runbook_output ADD COLUMN final boolean NOT NULL DEFAULT true;",
+    },
 ];
 
 /// The store this process uses, chosen once at start-up (`--store`, `RUNBOOK_STORE`,
@@ -389,9 +405,11 @@ impl Connection {
     }
 
     /// Applies the migrations this build knows and the store lacks, one migrator at a time.
+    /// A store migrated further by a newer runbook is used when each of its newer changes
+    /// still works with the schema this build knows.
     fn migrate(&self) -> anyhow::Result<()> {
-        let known = MIGRATIONS.last().map_or(0, |m| m.0);
-        let newer = self.call(move |c| async move {
+        let known = MIGRATIONS.last().map_or(0, |m| m.version);
+        let (newer, works_from) = self.call(move |c| async move {
             // The usual case: the schema is there and current; one query, no lock.
             let have =
                 match c.query_one("SELECT coalesce(max(version), 0) FROM runbook_migrations", &[]).await {
@@ -399,8 +417,23 @@ impl Connection {
                     Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => 0,
                     Err(e) => return Err(e),
                 };
-            if have >= known {
-                return Ok(have);
+            if have > known {
+                // Runbooks before the rule wrote no `works_from`: theirs is their version.
+                let works_from = match c
+                    .query_one(
+                        "SELECT max(coalesce(works_from, version)) FROM runbook_migrations WHERE version > $1",
+                        &[&known],
+                    )
+                    .await
+                {
+                    Ok(row) => row.get::<_, Option<i32>>(0).unwrap_or(have),
+                    Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_COLUMN) => have,
+                    Err(e) => return Err(e),
+                };
+                return Ok((have, works_from));
+            }
+            if have == known {
+                return Ok((have, 0));
             }
             // One migrator at a time, the bookkeeping table included: two first-ever
             // connections never race to create it. Jobs run one at a time on this
@@ -408,22 +441,29 @@ impl Connection {
             c.batch_execute("BEGIN").await?;
             let applied = async {
                 c.execute("SELECT pg_advisory_xact_lock($1, 0)", &[&LOCK_NAMESPACE]).await?;
+                // The bookkeeping table itself only ever gains columns, outside the numbered
+                // changes, so runbooks that read `max(version)` alone are not disturbed.
                 c.batch_execute(
                     "CREATE TABLE IF NOT EXISTS runbook_migrations (
                         version integer PRIMARY KEY,
-                        applied_at timestamptz NOT NULL DEFAULT now())",
+                        applied_at timestamptz NOT NULL DEFAULT now());
+                    ALTER TABLE runbook_migrations ADD COLUMN IF NOT EXISTS works_from integer;",
                 )
                 .await?;
                 let have: i32 = c
                     .query_one("SELECT coalesce(max(version), 0) FROM runbook_migrations", &[])
                     .await?
                     .get(0);
-                for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > have) {
-                    c.batch_execute(sql).await?;
-                    c.execute("INSERT INTO runbook_migrations (version) VALUES ($1)", &[version]).await?;
+                for m in MIGRATIONS.iter().filter(|m| m.version > have) {
+                    c.batch_execute(m.sql).await?;
+                    c.execute(
+                        "INSERT INTO runbook_migrations (version, works_from) VALUES ($1, $2)",
+                        &[&m.version, &m.works_from],
+                    )
+                    .await?;
                 }
                 c.batch_execute("COMMIT").await?;
-                Ok(have.max(known))
+                Ok((have.max(known), 0))
             }
             .await;
             if applied.is_err() {
@@ -431,9 +471,9 @@ impl Connection {
             }
             applied
         })?;
-        if newer > known {
+        if newer > known && works_from > known {
             bail!(
-                "the run store {} has schema version {newer}, newer than this runbook knows ({known}): upgrade runbook",
+                "the run store {} has schema version {newer}, which runbooks knowing version {known} (this one) cannot use: upgrade runbook",
                 self.shown
             );
         }

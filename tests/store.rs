@@ -419,10 +419,30 @@ fn the_schema_is_created_once_by_racing_first_connections_and_a_newer_one_is_ref
     }
     let versions = pg.sql("SELECT version FROM runbook_migrations ORDER BY version");
     assert_eq!(versions.split_whitespace().collect::<Vec<_>>(), ["1", "2"], "each migration once");
-    pg.sql("INSERT INTO runbook_migrations (version) VALUES (99)");
+    // A newer runbook's change that only adds still works with this one's schema (2): a team
+    // that upgrades one machine does not lock out the others.
+    pg.sql("INSERT INTO runbook_migrations (version, works_from) VALUES (3, 2)");
+    let o = machines[0].run(&["runs"]);
+    assert!(o.status.success(), "an additive change is used: {}", text(&o));
+    // One that older runbooks would misread is refused.
+    pg.sql("INSERT INTO runbook_migrations (version, works_from) VALUES (99, 99)");
     let o = machines[0].run(&["runs"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("schema version 99") && text(&o).contains("upgrade runbook"), "{}", text(&o));
+}
+
+#[test]
+fn a_newer_store_that_does_not_say_what_it_works_with_is_refused() {
+    let pg = Postgres::start();
+    let tmp = team();
+    let m = Machine::new(tmp.path(), "m", &pg.url());
+    assert!(m.run(&["runs"]).status.success());
+    // A bookkeeping table without `works_from` (as runbooks before it made): strict.
+    pg.sql("ALTER TABLE runbook_migrations DROP COLUMN works_from");
+    pg.sql("INSERT INTO runbook_migrations (version) VALUES (3)");
+    let o = m.run(&["runs"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("schema version 3") && text(&o).contains("upgrade runbook"), "{}", text(&o));
 }
 
 /// The TLS server's URL for `user` with `params` (`sslmode=…&sslrootcert=…`), connecting to
