@@ -29,9 +29,31 @@ pub fn escape_controls(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `text` in exactly `width` characters: padded, or cut with `…` so a cut shows.
+pub fn fit(text: &str, width: usize) -> String {
+    let count = text.chars().count();
+    if count <= width {
+        return format!("{text:<width$}");
+    }
+    let mut out: String = text.chars().take(width.saturating_sub(1)).collect();
+    if width > 0 {
+        out.push('…');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fit_pads_or_cuts_with_an_ellipsis() {
+        assert_eq!(fit("API", 6), "API   ");
+        assert_eq!(fit("API health", 10), "API health");
+        assert_eq!(fit("API health", 9), "API heal…");
+        assert_eq!(fit("Übersicht", 3), "Üb…");
+        assert_eq!(fit("x", 0), "");
+    }
 
     #[test]
     fn controls_and_bidi_overrides_are_escaped() {

@@ -41,7 +41,11 @@ fn tour_model() -> Model {
     let env = lib.environments.as_ref().unwrap().get("demo").unwrap().clone();
     let run = Run::new(runbook, env, &BTreeMap::new()).unwrap();
     let mut model = picker_model("");
-    let monitors = ["api", "database", "mail", "queue"].map(|m| (m.to_string(), m.to_string())).to_vec();
+    // The demo's titles: "API health" fills the room the 120-column pane gives a title.
+    let monitors =
+        [("api", "API health"), ("database", "Database"), ("mail", "Mail relay"), ("queue", "Queue")]
+            .map(|(id, title)| (id.to_string(), title.to_string()))
+            .to_vec();
     let cmds = update(
         &mut model,
         Msg::Started {
@@ -54,7 +58,7 @@ fn tour_model() -> Model {
     assert!(matches!(&cmds[..], [Cmd::Effects(_)]));
     model.health.monitors[0] = MonitorView {
         id: "api".into(),
-        title: "api".into(),
+        title: "API health".into(),
         state: State::Down,
         last_error: Some("HTTP 503".into()),
         ..Default::default()

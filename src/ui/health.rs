@@ -36,11 +36,15 @@ pub(super) fn health(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect
         let [head, detail] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(*row);
         // The numbers are right-aligned and never cut; the title gives way.
         let right = format!(" {latency:>6} {since:>3}");
-        let title_width = (head.width as usize).saturating_sub(2 + 9 + right.chars().count());
+        // A title as wide as its room still keeps a space before the state ("API healthup").
+        let title_width = (head.width as usize).saturating_sub(2 + 1 + 9 + right.chars().count());
         frame.render_widget(
             Paragraph::new(Line::from(vec![
                 Span::styled(format!("{sym} "), theme.style(role)),
-                Span::styled(format!("{:<title_width$.title_width$}", m.title), theme.style(Role::Text)),
+                Span::styled(
+                    format!("{} ", crate::text::fit(&crate::text::escape_controls(&m.title), title_width)),
+                    theme.style(Role::Text),
+                ),
                 Span::styled(format!("{:<9}", m.state.to_string()), theme.style(role)),
                 Span::styled(right, theme.style(Role::Dim)),
             ])),

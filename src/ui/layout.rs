@@ -114,7 +114,9 @@ pub fn run_layout(model: &Model, area: Rect, detail: &[Line]) -> RunLayout {
     let show_health = model.health.visible && (!model.health.monitors.is_empty() || alerts_shown);
     // Wide terminals get the side pane; narrow ones a one-line strip of monitor states.
     let (work, strip, health) = if show_health && body.width >= 100 {
-        let [w, h] = Layout::horizontal([Constraint::Min(60), Constraint::Length(34)]).areas(body);
+        // Room for a monitor's title beside its state and figures; wider on wide terminals.
+        let pane = (body.width / 4 + 6).clamp(36, 48);
+        let [w, h] = Layout::horizontal([Constraint::Min(60), Constraint::Length(pane)]).areas(body);
         (w, None, Some(h))
     } else if show_health {
         let [strip, w] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(body);
