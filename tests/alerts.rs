@@ -458,8 +458,15 @@ fn monitors_behind_a_proxy_that_allows_only_get_are_asked_one_by_one() {
     );
 }
 
-/// A second or more of work for Prometheus: a subquery at a 1 ms step over an hour.
-const HEAVY_QUERY: &str = "count_over_time(vector(1)[1h:1ms])";
+/// A query marked `slow_marker`, which a [`prom::Proxy`] in front of `prometheus` holds for
+/// `delay` each time it is asked (alone or in a batch), and that proxy's URL. Made slow by
+/// real work instead, it would take one of the machine's two cores, and the quick queries
+/// beside it would be late for want of CPU, which is not what these tests are about.
+fn held_query(prometheus: &prom::Lone, delay: Duration) -> (String, prom::Proxy) {
+    let marker = "slow_marker";
+    let slow = format!(r#"label_replace(vector(1), "{marker}", "x", "", "")"#);
+    (slow, prom::Proxy::start(&prometheus.url, prom::Rule::Hold { marker, delay }))
+}
 
 /// `quick` monitors asking `vector(i)` (each must answer `i`) with `quick_timeout`, then one
 /// asking `slow` (it must answer more than 0) with `slow_timeout`, all every second, in the
@@ -516,8 +523,9 @@ fn a_query_slow_within_its_deadline_does_not_keep_making_the_same_quick_monitors
     let _machine = alone_on_the_machine();
     let prometheus = prom::Lone::start();
     let quick = 300;
-    // About a second of work: more than a quarter of the 3 s deadline, inside it.
-    let envs = quick_and_slow(&prometheus.url, quick, "3s", HEAVY_QUERY, "3s");
+    // A second: more than a quarter of the 3 s deadline, inside it.
+    let (slow, proxy) = held_query(&prometheus, Duration::from_secs(1));
+    let envs = quick_and_slow(&proxy.url, quick, "3s", &slow, "3s");
     let settled = std::time::Instant::now() + Duration::from_secs(6);
     let (mut late, mut asked) = (Vec::new(), 0);
     watch_monitors(&envs, Duration::from_secs(10), |p| {
@@ -541,16 +549,11 @@ fn a_query_slow_within_its_deadline_does_not_keep_making_the_same_quick_monitors
 fn a_slow_query_never_makes_the_quick_monitors_of_its_batch_fail() {
     let _machine = alone_on_the_machine();
     let prometheus = prom::Lone::start();
-    // The slow query is held on the way, 5 s each time: more than twice the quick ones'
-    // timeout (2 s: a cold start of 200 monitors on a busy machine can take 500 ms).
-    // Made slow by real work, it would take one of the two cores, and the quick queries
-    // would be late for want of CPU, which is not what this tests.
-    let marker = "slow_marker";
-    let slow = format!(r#"label_replace(vector(1), "{marker}", "x", "", "")"#);
-    let delaying =
-        prom::Proxy::start(&prometheus.url, prom::Rule::Hold { marker, delay: Duration::from_secs(5) });
+    // 5 s each time: more than twice the quick ones' timeout (2 s: a cold start of 200
+    // monitors on a busy machine can take 500 ms).
+    let (slow, proxy) = held_query(&prometheus, Duration::from_secs(5));
     let quick = 200;
-    let envs = quick_and_slow(&delaying.url, quick, "2s", &slow, "30s");
+    let envs = quick_and_slow(&proxy.url, quick, "2s", &slow, "30s");
     let (mut slow_passed, mut failures) = (0, Vec::new());
     // Until the slow query has answered twice, then four seconds more (two or more of its
     // probes, each of which would have caught a few quick ones in its batch).

@@ -17,10 +17,10 @@
 //! 5xx) is every query's answer, as it would have been.
 //!
 //! Nor may joining make a quick query fail or much later. Prometheus evaluates a joined query
-//! part after part, so a batch has until the soonest deadline of its queries, and a batch that
-//! has not answered halfway there has each of its queries asked alone as well, in the time
-//! each has left (a quick one answers in milliseconds); each is answered by whichever comes
-//! first, and the slow one is asked alone from then on. A batch that takes more than a quarter of its deadline makes batches to that server
+//! part after part, so a batch has half the time left to the soonest deadline of its queries.
+//! A batch that runs out of it is given up (so Prometheus stops evaluating it) and each of its
+//! queries asked alone in the time it has left (a quick one answers in milliseconds); the slow
+//! one is asked alone from then on. A batch that takes more than a quarter of its deadline makes batches to that server
 //! smaller, and has each of its queries asked alone once: one that takes a quarter of its own
 //! deadline alone is asked alone from then on. Quick batches let them grow back.
 
@@ -316,31 +316,21 @@ fn settle(
             return unjoinable;
         }
         let text = prom::join_queries(&wanted.iter().map(|w| w.query.as_str()).collect::<Vec<_>>());
-        // A batch has until the soonest deadline of its queries. Halfway there, each query is
-        // also asked alone (a quick one answers in milliseconds), so a slow query can make a
-        // quick one neither fail nor much later; whichever answer comes first is given.
-        let limit = wanted.iter().map(Wanted::left).min().unwrap_or_default();
+        // A batch has half the time left to the soonest deadline of its queries; the other
+        // half is for asking each alone if it runs out (a quick query answers in
+        // milliseconds), so a slow query can make a quick one neither fail nor much later.
+        let limit = wanted.iter().map(Wanted::left).min().unwrap_or_default() / 2;
         // How fast a batch is, is judged by the shortest timeout of its queries.
         let timeout = wanted.iter().map(|w| w.timeout).min().unwrap_or_default();
         let started = Instant::now();
-        let joined = request(&client, &server, &text, limit, true);
-        tokio::pin!(joined);
-        let early = tokio::select! {
-            result = &mut joined => Some(result),
-            () = tokio::time::sleep(limit / 2) => None,
-        };
-        match early {
-            None => {
-                hedge(&client, &server, &learned, wanted, timeout, joined).await;
+        match request(&client, &server, &text, limit, true).await {
+            Err(failure) if failure.timed_out => {
+                // The request is gone, so Prometheus stops evaluating the batch: a slow query
+                // is not evaluated twice at once.
+                each_alone(&client, &server, &learned, wanted, timeout).await;
                 false
             }
-            Some(Err(failure)) if failure.timed_out => {
-                // Prometheus gave up on the batch before its time: as if it were late.
-                let never = std::future::pending::<Result<Answer, Refusal>>();
-                hedge(&client, &server, &learned, wanted, timeout, never).await;
-                false
-            }
-            Some(Ok(answer)) => {
+            Ok(answer) => {
                 let took = started.elapsed();
                 {
                     let mut learned = learned.lock().unwrap_or_else(PoisonError::into_inner);
@@ -361,7 +351,7 @@ fn settle(
                 }
                 false
             }
-            Some(Err(refusal)) if refusal.method_refused => {
+            Err(refusal) if refusal.method_refused => {
                 // One query asked alone (a GET) tells whether only the POST was refused.
                 let mut rest = wanted;
                 let first = rest.remove(0);
@@ -389,7 +379,7 @@ fn settle(
                 }
                 false
             }
-            Some(Err(refusal)) if refusal.by_query => {
+            Err(refusal) if refusal.by_query => {
                 let size = wanted.len();
                 let second = wanted.split_off(size / 2);
                 let (a, b) = tokio::join!(
@@ -403,7 +393,7 @@ fn settle(
                 }
                 a || b
             }
-            Some(Err(failure)) => {
+            Err(failure) => {
                 let failed = Err(failure);
                 for w in wanted {
                     w.answer(&failed);
@@ -414,57 +404,30 @@ fn settle(
     })
 }
 
-/// A batch that has used half its time: each of its queries is asked alone in the time it has
-/// left while `joined` goes on, and each is answered by whichever comes first. The answers
-/// alone show which query is slow (alone, it takes half the batch's `shortest` timeout): that
-/// one is asked alone from then on, and batches to this server get smaller.
-async fn hedge(
+/// A batch that ran out of its time: each of its queries is asked alone in the time it has
+/// left. The answers show which query is slow (alone, it takes half the batch's `shortest`
+/// timeout): that one is asked alone from then on, and batches to this server get smaller.
+async fn each_alone(
     client: &reqwest::Client,
     server: &Server,
     learned: &Mutex<Learned>,
     wanted: Vec<Wanted>,
     shortest: Duration,
-    joined: impl std::future::Future<Output = Result<Answer, Refusal>>,
 ) {
     {
         let mut learned = learned.lock().unwrap_or_else(PoisonError::into_inner);
         learned.most = learned.most.min(wanted.len() / 2).max(1);
     }
-    let count = wanted.len();
-    // Each query's askers, until the first answer is given.
-    let slots: Vec<Mutex<Option<Wanted>>> = wanted.into_iter().map(|w| Mutex::new(Some(w))).collect();
-    let take = |slot: &Mutex<Option<Wanted>>| slot.lock().unwrap_or_else(PoisonError::into_inner).take();
-    let alone = futures_util::future::join_all(slots.iter().map(|slot| async move {
-        let (query, left) = {
-            let w = slot.lock().unwrap_or_else(PoisonError::into_inner);
-            let Some(w) = w.as_ref() else { return };
-            (w.query.clone(), w.left())
-        };
+    futures_util::future::join_all(wanted.into_iter().map(|w| async move {
         let started = Instant::now();
-        let result = request(client, server, &query, left, false).await;
-        // Slow enough to make any batch with a quick query in it late again, or (the batch
-        // may have been refused late) a query that cannot be joined.
+        let result = request(client, server, &w.query, w.left(), false).await;
+        // Slow enough to make any batch with a quick query in it late again, or (a batch
+        // that runs out of time says nothing of that) a query that cannot be joined.
         let slow = result.as_ref().err().is_some_and(|r| r.timed_out) || started.elapsed() > shortest / 2;
         if slow || unjoinable(&result) {
-            learned.lock().unwrap_or_else(PoisonError::into_inner).alone.insert(query);
+            learned.lock().unwrap_or_else(PoisonError::into_inner).alone.insert(w.query.clone());
         }
-        if let Some(w) = take(slot) {
-            w.answer(&result);
-        }
-    }));
-    tokio::pin!(joined, alone);
-    tokio::select! {
-        result = &mut joined => {
-            if let Ok(answer) = result {
-                for (slot, series) in slots.iter().zip(prom::split_joined(answer.series, count)) {
-                    if let Some(w) = take(slot) {
-                        w.answer(&Ok(Answer { series, vector: true }));
-                    }
-                }
-            }
-            // Those asked alone still tell which query is slow.
-            alone.await;
-        }
-        _ = &mut alone => {}
-    }
+        w.answer(&result);
+    }))
+    .await;
 }
