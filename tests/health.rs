@@ -89,7 +89,11 @@ fn a_monitor_goes_down_within_interval_times_fail_after_and_back_up() {
     let down = seen.last().unwrap();
     assert_eq!(down.last_error.as_deref(), Some("HTTP 503"));
     let failures: Vec<_> = seen.iter().filter(|p| !p.sample.passed).collect();
-    assert_eq!(failures.len(), 2, "down on the fail_after-th failure in a row, not before or after: {seen:?}");
+    assert_eq!(
+        failures.len(),
+        2,
+        "down on the fail_after-th failure in a row, not before or after: {seen:?}"
+    );
     assert_ne!(failures[0].state, State::Down, "one failure is not down");
     server.set_status(200);
     let up = collect(&rt, &mut rx, Duration::from_secs(5), |p| p.state == State::Up);
