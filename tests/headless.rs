@@ -225,7 +225,8 @@ fn a_killed_run_never_runs_a_step_twice_and_resumes_with_every_finished_step_kep
     child.wait().unwrap();
     let before = types(&journal(&run));
     assert!(before.contains(&"step_passed:one".to_string()));
-    let pid = journal(&run).iter().find(|e| e["type"] == "step_process").unwrap()["pid"].as_i64().unwrap();
+    let two = journal(&run).into_iter().find(|e| e["type"] == "step_process" && e["step"] == "two");
+    let pid = two.unwrap()["pid"].as_i64().unwrap();
 
     // Its step still runs: a resume says so and starts nothing beside it.
     let o = env.run(&["run", "--resume", "latest"]);
@@ -309,13 +310,17 @@ fn checks_poll_a_real_server_until_healthy() {
         ),
     );
     let child = env.cmd(&["run", "wait"]).stdout(Stdio::piped()).spawn().unwrap();
-    wait_for("a few failing probes", Duration::from_secs(10), || {
-        (server.hits.load(std::sync::atomic::Ordering::SeqCst) >= 3).then_some(())
+    let run = wait_for("the run to start", Duration::from_secs(10), || env.runs().into_iter().next());
+    // Counted in the journal, not at the server: a request counted there may not have read
+    // the status yet.
+    wait_for("three failed attempts", Duration::from_secs(10), || {
+        let failed =
+            journal(&run).iter().filter(|e| e["type"] == "check_attempt" && e["passed"] == false).count();
+        (failed >= 3).then_some(())
     });
     server.set_status(200);
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
-    let run = env.runs().into_iter().next().unwrap();
     let journal = journal(&run);
     let attempts: Vec<bool> = journal
         .iter()

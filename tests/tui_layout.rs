@@ -66,6 +66,8 @@ fn the_confirmation_of_step_2_shows_step_2s_command() {
         assert!(!s.text().contains("echo output of the first"), "{w}x{h}:\n{}", s.text());
         s.keys("y");
         s.wait_for("│the second command runs");
+        // The output shows before the step has ended; q while it runs asks first.
+        s.wait_for("✓ Second");
         s.keys("q");
         assert_eq!(s.wait_exit(), 0);
     }
@@ -74,10 +76,13 @@ fn the_confirmation_of_step_2_shows_step_2s_command() {
 #[test]
 fn a_waiting_check_shows_its_pass_count() {
     let server = support::HealthServer::start();
+    // Each probe is answered only when the test lets it through, so every count stays on
+    // screen until the test has seen it, however slow the machine.
+    server.hold();
     for (w, h) in SIZES {
         let tmp = tempfile::tempdir().unwrap();
         let yaml = format!(
-            "title: Gate\nsteps:\n  - {{ id: gate, title: Wait for healthy, check: {{ http: '{}' }}, wait: {{ timeout: 60s, interval: 1s, passes: 3 }} }}\n  - {{ id: after, title: After }}\n",
+            "title: Gate\nsteps:\n  - {{ id: gate, title: Wait for healthy, check: {{ http: '{}', timeout: 60s }}, wait: {{ timeout: 5m, interval: 1s, passes: 3 }} }}\n  - {{ id: after, title: After }}\n",
             server.url("/health")
         );
         books(tmp.path(), &[("gate.yaml", &yaml)]);
@@ -87,11 +92,17 @@ fn a_waiting_check_shows_its_pass_count() {
         s.keys("\r");
         s.wait_for("0/3 passes");
         s.wait_for("s left");
+        server.release_one();
         s.wait_for("last probe:");
         s.wait_for("503");
+        // The first probe has answered; the next waits at the server until released.
         server.set_status(200);
+        server.release_one();
         s.wait_for("1/3 passes");
+        server.release_one();
         s.wait_for("2/3 passes");
+        assert!(!s.text().contains("✓ Wait for healthy"), "two passes of three:\n{}", s.text());
+        server.release_one();
         s.wait_for("✓ Wait for healthy");
         s.keys("q");
         assert_eq!(s.wait_exit(), 0);
@@ -153,7 +164,7 @@ fn resized_down_to_1x1_while_a_step_streams_and_back() {
         tmp.path(),
         &[(
             "stream.yaml",
-            "title: Stream\nsteps:\n  - { id: stream, title: Count, run: 'i=0; while [ $i -lt 400 ]; do echo line $i; i=$((i+1)); sleep 0.01; done' }\n",
+            "title: Stream\nsteps:\n  - { id: stream, title: Count, run: 'i=0; while [ ! -e release ]; do i=$((i+1)); echo line $i; sleep 0.01; done; echo finished' }\n",
         )],
     );
     let mut s = Screen::spawn(&["--dir", "books", "stream"], tmp.path(), 80, 24);
@@ -163,17 +174,30 @@ fn resized_down_to_1x1_while_a_step_streams_and_back() {
     s.resize(30, 8);
     s.wait_for("terminal too small");
     s.wait_for("30x8: needs 40x10");
-    for (w, h) in [(1, 1), (2, 2), (40, 9), (39, 10)] {
+    // Each resize is drawn, never a crash: the notice, or what fits of it. (The emulator keeps
+    // what it had where the new size overlaps the old, so each size waits for what only a
+    // frame at that size has.)
+    for (w, h) in [(1u16, 1u16), (2, 2)] {
         s.resize(w, h);
         s.keys("j");
-        // Each resize is drawn: the notice (or what fits of it), never a crash.
-        s.wait_until(&format!("a frame at {w}x{h}"), |s| s.text().chars().any(|c| !c.is_whitespace()));
+        let fits: String = "terminaltoosmall".chars().take(usize::from(w * h)).collect();
+        s.wait_until(&format!("{fits:?}, what fits of the notice, shows at {w}x{h}"), |s| {
+            s.text().split_whitespace().collect::<String>() == fits
+        });
+    }
+    for (w, h) in [(40, 9), (39, 10)] {
+        s.resize(w, h);
+        s.keys("j");
+        s.wait_for(&format!("{w}x{h}: needs 40x10"));
     }
     s.resize(80, 24);
     s.keys("k");
     s.wait_for("┌ Count ");
+    // The step streamed all along: it ends only when the test lets it.
+    assert!(!s.text().contains("✓ Count"), "{}", s.text());
+    std::fs::write(tmp.path().join("release"), "").unwrap();
     s.wait_for("✓ Count");
-    s.wait_for("│line 399");
+    s.wait_for("│finished");
     s.keys("q");
     assert_eq!(s.wait_exit(), 0);
 }

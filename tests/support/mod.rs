@@ -15,7 +15,7 @@ pub use sandbox::{Sandbox, stdout, text};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use http_body_util::Full;
@@ -50,7 +50,14 @@ pub struct HealthServer {
     status: Arc<AtomicU16>,
     delay_ms: Arc<AtomicU64>,
     pub hits: Arc<AtomicU64>,
+    /// A held server answers a request only when the test lets one through.
+    gate: Arc<Gate>,
     _runtime: tokio::runtime::Runtime,
+}
+
+struct Gate {
+    held: AtomicBool,
+    passes: tokio::sync::Semaphore,
 }
 
 impl HealthServer {
@@ -60,18 +67,22 @@ impl HealthServer {
         let status = Arc::new(AtomicU16::new(200));
         let delay_ms = Arc::new(AtomicU64::new(0));
         let hits = Arc::new(AtomicU64::new(0));
+        let gate = Arc::new(Gate { held: AtomicBool::new(false), passes: tokio::sync::Semaphore::new(0) });
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let addr = listener.local_addr().unwrap();
-        let (s, d, h) = (status.clone(), delay_ms.clone(), hits.clone());
+        let (s, d, h, g) = (status.clone(), delay_ms.clone(), hits.clone(), gate.clone());
         runtime.spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else { continue };
-                let (s, d, h) = (s.clone(), d.clone(), h.clone());
+                let (s, d, h, g) = (s.clone(), d.clone(), h.clone(), g.clone());
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                        let (s, d, h) = (s.clone(), d.clone(), h.clone());
+                        let (s, d, h, g) = (s.clone(), d.clone(), h.clone(), g.clone());
                         async move {
                             h.fetch_add(1, Ordering::SeqCst);
+                            if g.held.load(Ordering::SeqCst) {
+                                g.passes.acquire().await.unwrap().forget();
+                            }
                             let delay = d.load(Ordering::SeqCst);
                             if delay > 0 {
                                 tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -94,7 +105,7 @@ impl HealthServer {
                 });
             }
         });
-        Self { addr, status, delay_ms, hits, _runtime: runtime }
+        Self { addr, status, delay_ms, hits, gate, _runtime: runtime }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -107,6 +118,17 @@ impl HealthServer {
 
     pub fn set_delay(&self, delay: Duration) {
         self.delay_ms.store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// From now on each request waits, before it reads the status, until [`Self::release_one`]
+    /// lets it through: a test sees every answer however slow the machine is.
+    pub fn hold(&self) {
+        self.gate.held.store(true, Ordering::SeqCst);
+    }
+
+    /// Lets one held request (the next one, if none waits yet) read the status and answer.
+    pub fn release_one(&self) {
+        self.gate.passes.add_permits(1);
     }
 }
 
