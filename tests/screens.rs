@@ -271,9 +271,29 @@ fn every_dialog_at_every_size() {
         let mut model = tour_model();
         // A command step is current, so the confirmation has a command to show.
         update(&mut model, Msg::Run(runbook::run::Event::Jump("break".into())));
+        if name == "quit" {
+            // Asked while the step runs.
+            update(&mut model, Msg::Run(runbook::run::Event::Perform));
+        }
         model.dialog = Some(dialog);
         for (w, h) in SIZES {
             insta::assert_snapshot!(format!("dialog_{name}_{w}x{h}"), draw(&model, w, h));
         }
     }
+}
+
+#[test]
+fn the_quit_question_says_when_the_step_it_would_kill_has_ended() {
+    use runbook::run::{CommandResult, Event};
+    let mut model = tour_model();
+    update(&mut model, Msg::Run(Event::Jump("break".into())));
+    update(&mut model, Msg::Run(Event::Perform));
+    update(&mut model, key(KeyCode::Char('q')));
+    let asked = draw(&model, 120, 40);
+    assert!(asked.contains("A step is running. Quit and kill it? y / n"), "{asked}");
+    let result = CommandResult { exit: Some(0), ..Default::default() };
+    update(&mut model, Msg::Run(Event::CommandDone { step: "break".into(), attempt: 1, result }));
+    let ended = draw(&model, 120, 40);
+    assert!(ended.contains("The step has ended. Quit? y / n"), "{ended}");
+    assert!(!ended.contains("kill it"), "{ended}");
 }

@@ -122,13 +122,19 @@ pub fn dialog(d: &Dialog, model: &Model, theme: &Theme, frame: &mut Frame, area:
             ],
         ),
         Dialog::Search { query } => ("search the output", vec![Line::from(format!("/ {query}▏"))]),
-        Dialog::Quit => (
-            "quit",
-            vec![
-                Line::from("A step is running. Quit and kill it? y / n"),
-                Line::from("The run stays resumable."),
-            ],
-        ),
+        Dialog::Quit => {
+            // The step may end while the question is open: then there is nothing to kill.
+            let running = model
+                .run
+                .as_ref()
+                .is_some_and(|rs| rs.run.steps().iter().any(|s| s.status == crate::run::Status::Running));
+            let question = if running {
+                "A step is running. Quit and kill it? y / n"
+            } else {
+                "The step has ended. Quit? y / n"
+            };
+            ("quit", vec![Line::from(question), Line::from("The run stays resumable.")])
+        }
         Dialog::Help => {
             ("keys", model.keymap.help().iter().map(|(k, w)| Line::from(format!("{k:<14} {w}"))).collect())
         }
