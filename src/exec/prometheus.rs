@@ -20,9 +20,15 @@
 //! part after part, so a batch has half the time left to the soonest deadline of its queries.
 //! A batch that runs out of it is given up (so Prometheus stops evaluating it) and each of its
 //! queries asked alone in the time it has left (a quick one answers in milliseconds); the slow
-//! one is asked alone from then on. A batch that takes more than a quarter of its deadline makes batches to that server
-//! smaller, and has each of its queries asked alone once: one that takes a quarter of its own
-//! deadline alone is asked alone from then on. Quick batches let them grow back.
+//! one is asked alone from then on. A batch that takes more than a quarter of its shortest
+//! timeout makes batches to that server smaller, and has each of its queries asked alone once:
+//! one that takes a quarter of its own timeout alone is asked alone from then on. Quick
+//! batches let them grow back.
+//!
+//! Answers are read up to [`ANSWER_LIMIT`]; a bigger one is refused like a query Prometheus
+//! cannot execute, so a batch that big is halved. Behind a proxy that refuses POST (joined
+//! requests are POSTs), one query asked alone tells, and that server's queries are each asked
+//! alone from then on.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -79,7 +85,7 @@ async fn request(
         ..Refusal::default()
     };
     if timeout < Duration::from_millis(1) {
-        // No time left: the asker has stopped waiting (and Prometheus reads `0s` as no limit).
+        // No time left: the asker has stopped waiting.
         return Err(Refusal { reason: "timed out".into(), timed_out: true, ..Refusal::default() });
     }
     let limit = fmt_duration(timeout);
