@@ -338,18 +338,47 @@ fn the_demo_answers_prometheus_queries_and_lists_an_alert_per_fault_without_inst
     );
 }
 
-#[test]
-fn many_monitors_of_one_prometheus_are_asked_together_and_each_gets_the_answer_it_would_alone() {
-    let _machine = beside_others();
-    let prometheus = prom::Lone::start();
-    let sb = Sandbox::new().env("AM_TOKEN", TOKEN).env("CI", "1");
-    let count = 300;
+/// `count` monitors `m0`… asking `vector(i)`, each of which must answer `i`.
+fn numbered_monitors(count: usize) -> String {
     let mut monitors = String::from("monitors:\n");
     for i in 0..count {
         monitors.push_str(&format!(
             "  - {{ id: m{i}, check: {{ prometheus: 'vector({i})', expect: {{ value: '== {i}' }} }} }}\n"
         ));
     }
+    monitors
+}
+
+/// `runbook health --format json` over `monitors` in the environment `live` whose Prometheus
+/// is at `url`: the command's output, and a row by monitor id.
+fn health_rows(
+    url: &str,
+    monitors: &str,
+) -> (std::process::Output, impl Fn(&str) -> serde_json::Value + use<>) {
+    let sb = Sandbox::new()
+        .env("CI", "1")
+        .runbooks_in("books")
+        .environments(&format!("environments:\n  live: {{ prometheus: '{url}' }}\n{monitors}"));
+    let health = sb.run(&["health", "--format", "json"]);
+    let rows: serde_json::Value =
+        serde_json::from_slice(&health.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&health)));
+    let row = move |id: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["monitor"] == id)
+            .unwrap_or_else(|| panic!("no {id}"))
+            .clone()
+    };
+    (health, row)
+}
+
+#[test]
+fn many_monitors_of_one_prometheus_are_asked_together_and_each_gets_the_answer_it_would_alone() {
+    let _machine = beside_others();
+    let prometheus = prom::Lone::start();
+    let count = 300;
+    let mut monitors = numbered_monitors(count);
     // Queries that cannot be joined, and answers that joining must not change.
     monitors.push_str(
         r#"  - { id: scalar, check: { prometheus: 'scalar(vector(7))', expect: { value: '== 7' } } }
@@ -362,18 +391,10 @@ fn many_monitors_of_one_prometheus_are_asked_together_and_each_gets_the_answer_i
   - { id: none, check: { prometheus: 'vector(1) > 2', expect: { value: '< 5' } }, fail_after: 1 }
 "#,
     );
-    std::fs::create_dir_all(sb.path().join("books")).unwrap();
-    std::fs::write(
-        sb.path().join("books/environments.yaml"),
-        format!("environments:\n  live: {{ prometheus: '{}' }}\n{monitors}", prometheus.url),
-    )
-    .unwrap();
     let before = prometheus.queries_answered();
-    let health = sb.run(&["health", "--dir", "books", "--format", "json"]);
+    let (health, row) = health_rows(&prometheus.url, &monitors);
     let asked = prometheus.queries_answered() - before;
     assert_eq!(health.status.code(), Some(1), "{}", text(&health));
-    let rows: serde_json::Value = serde_json::from_slice(&health.stdout).unwrap();
-    let row = |id: &str| rows.as_array().unwrap().iter().find(|r| r["monitor"] == id).unwrap().clone();
     for i in 0..count {
         let r = row(&format!("m{i}"));
         assert_eq!(r["observed"], format!("{i} == {i} ✓"), "each monitor gets its own answer: {r}");
@@ -396,13 +417,7 @@ fn many_monitors_of_one_prometheus_are_asked_together_and_each_gets_the_answer_i
 fn a_query_that_does_not_stand_alone_gets_the_answer_it_would_alone_among_others() {
     let _machine = beside_others();
     let prometheus = prom::Lone::start();
-    let sb = Sandbox::new().env("AM_TOKEN", TOKEN).env("CI", "1");
-    let mut monitors = String::from("monitors:\n");
-    for i in 0..20 {
-        monitors.push_str(&format!(
-            "  - {{ id: m{i}, check: {{ prometheus: 'vector({i})', expect: {{ value: '== {i}' }} }} }}\n"
-        ));
-    }
+    let mut monitors = numbered_monitors(20);
     // Alone, the first does not parse; joined inside `label_replace((…), …)` it would. The
     // second's own label has the batch tag's name.
     monitors.push_str(
@@ -410,16 +425,8 @@ fn a_query_that_does_not_stand_alone_gets_the_answer_it_would_alone_among_others
   - { id: tagged, check: { prometheus: 'label_replace(vector(3), "__runbook_batch", "mine", "", "")', expect: { all: '< 1' } }, fail_after: 1 }
 "#,
     );
-    std::fs::create_dir_all(sb.path().join("books")).unwrap();
-    std::fs::write(
-        sb.path().join("books/environments.yaml"),
-        format!("environments:\n  live: {{ prometheus: '{}' }}\n{monitors}", prometheus.url),
-    )
-    .unwrap();
-    let health = sb.run(&["health", "--dir", "books", "--format", "json"]);
+    let (health, row) = health_rows(&prometheus.url, &monitors);
     assert_eq!(health.status.code(), Some(1), "{}", text(&health));
-    let rows: serde_json::Value = serde_json::from_slice(&health.stdout).unwrap();
-    let row = |id: &str| rows.as_array().unwrap().iter().find(|r| r["monitor"] == id).unwrap().clone();
     for i in 0..20 {
         assert_eq!(row(&format!("m{i}"))["observed"], format!("{i} == {i} ✓"));
     }
@@ -434,20 +441,10 @@ fn monitors_behind_a_proxy_that_allows_only_get_are_asked_one_by_one() {
     let _machine = beside_others();
     let prometheus = prom::Lone::start();
     let proxy = prom::Proxy::start(&prometheus.url, prom::Rule::RefusePost);
-    let sb = Sandbox::new().env("CI", "1");
-    let mut yaml = format!("environments:\n  live: {{ prometheus: '{}' }}\nmonitors:\n", proxy.url);
-    for i in 0..20 {
-        yaml.push_str(&format!(
-            "  - {{ id: m{i}, check: {{ prometheus: 'vector({i})', expect: {{ value: '== {i}' }} }} }}\n"
-        ));
-    }
-    std::fs::create_dir_all(sb.path().join("books")).unwrap();
-    std::fs::write(sb.path().join("books/environments.yaml"), yaml).unwrap();
-    let health = sb.run(&["health", "--dir", "books", "--format", "json"]);
+    let (health, row) = health_rows(&proxy.url, &numbered_monitors(20));
     assert_eq!(health.status.code(), Some(0), "{}", text(&health));
-    let rows: serde_json::Value = serde_json::from_slice(&health.stdout).unwrap();
     for i in 0..20 {
-        let row = rows.as_array().unwrap().iter().find(|r| r["monitor"] == format!("m{i}")).unwrap();
+        let row = row(&format!("m{i}"));
         assert_eq!(row["observed"], format!("{i} == {i} ✓"), "{row}");
     }
     // Each by a GET of its own, the way a check step asks.
