@@ -454,6 +454,52 @@ fn monitors_behind_a_proxy_that_allows_only_get_are_asked_one_by_one() {
     });
 }
 
+/// A loopback listener that accepts connections and never answers, and the most connections
+/// it has held open at once.
+fn silent_counting() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (open, most) = (std::sync::Arc::new(AtomicUsize::new(0)), std::sync::Arc::new(AtomicUsize::new(0)));
+    let peak = std::sync::Arc::clone(&most);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            let open = std::sync::Arc::clone(&open);
+            std::thread::spawn(move || {
+                // Reads the request and waits for the client to give up.
+                let mut stream = stream;
+                let mut buf = [0u8; 4096];
+                while std::io::Read::read(&mut stream, &mut buf).is_ok_and(|n| n > 0) {}
+                open.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    (url, peak)
+}
+
+#[test]
+fn a_prometheus_that_never_answers_is_not_asked_once_per_monitor_at_the_same_time() {
+    let _machine = beside_others();
+    let (url, most_open) = silent_counting();
+    let mut monitors = String::from("monitors:\n");
+    for i in 0..200 {
+        monitors.push_str(&format!(
+            "  - {{ id: m{i}, check: {{ prometheus: 'vector({i})', timeout: 2s, expect: {{ value: '== {i}' }} }}, fail_after: 1 }}\n"
+        ));
+    }
+    let (health, row) = health_rows(&url, &monitors);
+    assert_eq!(health.status.code(), Some(1), "{}", text(&health));
+    for i in 0..200 {
+        let r = row(&format!("m{i}"));
+        assert!(r["reason"].as_str().unwrap().contains("timed out"), "{r}");
+    }
+    // The batches (a few), then at most 16 of their queries alone at a time: not 200 sockets.
+    let most = most_open.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(most <= 32, "{most} connections open at once to a Prometheus that never answers");
+}
+
 /// A query marked `slow_marker`, which a [`prom::Proxy`] in front of `prometheus` holds for
 /// `delay` each time it is asked (alone or in a batch), and that proxy's URL. Made slow by
 /// real work instead, it would take one of the machine's two cores, and the quick queries

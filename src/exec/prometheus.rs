@@ -51,6 +51,12 @@ const MOST_QUERIES: usize = 64;
 /// The most of an answer read.
 const ANSWER_LIMIT: usize = 16 * 1024 * 1024;
 
+/// The most queries of batches that ran out of time asked alone at once, per server. A
+/// Prometheus that does not answer at all (a network partition) would otherwise hold a
+/// socket for every monitor until its deadline, on top of the batches; queued past their
+/// deadline, they are answered as timed out without a socket.
+const MOST_ALONE_AT_ONCE: usize = 16;
+
 /// A Prometheus API endpoint as a request needs it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Server {
@@ -145,6 +151,8 @@ struct Learned {
     /// POSTs are refused (a proxy before Prometheus that allows only GET): each query is
     /// asked alone.
     get_only: bool,
+    /// Turns to ask alone the queries of batches that ran out of time.
+    alone_turns: Arc<tokio::sync::Semaphore>,
 }
 
 /// Batches the queries of many monitors, per server. Dropping it stops its collectors once
@@ -196,6 +204,7 @@ async fn collect(client: reqwest::Client, server: Arc<Server>, mut asks: mpsc::U
         suspect: HashSet::new(),
         most: MOST_QUERIES,
         get_only: false,
+        alone_turns: Arc::new(tokio::sync::Semaphore::new(MOST_ALONE_AT_ONCE)),
     }));
     while let Some(first) = asks.recv().await {
         let most = learned.lock().unwrap_or_else(PoisonError::into_inner).most;
@@ -420,11 +429,16 @@ async fn each_alone(
     wanted: Vec<Wanted>,
     shortest: Duration,
 ) {
-    {
+    let turns = {
         let mut learned = learned.lock().unwrap_or_else(PoisonError::into_inner);
         learned.most = learned.most.min(wanted.len() / 2).max(1);
-    }
-    futures_util::future::join_all(wanted.into_iter().map(|w| async move {
+        Arc::clone(&learned.alone_turns)
+    };
+    futures_util::future::join_all(wanted.into_iter().map(|w| async {
+        let Ok(Ok(_turn)) = tokio::time::timeout(w.left(), turns.acquire()).await else {
+            w.answer(&Err(Refusal { reason: "timed out".into(), timed_out: true, ..Refusal::default() }));
+            return;
+        };
         let started = Instant::now();
         let result = request(client, server, &w.query, w.left(), false).await;
         // Slow enough to make any batch with a quick query in it late again, or (a batch
