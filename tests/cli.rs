@@ -4,7 +4,7 @@ mod support;
 
 use std::path::Path;
 
-use support::{Sandbox, stdout};
+use support::{Sandbox, stdout, text};
 
 /// A sandbox whose commands run in this repository (its runbooks and test files).
 fn in_repo() -> Sandbox {
@@ -71,7 +71,7 @@ fn list_shows_broken_runbooks_with_their_error_and_filters_fuzzily() {
         serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
     };
     // `list` reads the top of each file only: a runbook broken in its steps is found broken
-    // when it is opened (or checked), and from then on the list marks it.
+    // when it is opened (or checked, below), and from then on the list marks it.
     let all = list(&[]);
     let deploy = all.as_array().unwrap().iter().find(|e| e["id"] == "deploy").unwrap();
     assert_eq!(deploy["title"], "Deploy");
@@ -104,6 +104,31 @@ fn list_shows_broken_runbooks_with_their_error_and_filters_fuzzily() {
     let fixed = all.as_array().unwrap().iter().find(|e| e["id"] == "deploy").unwrap();
     assert_eq!(fixed["title"], "Deploy now");
     assert!(fixed["error"].is_null());
+}
+
+#[test]
+fn after_check_the_list_marks_a_runbook_broken_below_its_top_level_keys() {
+    let sb = Sandbox::new().hidden_state().runbooks_in("books");
+    sb.book("deep", "title: Deep\nsteps:\n  - { id: a, title: A, run: echo, timeout: 5 parsecs }\n");
+    sb.book("fine", "title: Fine\nsteps:\n  - { id: a, title: A }\n");
+    let entry = |id: &str| {
+        let o = sb.run(&["list", "--format", "json"]);
+        assert!(o.status.success(), "{}", text(&o));
+        let all: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        all.as_array().unwrap().iter().find(|e| e["id"] == id).unwrap().clone()
+    };
+    // The list reads the top of each file only.
+    assert!(entry("deep")["error"].is_null());
+    let o = sb.run(&["check"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // What check found is kept for the list, in the terminal UI's picker too.
+    let deep = entry("deep");
+    let error = deep["error"].as_str().unwrap_or_default();
+    assert!(error.ends_with("deep.yaml:3:44: invalid duration '5 parsecs' in step 'a': expected a number with a unit, such as 500ms, 10s, 5m, 1h or 1h30m"), "{deep}");
+    assert!(entry("fine")["error"].is_null());
+    // Mended, it is listed clean at once: the mark belongs to the old bytes.
+    sb.book("deep", "title: Deep\nsteps:\n  - { id: a, title: A, run: echo, timeout: 5s }\n");
+    assert!(entry("deep")["error"].is_null(), "{}", entry("deep"));
 }
 
 #[test]

@@ -86,10 +86,28 @@ fn plural(n: usize) -> &'static str {
 
 fn search_path_reports(dirs: &[PathBuf]) -> Vec<Loaded> {
     let library = FullLibrary::load(crate::dirs::search_path(dirs));
+    let broken: Vec<&str> =
+        library.runbooks.iter().filter(|r| r.first_error().is_some()).map(|r| r.id.as_str()).collect();
+    teach_the_list(dirs, &broken);
     let mut reports: Vec<Loaded> = library.environments_files;
     reports.extend(library.runbooks);
     reports.extend(unreadable(&library.unreadable));
     reports
+}
+
+/// Keeps what `check` found about the broken runbooks in the list index, so `list` and the
+/// picker, which read only a runbook's top-level keys, mark them from now on (until the file
+/// changes). Only the broken ones are opened again: a clean library costs one scan.
+fn teach_the_list(dirs: &[PathBuf], broken: &[&str]) {
+    if broken.is_empty() {
+        return;
+    }
+    let mut library = crate::dirs::library(dirs);
+    library.save_on_open = false;
+    for id in broken {
+        let _ = library.open(id);
+    }
+    library.save_index();
 }
 
 /// `check` keeps only what it prints, so memory stays flat however many files it reads
