@@ -91,8 +91,8 @@ async fn request(
         ..Refusal::default()
     };
     if timeout < Duration::from_millis(1) {
-        // No time left: the asker has stopped waiting.
-        return Err(Refusal { reason: "timed out".into(), timed_out: true, ..Refusal::default() });
+        // The asker has stopped waiting.
+        return Err(no_time_left());
     }
     let limit = fmt_duration(timeout);
     let url =
@@ -129,6 +129,11 @@ async fn request(
     }
 }
 
+/// A query's answer when its asker's time ran out before it could be asked.
+fn no_time_left() -> Refusal {
+    Refusal { reason: "timed out".into(), timed_out: true, ..Refusal::default() }
+}
+
 type Reply = oneshot::Sender<Result<Vec<Series>, String>>;
 
 struct Ask {
@@ -151,8 +156,37 @@ struct Learned {
     /// POSTs are refused (a proxy before Prometheus that allows only GET): each query is
     /// asked alone.
     get_only: bool,
+}
+
+impl Learned {
+    /// A batch of `size` was too much (late, or refused whole): batches get smaller.
+    fn shrink(&mut self, size: usize) {
+        self.most = self.most.min(size / 2).max(1);
+    }
+
+    /// A batch answered quickly: batches may grow back.
+    fn grow(&mut self) {
+        self.most = (self.most + 1).min(MOST_QUERIES);
+    }
+}
+
+/// One server as its batches see it: how to reach it and what it has taught.
+struct Peer {
+    client: reqwest::Client,
+    server: Server,
+    learned: Mutex<Learned>,
     /// Turns to ask alone the queries of batches that ran out of time.
-    alone_turns: Arc<tokio::sync::Semaphore>,
+    alone_turns: tokio::sync::Semaphore,
+}
+
+impl Peer {
+    fn learned(&self) -> std::sync::MutexGuard<'_, Learned> {
+        self.learned.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    async fn request(&self, query: &str, timeout: Duration, post: bool) -> Result<Answer, Refusal> {
+        request(&self.client, &self.server, query, timeout, post).await
+    }
 }
 
 /// Batches the queries of many monitors, per server. Dropping it stops its collectors once
@@ -178,7 +212,7 @@ impl Batcher {
             let mut servers = self.servers.lock().unwrap_or_else(PoisonError::into_inner);
             let collector = servers.entry(server.clone()).or_insert_with(|| {
                 let (tx, rx) = mpsc::unbounded_channel();
-                tokio::spawn(collect(self.client.clone(), Arc::new(server.clone()), rx));
+                tokio::spawn(collect(self.client.clone(), server.clone(), rx));
                 tx
             });
             match collector.send(ask) {
@@ -198,16 +232,20 @@ impl Batcher {
 }
 
 /// Gathers the asks to one server into batches and sends each batch without waiting for it.
-async fn collect(client: reqwest::Client, server: Arc<Server>, mut asks: mpsc::UnboundedReceiver<Ask>) {
-    let learned = Arc::new(Mutex::new(Learned {
-        alone: HashSet::new(),
-        suspect: HashSet::new(),
-        most: MOST_QUERIES,
-        get_only: false,
-        alone_turns: Arc::new(tokio::sync::Semaphore::new(MOST_ALONE_AT_ONCE)),
-    }));
+async fn collect(client: reqwest::Client, server: Server, mut asks: mpsc::UnboundedReceiver<Ask>) {
+    let peer = Arc::new(Peer {
+        client,
+        server,
+        learned: Mutex::new(Learned {
+            alone: HashSet::new(),
+            suspect: HashSet::new(),
+            most: MOST_QUERIES,
+            get_only: false,
+        }),
+        alone_turns: tokio::sync::Semaphore::new(MOST_ALONE_AT_ONCE),
+    });
     while let Some(first) = asks.recv().await {
-        let most = learned.lock().unwrap_or_else(PoisonError::into_inner).most;
+        let most = peer.learned().most;
         let deadline = tokio::time::Instant::now() + WINDOW;
         let mut batch = vec![first];
         while batch.len() < most {
@@ -216,7 +254,7 @@ async fn collect(client: reqwest::Client, server: Arc<Server>, mut asks: mpsc::U
                 Ok(None) | Err(_) => break,
             }
         }
-        tokio::spawn(send(client.clone(), Arc::clone(&server), Arc::clone(&learned), batch));
+        tokio::spawn(send(Arc::clone(&peer), batch));
     }
 }
 
@@ -243,7 +281,7 @@ impl Wanted {
     }
 }
 
-async fn send(client: reqwest::Client, server: Arc<Server>, learned: Arc<Mutex<Learned>>, batch: Vec<Ask>) {
+async fn send(peer: Arc<Peer>, batch: Vec<Ask>) {
     // The same query asked by several monitors is asked once.
     let mut wanted: Vec<Wanted> = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -266,7 +304,7 @@ async fn send(client: reqwest::Client, server: Arc<Server>, learned: Arc<Mutex<L
         }
     }
     let (alone, joined): (Vec<Wanted>, Vec<Wanted>) = {
-        let learned = learned.lock().unwrap_or_else(PoisonError::into_inner);
+        let learned = peer.learned();
         wanted.into_iter().partition(|w| {
             learned.get_only
                 || learned.alone.contains(&w.query)
@@ -274,11 +312,16 @@ async fn send(client: reqwest::Client, server: Arc<Server>, learned: Arc<Mutex<L
                 || !prom::joinable(&w.query)
         })
     };
-    // Each asked alone, learning as any batch of one does (a suspect found slow stays alone).
-    for w in alone {
-        tokio::spawn(settle(client.clone(), Arc::clone(&server), Arc::clone(&learned), vec![w]));
+    settle_one_by_one(&peer, alone);
+    settle(peer, joined).await;
+}
+
+/// Asks each of `wanted` alone, learning as any batch of one does (a suspect found slow stays
+/// alone, a quick one joins again).
+fn settle_one_by_one(peer: &Arc<Peer>, wanted: Vec<Wanted>) {
+    for w in wanted {
+        tokio::spawn(settle(Arc::clone(peer), vec![w]));
     }
-    settle(client, server, learned, joined).await;
 }
 
 /// Whether a query's answer alone shows it cannot be joined: a scalar answers alone but not
@@ -300,12 +343,7 @@ fn slow_alone(result: &Result<Answer, Refusal>, took: Duration, timeout: Duratio
 /// joined query, the batch is halved and each half settled the same way, so one query that
 /// cannot be joined costs a few requests, not one per query; a query refused alone is
 /// learned as one to ask alone. Returns whether such a query was found.
-fn settle(
-    client: reqwest::Client,
-    server: Arc<Server>,
-    learned: Arc<Mutex<Learned>>,
-    mut wanted: Vec<Wanted>,
-) -> futures_util::future::BoxFuture<'static, bool> {
+fn settle(peer: Arc<Peer>, mut wanted: Vec<Wanted>) -> futures_util::future::BoxFuture<'static, bool> {
     Box::pin(async move {
         if wanted.is_empty() {
             return false;
@@ -313,18 +351,18 @@ fn settle(
         if wanted.len() == 1 {
             let w = wanted.remove(0);
             let started = Instant::now();
-            let result = request(&client, &server, &w.query, w.left(), false).await;
+            let result = peer.request(&w.query, w.left(), false).await;
             let took = started.elapsed();
             let unjoinable = unjoinable(&result);
             {
-                let mut learned = learned.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut learned = peer.learned();
                 learned.suspect.remove(&w.query);
                 if unjoinable || slow_alone(&result, took, w.timeout) {
                     // A slow query would make any batch it joins late.
                     learned.alone.insert(w.query.clone());
                 } else if result.is_ok() && took < w.timeout / 20 {
                     // Batches of one that answer quickly let batches grow back.
-                    learned.most = (learned.most + 1).min(MOST_QUERIES);
+                    learned.grow();
                 }
             }
             w.answer(&result);
@@ -338,26 +376,26 @@ fn settle(
         // How fast a batch is, is judged by the shortest timeout of its queries.
         let timeout = wanted.iter().map(|w| w.timeout).min().unwrap_or_default();
         let started = Instant::now();
-        match request(&client, &server, &text, limit, true).await {
+        match peer.request(&text, limit, true).await {
             Err(failure) if failure.timed_out => {
                 // The request is gone, so Prometheus stops evaluating the batch: a slow query
                 // is not evaluated twice at once.
-                each_alone(&client, &server, &learned, wanted, timeout).await;
+                each_alone(&peer, wanted, timeout).await;
                 false
             }
             Ok(answer) => {
                 let took = started.elapsed();
                 {
-                    let mut learned = learned.lock().unwrap_or_else(PoisonError::into_inner);
+                    let mut learned = peer.learned();
                     if took > timeout / 4 {
                         // Prometheus evaluates a joined query part after part: keep batches
                         // well inside their deadline. One of these queries may be slow: each
                         // is asked alone next time, and the slow one stays alone, so it does
                         // not keep making the same quick ones late.
-                        learned.most = learned.most.min(wanted.len() / 2).max(1);
+                        learned.shrink(wanted.len());
                         learned.suspect.extend(wanted.iter().map(|w| w.query.clone()));
                     } else if took < timeout / 20 {
-                        learned.most = (learned.most + 1).min(MOST_QUERIES);
+                        learned.grow();
                     }
                 }
                 let each = prom::split_joined(answer.series, wanted.len());
@@ -370,22 +408,13 @@ fn settle(
                 // One query asked alone (a GET) tells whether only the POST was refused.
                 let mut rest = wanted;
                 let first = rest.remove(0);
-                let alone = request(&client, &server, &first.query, first.left(), false).await;
-                let get_works = match &alone {
-                    Ok(_) => true,
-                    Err(r) => r.by_query,
-                };
+                let alone = peer.request(&first.query, first.left(), false).await;
+                // Prometheus answered the GET (with a result, or refusing the query itself).
+                let get_works = alone.as_ref().map_or_else(|r| r.by_query, |_| true);
                 first.answer(&alone);
                 if get_works {
-                    learned.lock().unwrap_or_else(PoisonError::into_inner).get_only = true;
-                    for w in rest {
-                        tokio::spawn(settle(
-                            client.clone(),
-                            Arc::clone(&server),
-                            Arc::clone(&learned),
-                            vec![w],
-                        ));
-                    }
+                    peer.learned().get_only = true;
+                    settle_one_by_one(&peer, rest);
                 } else {
                     // Refused whatever the method (a bad token): as each would be alone.
                     for w in rest {
@@ -397,14 +426,11 @@ fn settle(
             Err(refusal) if refusal.by_query => {
                 let size = wanted.len();
                 let second = wanted.split_off(size / 2);
-                let (a, b) = tokio::join!(
-                    settle(client.clone(), Arc::clone(&server), Arc::clone(&learned), wanted),
-                    settle(client.clone(), Arc::clone(&server), Arc::clone(&learned), second),
-                );
+                let (a, b) =
+                    tokio::join!(settle(Arc::clone(&peer), wanted), settle(Arc::clone(&peer), second));
                 if !a && !b {
                     // Each half answers, the whole does not: the batch was too much at once.
-                    let mut learned = learned.lock().unwrap_or_else(PoisonError::into_inner);
-                    learned.most = learned.most.min(size / 2).max(1);
+                    peer.learned().shrink(size);
                 }
                 a || b
             }
@@ -422,30 +448,20 @@ fn settle(
 /// A batch that ran out of its time: each of its queries is asked alone in the time it has
 /// left. The answers show which query is slow (alone, it takes half the batch's `shortest`
 /// timeout): that one is asked alone from then on, and batches to this server get smaller.
-async fn each_alone(
-    client: &reqwest::Client,
-    server: &Server,
-    learned: &Mutex<Learned>,
-    wanted: Vec<Wanted>,
-    shortest: Duration,
-) {
-    let turns = {
-        let mut learned = learned.lock().unwrap_or_else(PoisonError::into_inner);
-        learned.most = learned.most.min(wanted.len() / 2).max(1);
-        Arc::clone(&learned.alone_turns)
-    };
+async fn each_alone(peer: &Peer, wanted: Vec<Wanted>, shortest: Duration) {
+    peer.learned().shrink(wanted.len());
     futures_util::future::join_all(wanted.into_iter().map(|w| async {
-        let Ok(Ok(_turn)) = tokio::time::timeout(w.left(), turns.acquire()).await else {
-            w.answer(&Err(Refusal { reason: "timed out".into(), timed_out: true, ..Refusal::default() }));
+        let Ok(Ok(_turn)) = tokio::time::timeout(w.left(), peer.alone_turns.acquire()).await else {
+            w.answer(&Err(no_time_left()));
             return;
         };
         let started = Instant::now();
-        let result = request(client, server, &w.query, w.left(), false).await;
+        let result = peer.request(&w.query, w.left(), false).await;
         // Slow enough to make any batch with a quick query in it late again, or (a batch
         // that runs out of time says nothing of that) a query that cannot be joined.
         let slow = result.as_ref().err().is_some_and(|r| r.timed_out) || started.elapsed() > shortest / 2;
         if slow || unjoinable(&result) {
-            learned.lock().unwrap_or_else(PoisonError::into_inner).alone.insert(w.query.clone());
+            peer.learned().alone.insert(w.query.clone());
         }
         w.answer(&result);
     }))
