@@ -104,6 +104,9 @@ fn teach_the_list(dirs: &[PathBuf], broken: &[&str]) {
     }
     let mut library = crate::dirs::library(dirs);
     library.save_on_open = false;
+    // One scan of the search path locates every id; opening each by itself would scan it
+    // again per broken runbook.
+    let _ = library.summaries();
     for id in broken {
         let _ = library.open(id);
     }
