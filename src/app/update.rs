@@ -658,7 +658,7 @@ fn on_run_key(model: &mut Model, key: KeyEvent) -> Vec<Cmd> {
             }
         }
     }
-    let running = rs.run.steps().iter().any(|s| s.status == Status::Running);
+    let running = rs.running().is_some();
     match action {
         Some(Action::Up) => {
             rs.select(rs.selected.saturating_sub(1));

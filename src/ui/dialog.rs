@@ -124,10 +124,7 @@ pub fn dialog(d: &Dialog, model: &Model, theme: &Theme, frame: &mut Frame, area:
         Dialog::Search { query } => ("search the output", vec![Line::from(format!("/ {query}▏"))]),
         Dialog::Quit => {
             // The step may end while the question is open: then there is nothing to kill.
-            let running = model
-                .run
-                .as_ref()
-                .is_some_and(|rs| rs.run.steps().iter().any(|s| s.status == crate::run::Status::Running));
+            let running = model.run.as_ref().is_some_and(|rs| rs.running().is_some());
             let question = if running {
                 "A step is running. Quit and kill it? y / n"
             } else {
