@@ -157,12 +157,18 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    #[test]
-    fn a_growing_log_is_read_as_it_grows_with_the_lines_before_its_tail_counted() {
+    /// A new step log (its directory, path, and file to write) and a follower of it.
+    fn following() -> (tempfile::TempDir, std::path::PathBuf, std::fs::File, Follower) {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("step.1.log");
-        let mut file = std::fs::File::create(&log).unwrap();
-        let mut f = Follower::new("step".into(), 1, log.clone());
+        let file = std::fs::File::create(&log).unwrap();
+        let follower = Follower::new("step".into(), 1, log.clone());
+        (dir, log, file, follower)
+    }
+
+    #[test]
+    fn a_growing_log_is_read_as_it_grows_with_the_lines_before_its_tail_counted() {
+        let (_dir, _, mut file, mut f) = following();
         assert_eq!(f.advance(), None, "nothing written yet");
         writeln!(file, "one\ntwo").unwrap();
         assert_eq!(f.advance(), Some(("one\ntwo\n".into(), 0)));
@@ -182,10 +188,7 @@ mod tests {
 
     #[test]
     fn the_tail_of_a_followed_log_is_the_tail_of_the_whole_log_whatever_the_line_lengths() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("step.1.log");
-        let mut file = std::fs::File::create(&log).unwrap();
-        let mut f = Follower::new("step".into(), 1, log.clone());
+        let (_dir, log, mut file, mut f) = following();
         let mut all = Vec::new();
         for round in 0..40 {
             for i in 0..(round * 37 % 500 + 100) {
