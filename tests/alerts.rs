@@ -458,31 +458,23 @@ fn monitors_behind_a_proxy_that_allows_only_get_are_asked_one_by_one() {
 /// queries asked alone; batches are `POST`s) it has held open at once.
 fn silent_counting() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let (open, most) = (std::sync::Arc::new(AtomicUsize::new(0)), std::sync::Arc::new(AtomicUsize::new(0)));
     let peak = std::sync::Arc::clone(&most);
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let (open, most) = (std::sync::Arc::clone(&open), std::sync::Arc::clone(&most));
-            std::thread::spawn(move || {
-                let mut stream = stream;
-                let mut buf = [0u8; 4096];
-                let Ok(n) = std::io::Read::read(&mut stream, &mut buf) else { return };
-                let get = buf[..n].starts_with(b"GET ");
-                if get {
-                    let now = open.fetch_add(1, Ordering::SeqCst) + 1;
-                    most.fetch_max(now, Ordering::SeqCst);
-                }
-                // Waits for the client to give up.
-                while std::io::Read::read(&mut stream, &mut buf).is_ok_and(|n| n > 0) {}
-                if get {
-                    open.fetch_sub(1, Ordering::SeqCst);
-                }
-            });
+    let addr = support::serve_each(move |mut stream| {
+        let mut buf = [0u8; 4096];
+        let Ok(n) = std::io::Read::read(&mut stream, &mut buf) else { return };
+        let get = buf[..n].starts_with(b"GET ");
+        if get {
+            let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+        }
+        // Waits for the client to give up.
+        while std::io::Read::read(&mut stream, &mut buf).is_ok_and(|n| n > 0) {}
+        if get {
+            open.fetch_sub(1, Ordering::SeqCst);
         }
     });
-    (url, peak)
+    (format!("http://{addr}"), peak)
 }
 
 #[test]

@@ -12,29 +12,22 @@ use support::Sandbox;
 /// A loopback server that answers every request with `size` bytes of an endless JSON string,
 /// written as it goes (no length given, as a streaming server does).
 fn enormous_answers(size: usize) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                use std::io::{BufRead, Write};
-                let mut stream = stream;
-                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                    line.clear();
-                }
-                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[{\"metric\":{\"pad\":\"");
-                let block = vec![b'x'; 1 << 20];
-                for _ in 0..size >> 20 {
-                    if stream.write_all(&block).is_err() {
-                        return;
-                    }
-                }
-            });
+    let addr = support::serve_each(move |mut stream| {
+        use std::io::{BufRead, Write};
+        let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+            line.clear();
+        }
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[{\"metric\":{\"pad\":\"");
+        let block = vec![b'x'; 1 << 20];
+        for _ in 0..size >> 20 {
+            if stream.write_all(&block).is_err() {
+                return;
+            }
         }
     });
-    url
+    format!("http://{addr}")
 }
 
 /// Runs `runbook ARGS` in a sandbox whose environments are `environments`, and gives its

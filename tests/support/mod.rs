@@ -152,6 +152,21 @@ pub fn silent_listener() -> (std::net::TcpListener, SocketAddr, std::thread::Joi
     (listener, addr, handle)
 }
 
+/// A listener on 127.0.0.1 that hands each connection to `handle` on a thread of its own;
+/// its address.
+pub fn serve_each(handle: impl Fn(std::net::TcpStream) + Send + Sync + 'static) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = std::sync::Arc::new(handle);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let handle = std::sync::Arc::clone(&handle);
+            std::thread::spawn(move || handle(stream));
+        }
+    });
+    addr
+}
+
 /// A port with nothing listening (bound, then released).
 pub fn closed_port() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
