@@ -14,22 +14,6 @@ use prom::Stack;
 use support::pty::Screen;
 use support::{Sandbox, text};
 
-/// The tests that measure how late quick queries are beside a slow one run with no other test
-/// of this file: on two cores, anything beside them starves the quick queries, which is not
-/// what they test.
-static MACHINE: std::sync::RwLock<()> = std::sync::RwLock::new(());
-
-/// Takes the machine for a test that measures how late probes are: on two cores, any other
-/// test of this file beside it (a Prometheus starting, 300 monitors) makes quick queries late.
-fn alone_on_the_machine() -> std::sync::RwLockWriteGuard<'static, ()> {
-    MACHINE.write().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Shares the machine with the other tests that do not measure lateness.
-fn beside_others() -> std::sync::RwLockReadGuard<'static, ()> {
-    MACHINE.read().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 const TOKEN: &str = "s3cr3t-t0ken";
 
 /// The environments: `live` against the real pair, `down` against a closed port.
@@ -77,7 +61,7 @@ fn firing(stack: &Stack) -> String {
 
 #[test]
 fn prometheus_monitors_checks_and_waits_pass_or_fail_on_live_data() {
-    let _machine = beside_others();
+    let _machine = support::beside_others();
     let stack = Stack::shared();
     let sb = Sandbox::new().env("AM_TOKEN", TOKEN).env("CI", "1");
     let monitors = "monitors:
@@ -170,7 +154,7 @@ fn journal_of(dir: &Path) -> String {
 
 #[test]
 fn a_firing_alert_opens_its_runbook_with_inputs_from_its_labels() {
-    let _machine = beside_others();
+    let _machine = support::beside_others();
     let stack = Stack::shared();
     let sb = Sandbox::new().env("AM_TOKEN", TOKEN).env("CI", "1");
     environments(sb.path(), stack, "");
@@ -237,7 +221,7 @@ fn a_firing_alert_opens_its_runbook_with_inputs_from_its_labels() {
 
 #[test]
 fn the_tui_lists_firing_alerts_and_opens_the_runbook_with_the_form_filled() {
-    let _machine = beside_others();
+    let _machine = support::beside_others();
     let stack = Stack::shared();
     let tmp = tempfile::tempdir().unwrap();
     environments(tmp.path(), stack, "");
@@ -271,7 +255,7 @@ fn the_tui_lists_firing_alerts_and_opens_the_runbook_with_the_form_filled() {
 
 #[test]
 fn the_demo_answers_prometheus_queries_and_lists_an_alert_per_fault_without_installing_anything() {
-    let _machine = beside_others();
+    let _machine = support::beside_others();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let demo = rt.block_on(runbook::demo::Demo::start()).unwrap();
     let sb = Sandbox::new().env("AM_TOKEN", TOKEN).env("CI", "1");
@@ -375,7 +359,7 @@ fn health_rows(
 
 #[test]
 fn many_monitors_of_one_prometheus_are_asked_together_and_each_gets_the_answer_it_would_alone() {
-    let _machine = beside_others();
+    let _machine = support::beside_others();
     let prometheus = prom::Lone::start();
     let count = 300;
     let mut monitors = numbered_monitors(count);
@@ -415,7 +399,7 @@ fn many_monitors_of_one_prometheus_are_asked_together_and_each_gets_the_answer_i
 
 #[test]
 fn a_query_that_does_not_stand_alone_gets_the_answer_it_would_alone_among_others() {
-    let _machine = beside_others();
+    let _machine = support::beside_others();
     let prometheus = prom::Lone::start();
     let mut monitors = numbered_monitors(20);
     // Alone, the first does not parse; joined inside `label_replace((…), …)` it would. The
@@ -438,7 +422,7 @@ fn a_query_that_does_not_stand_alone_gets_the_answer_it_would_alone_among_others
 
 #[test]
 fn monitors_behind_a_proxy_that_allows_only_get_are_asked_one_by_one() {
-    let _machine = beside_others();
+    let _machine = support::beside_others();
     let prometheus = prom::Lone::start();
     let proxy = prom::Proxy::start(&prometheus.url, prom::Rule::RefusePost);
     let (health, row) = health_rows(&proxy.url, &numbered_monitors(20));
@@ -479,7 +463,7 @@ fn silent_counting() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>)
 
 #[test]
 fn a_prometheus_that_never_answers_is_not_asked_once_per_monitor_at_the_same_time() {
-    let _machine = beside_others();
+    let _machine = support::beside_others();
     let (url, most_open) = silent_counting();
     let mut monitors = String::from("monitors:\n");
     for i in 0..200 {
@@ -561,7 +545,7 @@ fn watch_monitors(
 
 #[test]
 fn a_query_slow_within_its_deadline_does_not_keep_making_the_same_quick_monitors_late() {
-    let _machine = alone_on_the_machine();
+    let _machine = support::alone_on_the_machine();
     let prometheus = prom::Lone::start();
     let quick = 300;
     // A second: more than a quarter of the 3 s deadline, inside it.
@@ -588,7 +572,7 @@ fn a_query_slow_within_its_deadline_does_not_keep_making_the_same_quick_monitors
 
 #[test]
 fn a_slow_query_never_makes_the_quick_monitors_of_its_batch_fail() {
-    let _machine = alone_on_the_machine();
+    let _machine = support::alone_on_the_machine();
     let prometheus = prom::Lone::start();
     // 5 s each time: more than twice the quick ones' timeout (2 s: a cold start of 200
     // monitors on a busy machine can take 500 ms).

@@ -23,20 +23,6 @@ fn environments(yaml: &str) -> Environments {
     envs.unwrap()
 }
 
-/// The machine: the thousand-monitors test takes it to itself; the others share it.
-static MACHINE: std::sync::RwLock<()> = std::sync::RwLock::new(());
-
-/// Takes the machine for a test that loads both cores (a thousand monitors probing).
-fn alone_on_the_machine() -> std::sync::RwLockWriteGuard<'static, ()> {
-    MACHINE.write().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Shares the machine with the other tests that do not load it much; the tests that time
-/// probes are not starved by a thousand monitors beside them.
-fn beside_others() -> std::sync::RwLockReadGuard<'static, ()> {
-    MACHINE.read().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
@@ -68,7 +54,7 @@ fn collect(
 
 #[test]
 fn a_monitor_goes_down_within_interval_times_fail_after_and_back_up() {
-    let _machine = beside_others();
+    let _machine = support::beside_others();
     let server = support::HealthServer::start();
     let envs = environments(&format!(
         "environments:\n  local: {{ vars: {{ url: '{}' }} }}\nmonitors:\n  - {{ id: api, check: {{ http: '{{{{ url }}}}' }}, interval: 200ms, fail_after: 2 }}\n",
@@ -102,7 +88,7 @@ fn a_monitor_goes_down_within_interval_times_fail_after_and_back_up() {
 
 #[test]
 fn a_listener_that_never_answers_blocks_no_other_monitor() {
-    let _machine = beside_others();
+    let _machine = support::beside_others();
     let server = support::HealthServer::start();
     let (_l, silent, _) = support::silent_listener();
     // The hung probe's timeout is ten times what the api monitor's ten probes take, so a busy
@@ -135,7 +121,7 @@ fn a_listener_that_never_answers_blocks_no_other_monitor() {
 
 #[test]
 fn a_thousand_monitors_are_all_probed_on_schedule() {
-    let _machine = alone_on_the_machine();
+    let _machine = support::alone_on_the_machine();
     let server = support::HealthServer::start();
     let mut yaml =
         format!("environments:\n  local: {{ vars: {{ url: '{}' }} }}\nmonitors:\n", server.url("/health"));
@@ -163,7 +149,7 @@ fn a_thousand_monitors_are_all_probed_on_schedule() {
 
 #[test]
 fn runbook_health_answers_scripts_with_exit_codes_and_json() {
-    let _machine = beside_others();
+    let _machine = support::beside_others();
     let server = support::HealthServer::start();
     let sb = Sandbox::new();
     std::fs::create_dir(sb.path().join("books")).unwrap();
@@ -201,7 +187,7 @@ fn runbook_health_answers_scripts_with_exit_codes_and_json() {
 
 #[test]
 fn the_demo_injects_faults_and_recovers() {
-    let _machine = beside_others();
+    let _machine = support::beside_others();
     let rt = runtime();
     let demo = rt.block_on(runbook::demo::Demo::start()).unwrap();
     let get = |path: &str| -> (u16, String) {
@@ -248,7 +234,7 @@ fn the_demo_injects_faults_and_recovers() {
 
 #[test]
 fn the_tour_runs_end_to_end_against_the_demo_service() {
-    let _machine = beside_others();
+    let _machine = support::beside_others();
     let rt = runtime();
     let demo = rt.block_on(runbook::demo::Demo::start()).unwrap();
     let sb = Sandbox::new();
@@ -273,7 +259,7 @@ fn the_tour_runs_end_to_end_against_the_demo_service() {
 #[test]
 fn health_watch_reports_state_changes_as_they_happen() {
     use std::io::{BufRead, BufReader};
-    let _machine = beside_others();
+    let _machine = support::beside_others();
     let server = support::HealthServer::start();
     let sb = Sandbox::new();
     std::fs::create_dir(sb.path().join("books")).unwrap();

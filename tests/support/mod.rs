@@ -152,6 +152,22 @@ pub fn silent_listener() -> (std::net::TcpListener, SocketAddr, std::thread::Joi
     (listener, addr, handle)
 }
 
+/// The machine, for the tests of one binary: a test that measures how late things are, or
+/// loads both cores, takes it to itself; the others share it. On two cores, anything beside
+/// a lateness test (a server starting, hundreds of monitors) makes it late for want of CPU,
+/// which is not what it tests.
+static MACHINE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Takes the machine for this test alone (see [`MACHINE`]).
+pub fn alone_on_the_machine() -> std::sync::RwLockWriteGuard<'static, ()> {
+    MACHINE.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Shares the machine with the other tests that neither measure lateness nor load it.
+pub fn beside_others() -> std::sync::RwLockReadGuard<'static, ()> {
+    MACHINE.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A listener on 127.0.0.1 that hands each connection to `handle` on a thread of its own;
 /// its address.
 pub fn serve_each(handle: impl Fn(std::net::TcpStream) + Send + Sync + 'static) -> SocketAddr {
