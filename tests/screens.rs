@@ -297,3 +297,11 @@ fn the_quit_question_says_when_the_step_it_would_kill_has_ended() {
     assert!(ended.contains("The step has ended. Quit? y / n"), "{ended}");
     assert!(!ended.contains("kill it"), "{ended}");
 }
+
+#[test]
+fn a_long_monitor_title_is_cut_with_an_ellipsis_and_keeps_its_space_before_the_state() {
+    let mut model = tour_model();
+    model.health.monitors[3].title = "Queue depth of the checkout workers".into();
+    let screen = draw(&model, 120, 40);
+    assert!(screen.contains("○ Queue dept… unknown"), "{screen}");
+}
